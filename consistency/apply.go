@@ -1,0 +1,196 @@
+package consistency
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/memcons/memcons/kvcontroller"
+)
+
+// maxRelativeExptime is memcached's bound: larger exptimes are unix times.
+const maxRelativeExptime = 60 * 60 * 24 * 30
+
+// maxCounterLen is memcached's longest value incr/decr will parse.
+const maxCounterLen = 23
+
+// expiredNow marks an exptime that is already in the past.
+const expiredNow = -1
+
+// AbsoluteExptime converts a client's exptime into absolute unix seconds as
+// memcached 1.6 reads it: 0 is never, negative is already expired, up to 30
+// days is relative to now, larger is a unix time. Already-expired times come
+// back as -1.
+func AbsoluteExptime(exptime, now int64) int64 {
+	switch {
+	case exptime == 0:
+		return 0
+	case exptime < 0:
+		return expiredNow
+	case exptime <= maxRelativeExptime:
+		return now + exptime
+	case exptime <= now:
+		return expiredNow
+	default:
+		return exptime
+	}
+}
+
+// Live reports whether it is a visible item at unix time now.
+func Live(it kvcontroller.Item, now int64) bool {
+	return !it.Tombstone && !expired(it.Exptime, now)
+}
+
+func expired(exptime, now int64) bool {
+	return exptime != 0 && exptime <= now
+}
+
+// EffectKind says what a write does to its key in the store.
+type EffectKind uint8
+
+const (
+	// EffectNone leaves the store as it is.
+	EffectNone EffectKind = iota
+	// EffectPut stores Effect.Item.
+	EffectPut
+	// EffectDelete removes the key.
+	EffectDelete
+)
+
+// Effect is the change one write makes to one key.
+type Effect struct {
+	Kind EffectKind
+	Item kvcontroller.Item
+}
+
+// ApplyWrite computes what the single-key write req does to cur, the key's
+// live item or nil, at unix time now. req.Exptime must already be absolute
+// (see AbsoluteExptime); version becomes the new item's version. It is a
+// pure function, so every replica given the same input computes the same
+// result.
+func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64, itemSizeMax int) (Effect, Result, error) {
+	key := req.Keys[0]
+	put := func(value []byte, flags uint32, exptime int64) Effect {
+		if expired(exptime, now) {
+			return Effect{Kind: EffectDelete, Item: kvcontroller.Item{Key: key}}
+		}
+		return Effect{Kind: EffectPut, Item: kvcontroller.Item{
+			Key: key, Value: value, Flags: flags, Exptime: exptime, Version: version,
+		}}
+	}
+	stored := Result{Status: StatusStored}
+	notStored := Result{Status: StatusNotStored}
+
+	switch req.Op {
+	case OpSet:
+		return put(req.Value, req.Flags, req.Exptime), stored, nil
+	case OpAdd:
+		if cur != nil {
+			return Effect{}, notStored, nil
+		}
+		return put(req.Value, req.Flags, req.Exptime), stored, nil
+	case OpReplace:
+		if cur == nil {
+			return Effect{}, notStored, nil
+		}
+		return put(req.Value, req.Flags, req.Exptime), stored, nil
+	case OpAppend, OpPrepend:
+		if cur == nil {
+			return Effect{}, notStored, nil
+		}
+		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
+			return Effect{}, Result{}, fmt.Errorf("%s %q: %w", req.Op, key, kvcontroller.ErrTooLarge)
+		}
+		joined := make([]byte, 0, len(cur.Value)+len(req.Value))
+		if req.Op == OpAppend {
+			joined = append(append(joined, cur.Value...), req.Value...)
+		} else {
+			joined = append(append(joined, req.Value...), cur.Value...)
+		}
+		return put(joined, cur.Flags, cur.Exptime), stored, nil
+	case OpCas:
+		switch {
+		case cur == nil:
+			return Effect{}, Result{Status: StatusNotFound}, nil
+		case cur.Version != req.Cas:
+			return Effect{}, Result{Status: StatusExists}, nil
+		}
+		return put(req.Value, req.Flags, req.Exptime), stored, nil
+	case OpDelete:
+		if cur == nil {
+			return Effect{}, Result{Status: StatusNotFound}, nil
+		}
+		return Effect{Kind: EffectDelete, Item: kvcontroller.Item{Key: key}}, Result{Status: StatusDeleted}, nil
+	case OpIncr, OpDecr:
+		if cur == nil {
+			return Effect{}, Result{Status: StatusNotFound}, nil
+		}
+		value, err := parseCounter(cur.Value)
+		if err != nil {
+			return Effect{}, Result{}, err
+		}
+		next := addDelta(value, req.Delta, req.Op == OpIncr)
+		return put(counterBytes(next, len(cur.Value)), cur.Flags, cur.Exptime), Result{Status: StatusNumber, Number: next}, nil
+	case OpTouch:
+		if cur == nil {
+			return Effect{}, Result{Status: StatusNotFound}, nil
+		}
+		eff := put(cur.Value, cur.Flags, req.Exptime)
+		if eff.Kind == EffectPut {
+			eff.Item.Version = cur.Version // touch changes expiry only
+		}
+		return eff, Result{Status: StatusTouched}, nil
+	}
+	return Effect{}, Result{}, fmt.Errorf("apply %s: not a single-key write", req.Op)
+}
+
+// parseCounter reads a stored value as memcached's incr does: optional
+// leading space, decimal digits, then the end or a space.
+func parseCounter(v []byte) (uint64, error) {
+	if len(v) == 0 || len(v) > maxCounterLen {
+		return 0, ErrNonNumeric
+	}
+	i := 0
+	for i < len(v) && isSpace(v[i]) {
+		i++
+	}
+	if i < len(v) && v[i] == '+' {
+		i++
+	}
+	start := i
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == start || (i < len(v) && !isSpace(v[i])) {
+		return 0, ErrNonNumeric
+	}
+	n, err := strconv.ParseUint(string(v[start:i]), 10, 64)
+	if err != nil {
+		return 0, ErrNonNumeric
+	}
+	return n, nil
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// addDelta applies incr (wrapping at 2^64) or decr (stopping at 0).
+func addDelta(value, delta uint64, incr bool) uint64 {
+	if incr {
+		return value + delta
+	}
+	if delta > value {
+		return 0
+	}
+	return value - delta
+}
+
+// counterBytes renders n as memcached stores an incr/decr result: a result
+// no longer than the old value is written in place, padded with spaces.
+func counterBytes(n uint64, oldLen int) []byte {
+	b := strconv.AppendUint(make([]byte, 0, max(oldLen, 20)), n, 10)
+	for len(b) < oldLen {
+		b = append(b, ' ')
+	}
+	return b
+}

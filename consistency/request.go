@@ -1,0 +1,89 @@
+package consistency
+
+import "github.com/memcons/memcons/kvcontroller"
+
+// Op is one memcached command that reaches a consistency mode.
+type Op uint8
+
+// The operations a Mode executes. Commands the controller answers itself
+// (version, verbosity, stats, quit) never reach a Mode.
+const (
+	OpGet Op = iota + 1
+	OpGets
+	OpGat
+	OpGats
+	OpSet
+	OpAdd
+	OpReplace
+	OpAppend
+	OpPrepend
+	OpCas
+	OpDelete
+	OpIncr
+	OpDecr
+	OpTouch
+	OpFlushAll
+)
+
+var opNames = [...]string{
+	OpGet: "get", OpGets: "gets", OpGat: "gat", OpGats: "gats",
+	OpSet: "set", OpAdd: "add", OpReplace: "replace", OpAppend: "append",
+	OpPrepend: "prepend", OpCas: "cas", OpDelete: "delete", OpIncr: "incr",
+	OpDecr: "decr", OpTouch: "touch", OpFlushAll: "flush_all",
+}
+
+// String returns the command name of op.
+func (op Op) String() string {
+	if int(op) < len(opNames) && opNames[op] != "" {
+		return opNames[op]
+	}
+	return "unknown"
+}
+
+// IsRead reports whether op only reads (gat and gats also write expiry).
+func (op Op) IsRead() bool { return op == OpGet || op == OpGets }
+
+// Request is one parsed client command, as the controller hands it to a Mode.
+type Request struct {
+	Op Op
+	// Keys holds one key for every command but get/gets/gat/gats, which may
+	// have many, and flush_all, which has none.
+	Keys []string
+	// Value is the data block of a storage command.
+	Value []byte
+	// Flags are the client flags of a storage command.
+	Flags uint32
+	// Exptime is the expiry as the client sent it (relative seconds up to 30
+	// days, else absolute unix seconds; negative means already expired). For
+	// flush_all it is the delay.
+	Exptime int64
+	// Cas is the unique given to the cas command.
+	Cas uint64
+	// Delta is the amount of incr/decr.
+	Delta uint64
+}
+
+// Status is the outcome of a request that did not fail.
+type Status uint8
+
+// The outcomes, each named after the memcached reply line it produces.
+const (
+	StatusNone      Status = iota // retrieval: the reply is Result.Items then END
+	StatusStored                  // STORED
+	StatusNotStored               // NOT_STORED
+	StatusExists                  // EXISTS
+	StatusNotFound                // NOT_FOUND
+	StatusDeleted                 // DELETED
+	StatusTouched                 // TOUCHED
+	StatusOK                      // OK
+	StatusNumber                  // the incr/decr result in Result.Number
+)
+
+// Result is the answer to a Request.
+type Result struct {
+	Status Status
+	// Items are the hits of a retrieval, in request order, tombstones removed.
+	Items []kvcontroller.Item
+	// Number is the new value after incr/decr.
+	Number uint64
+}

@@ -1,0 +1,54 @@
+// Package server wires one memcons peer: Store → Mode → peer layer →
+// controller, and runs and stops them in that order (stops in reverse).
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// StoreKind selects what backs a peer's replica.
+type StoreKind string
+
+const (
+	// StoreMemcached keeps the replica in a memcached process.
+	StoreMemcached StoreKind = "memcached"
+	// StoreMemory keeps the replica in the embedded in-memory store.
+	StoreMemory StoreKind = "memory"
+)
+
+// PeerAddrs are the addresses of one peer of the cluster.
+type PeerAddrs struct {
+	Name        string
+	ClientAddr  string // memcached text protocol for clients
+	PeerAddr    string // peer-to-peer port
+	ReplicaAddr string // backing memcached (ignored for StoreMemory)
+}
+
+// Config is everything one peer needs to run; main.go fills it from
+// config.ini, flags and environment.
+type Config struct {
+	ClusterName       string
+	Mode              consistency.Kind
+	Secret            string
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	DataDir           string // this peer's own data directory
+
+	ItemSizeMax   int           // largest value accepted, bytes
+	MaxConns      int           // client connection limit
+	IdleTimeout   time.Duration // 0 disables
+	MaxLineLength int           // longest command line, bytes
+
+	Store            StoreKind
+	MemoryLimitBytes int64         // StoreMemory capacity
+	StoreTimeout     time.Duration // per backend call
+	StoreMaxIdle     int           // idle backend connections kept
+
+	Self  string      // name of this peer
+	Peers []PeerAddrs // every peer, this one included
+
+	Logger *slog.Logger
+}

@@ -1,0 +1,64 @@
+// Package kvcontroller stores items in one replica: the Store interface, the
+// envelope that wraps each value, and the memcached and in-memory stores.
+package kvcontroller
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound reports that the key has no live item in the store.
+var ErrNotFound = errors.New("kvcontroller: not found")
+
+// ErrTooLarge reports that an item does not fit in the store at all.
+var ErrTooLarge = errors.New("kvcontroller: item too large")
+
+// ErrBackend reports that the backing store failed or could not be reached.
+var ErrBackend = errors.New("kvcontroller: backend error")
+
+// Item is one entry of a replica: the client's value and its envelope.
+type Item struct {
+	Key   string
+	Value []byte
+	// Flags are the client's opaque flags.
+	Flags uint32
+	// Exptime is the absolute expiry in unix seconds; 0 means never.
+	Exptime int64
+	// Version is the cluster version of the item, the CAS unique clients see.
+	Version uint64
+	// Tombstone marks a deleted key whose deletion is still remembered.
+	Tombstone bool
+}
+
+// Stats describes a store's occupancy and health.
+type Stats struct {
+	Items      uint64 // live items, tombstones excluded where known
+	Bytes      uint64 // bytes used by items
+	LimitBytes uint64 // capacity in bytes, 0 if unknown
+	Evictions  uint64 // items evicted to make room
+}
+
+// Store is one replica. Implementations are safe for concurrent use; they do
+// no read-modify-write of their own: callers that need one hold a key lock.
+type Store interface {
+	// Get returns the item under key, tombstones included; ErrNotFound if none
+	// or if it has expired.
+	Get(ctx context.Context, key string) (Item, error)
+	// GetMulti returns the items found among keys, tombstones included.
+	GetMulti(ctx context.Context, keys []string) (map[string]Item, error)
+	// Set stores item, replacing whatever was under its key.
+	Set(ctx context.Context, item Item) error
+	// Delete removes key; ErrNotFound if it held nothing.
+	Delete(ctx context.Context, key string) error
+	// FlushAll removes every item.
+	FlushAll(ctx context.Context) error
+	// Dump calls fn for every live item (tombstones included) until fn
+	// returns an error or the items are exhausted.
+	Dump(ctx context.Context, fn func(Item) error) error
+	// Stats reports occupancy.
+	Stats(ctx context.Context) (Stats, error)
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
