@@ -1,0 +1,85 @@
+package kvcontroller
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// ErrCorrupt reports bytes that are not a valid envelope.
+var ErrCorrupt = errors.New("kvcontroller: corrupt envelope")
+
+// Envelope layout, big-endian, followed by the client's value:
+//
+//	offset size field
+//	0      1    magic (envelopeMagic)
+//	1      1    format version (envelopeFormat)
+//	2      1    bits: bit 0 = tombstone; the others must be zero
+//	3      4    client flags
+//	7      8    absolute exptime, unix seconds (0 = never)
+//	15     8    version
+const (
+	envelopeMagic  byte = 0xC5
+	envelopeFormat byte = 1
+
+	bitTombstone byte = 1 << 0
+	knownBits         = bitTombstone
+
+	offBits    = 2
+	offFlags   = 3
+	offExptime = 7
+	offVersion = 15
+)
+
+// EnvelopeOverhead is the number of bytes the envelope adds to a value.
+const EnvelopeOverhead = 23
+
+// AppendEnvelope appends the envelope of it (header, then it.Value) to dst
+// and returns the extended slice; it.Key is not part of the envelope.
+func AppendEnvelope(dst []byte, it Item) []byte {
+	var bits byte
+	if it.Tombstone {
+		bits |= bitTombstone
+	}
+	dst = append(dst, envelopeMagic, envelopeFormat, bits)
+	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(it.Exptime))
+	dst = binary.BigEndian.AppendUint64(dst, it.Version)
+	return append(dst, it.Value...)
+}
+
+// EncodeEnvelope returns the envelope of it in a new slice.
+func EncodeEnvelope(it Item) []byte {
+	return AppendEnvelope(make([]byte, 0, EnvelopeOverhead+len(it.Value)), it)
+}
+
+// DecodeEnvelope parses b as the envelope of the item under key. The
+// returned Value aliases b (it is never nil); ErrCorrupt if b is malformed.
+func DecodeEnvelope(key string, b []byte) (Item, error) {
+	if len(b) < EnvelopeOverhead {
+		return Item{}, fmt.Errorf("%w: %d bytes, header needs %d", ErrCorrupt, len(b), EnvelopeOverhead)
+	}
+	if b[0] != envelopeMagic {
+		return Item{}, fmt.Errorf("%w: bad magic 0x%02x", ErrCorrupt, b[0])
+	}
+	if b[1] != envelopeFormat {
+		return Item{}, fmt.Errorf("%w: unknown format %d", ErrCorrupt, b[1])
+	}
+	bits := b[offBits]
+	if bits&^knownBits != 0 {
+		return Item{}, fmt.Errorf("%w: unknown bits 0x%02x", ErrCorrupt, bits)
+	}
+	return Item{
+		Key:       key,
+		Value:     b[EnvelopeOverhead:len(b):len(b)],
+		Flags:     binary.BigEndian.Uint32(b[offFlags:]),
+		Exptime:   int64(binary.BigEndian.Uint64(b[offExptime:])),
+		Version:   binary.BigEndian.Uint64(b[offVersion:]),
+		Tombstone: bits&bitTombstone != 0,
+	}, nil
+}
+
+// expired reports whether an item with this exptime is gone at unix second now.
+func expired(exptime, now int64) bool {
+	return exptime != 0 && exptime <= now
+}

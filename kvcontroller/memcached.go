@@ -1,0 +1,272 @@
+package kvcontroller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// Defaults for MemcachedOptions fields left zero.
+const (
+	DefaultMemcachedTimeout      = time.Second
+	DefaultMemcachedMaxIdleConns = 64
+)
+
+// ErrInvalidOptions reports options that a store cannot be built from.
+var ErrInvalidOptions = errors.New("kvcontroller: invalid options")
+
+// maxRelativeExptime is memcached's boundary: an expiration up to 30 days is
+// relative to now, a larger one is an absolute unix time.
+const maxRelativeExptime = 30 * 24 * 60 * 60
+
+// maxPooledBuf bounds the envelope buffers kept for reuse by Set.
+const maxPooledBuf = 64 << 10
+
+// MemcachedOptions configures a MemcachedStore; zero fields mean defaults.
+type MemcachedOptions struct {
+	// Addr is the memcached host:port; required.
+	Addr string
+	// Timeout bounds each dial and each network read or write; 0 means
+	// DefaultMemcachedTimeout.
+	Timeout time.Duration
+	// MaxIdleConns is the number of idle connections kept for reuse; 0 means
+	// DefaultMemcachedMaxIdleConns.
+	MaxIdleConns int
+	// Now is the clock that decides expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// MemcachedStore is a Store backed by one memcached server. Each item lives
+// under its own key, as its envelope, with memcached flags 0 and memcached
+// expiration set to the item's absolute Exptime. It is safe for concurrent
+// use. Its calls observe ctx cancellation before they start; once started a
+// call is bounded by Timeout per network operation rather than by ctx.
+type MemcachedStore struct {
+	addr    string
+	timeout time.Duration
+	now     func() time.Time
+	client  *memcache.Client
+	bufs    sync.Pool // *setBuf, reused by Set
+	closed  atomic.Bool
+}
+
+// setBuf is the reusable request state of one Set call.
+type setBuf struct {
+	mi  memcache.Item
+	buf []byte
+}
+
+var _ Store = (*MemcachedStore)(nil)
+
+// NewMemcachedStore returns a store for the memcached at opts.Addr. It does
+// not contact memcached; use Ping to check that it answers.
+func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
+	switch {
+	case opts.Addr == "":
+		return nil, fmt.Errorf("%w: Addr is empty", ErrInvalidOptions)
+	case opts.Timeout < 0:
+		return nil, fmt.Errorf("%w: Timeout %v is negative", ErrInvalidOptions, opts.Timeout)
+	case opts.MaxIdleConns < 0:
+		return nil, fmt.Errorf("%w: MaxIdleConns %d is negative", ErrInvalidOptions, opts.MaxIdleConns)
+	}
+	s := &MemcachedStore{
+		addr:    opts.Addr,
+		timeout: opts.Timeout,
+		now:     opts.Now,
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultMemcachedTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	maxIdle := opts.MaxIdleConns
+	if maxIdle == 0 {
+		maxIdle = DefaultMemcachedMaxIdleConns
+	}
+	var servers memcache.ServerList
+	if err := servers.SetServers(opts.Addr); err != nil {
+		return nil, fmt.Errorf("%w: Addr %q: %w", ErrInvalidOptions, opts.Addr, err)
+	}
+	s.client = memcache.NewFromSelector(&servers)
+	s.client.Timeout = s.timeout
+	s.client.MaxIdleConns = maxIdle
+	s.bufs.New = func() any { return new(setBuf) }
+	return s, nil
+}
+
+// Addr returns the memcached address the store talks to.
+func (s *MemcachedStore) Addr() string { return s.addr }
+
+// Get returns the item under key; ErrNotFound if none or expired by Now.
+// The returned Value is owned by the caller.
+func (s *MemcachedStore) Get(ctx context.Context, key string) (Item, error) {
+	if err := s.ready(ctx); err != nil {
+		return Item{}, err
+	}
+	mi, err := s.client.Get(key)
+	if err != nil {
+		return Item{}, s.mapErr("get", err)
+	}
+	return s.decodeLive(key, mi.Value, s.now().Unix())
+}
+
+// GetMulti returns the live items found among keys.
+func (s *MemcachedStore) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return map[string]Item{}, nil
+	}
+	got, err := s.client.GetMulti(keys)
+	if err != nil {
+		return nil, s.mapErr("get", err)
+	}
+	now := s.now().Unix()
+	found := make(map[string]Item, len(got))
+	for k, mi := range got {
+		it, err := s.decodeLive(k, mi.Value, now)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		found[k] = it
+	}
+	return found, nil
+}
+
+// decodeLive decodes the envelope stored under key; ErrNotFound if the item
+// has expired at unix second now.
+func (s *MemcachedStore) decodeLive(key string, b []byte, now int64) (Item, error) {
+	it, err := DecodeEnvelope(key, b)
+	if err != nil {
+		return Item{}, fmt.Errorf("%w: key %q: %w", ErrBackend, key, err)
+	}
+	if expired(it.Exptime, now) {
+		return Item{}, ErrNotFound
+	}
+	return it, nil
+}
+
+// Set stores item, replacing whatever was under its key. ErrTooLarge if
+// memcached refuses its size; memcached then also drops the old item.
+func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	b := s.bufs.Get().(*setBuf)
+	b.mi = memcache.Item{
+		Key:        item.Key,
+		Value:      AppendEnvelope(b.buf[:0], item),
+		Expiration: memcachedExpiration(item.Exptime),
+	}
+	err := s.client.Set(&b.mi)
+	if cap(b.mi.Value) <= maxPooledBuf {
+		b.buf = b.mi.Value[:0]
+		b.mi = memcache.Item{}
+		s.bufs.Put(b)
+	}
+	if err != nil {
+		return s.mapErr("set", err)
+	}
+	return nil
+}
+
+// memcachedExpiration converts an absolute Exptime into memcached's
+// expiration field. Memcached reads values up to 30 days as relative, so
+// such (long past) absolute times become -1, "already expired"; times beyond
+// int32 become 0 and are enforced by this store's own check on read.
+func memcachedExpiration(exptime int64) int32 {
+	switch {
+	case exptime == 0:
+		return 0
+	case exptime <= maxRelativeExptime:
+		return -1
+	case exptime > math.MaxInt32:
+		return 0
+	default:
+		return int32(exptime)
+	}
+}
+
+// Delete removes key; ErrNotFound if memcached held nothing under it.
+func (s *MemcachedStore) Delete(ctx context.Context, key string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if err := s.client.Delete(key); err != nil {
+		return s.mapErr("delete", err)
+	}
+	return nil
+}
+
+// FlushAll removes every item with memcached's flush_all.
+func (s *MemcachedStore) FlushAll(ctx context.Context) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if err := s.client.FlushAll(); err != nil {
+		return s.mapErr("flush_all", err)
+	}
+	return nil
+}
+
+// Ping reports whether memcached answers a version request.
+func (s *MemcachedStore) Ping(ctx context.Context) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if err := s.client.Ping(); err != nil {
+		return s.mapErr("ping", err)
+	}
+	return nil
+}
+
+// Close closes idle connections; later calls on the store fail. Safe to call
+// twice.
+func (s *MemcachedStore) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("kvcontroller: close memcached connections: %w", err)
+	}
+	return nil
+}
+
+// ready fails if the store is closed or ctx is done.
+func (s *MemcachedStore) ready(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kvcontroller: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns a gomemcache error into ErrNotFound, ErrTooLarge or an error
+// wrapping ErrBackend whose text is one short line.
+func (s *MemcachedStore) mapErr(op string, err error) error {
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		return ErrNotFound
+	case errors.Is(err, memcache.ErrMalformedKey):
+		return fmt.Errorf("%w: %s: malformed key", ErrBackend, op)
+	// gomemcache has no typed error for memcached's "SERVER_ERROR object too
+	// large for cache"; TestMemcachedStore_TooLarge pins this text.
+	case strings.Contains(err.Error(), "object too large"):
+		return fmt.Errorf("%w: memcached refused the item size", ErrTooLarge)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrBackend, op, err)
+}
