@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+const (
+	// envPrefix starts every environment override: MEMCONS_<SECTION>_<KEY>.
+	envPrefix = "MEMCONS"
+	// clusterSection names the INI section holding cluster-wide keys.
+	clusterSection = "cluster"
+	// defaultConfigFile is read when --config is not given.
+	defaultConfigFile = "config.ini"
+)
+
+// ErrUsage reports a command line that could not be parsed.
+var ErrUsage = errors.New("bad command line")
+
+// keySpec describes one configuration key inside a section.
+type keySpec struct {
+	name string
+	def  string // default when neither file, env nor flag sets it
+	help string
+}
+
+// clusterKeys lists every key of the [cluster] section with its default.
+func clusterKeys() []keySpec {
+	return []keySpec{
+		{"name", "memcons", "cluster name; peers refuse a peer of another cluster"},
+		{"mode", "eventual", "consistency mode: linearizable, sequential or eventual"},
+		{"secret", "", "shared secret peers prove membership with"},
+		{"peers", "", "comma-separated peer names, each with its own [section]"},
+		{"heartbeat_interval", "500ms", "how often peers send heartbeats"},
+		{"heartbeat_timeout", "3s", "silence after which a peer is marked down"},
+		{"data_dir", "run/data", "data directory; each peer uses <data_dir>/<name>"},
+		{"item_size_max", "1m", "largest value accepted (k/m/g suffixes)"},
+		{"max_connections", "1024", "client connection limit per peer"},
+		{"idle_timeout", "0s", "close idle client connections after this long (0 disables)"},
+		{"max_line_length", "8192", "longest command line accepted, bytes"},
+		{"store", "memcached", "replica backend: memcached or memory"},
+		{"memory_limit", "64m", "capacity of the embedded memory store (k/m/g suffixes)"},
+		{"store_timeout", "1s", "timeout of one backend call"},
+		{"store_max_idle", "64", "idle backend connections kept per peer"},
+	}
+}
+
+// peerKeys lists every key of a peer section.
+func peerKeys() []keySpec {
+	return []keySpec{
+		{"client_addr", "", "host:port clients connect to (memcached text protocol)"},
+		{"peer_addr", "", "host:port other peers connect to"},
+		{"replica_addr", "", "host:port of this peer's backing memcached"},
+	}
+}
+
+// rawConfig is the configuration after precedence (flag > env > file >
+// default) was applied, before any value was parsed. It is the input of the
+// pure buildConfig.
+type rawConfig struct {
+	// Name is the peer this process runs as (--name); empty when the
+	// command does not need one.
+	Name string
+	// Cluster maps every cluster key to its resolved value.
+	Cluster map[string]string
+	// Sections maps each peer section that exists (in the file, or through
+	// an env or flag override of one of its keys) to its resolved keys.
+	Sections map[string]map[string]string
+	// Unknown lists keys found in the file that memcons does not know, as
+	// "section.key" (or "key" outside any section).
+	Unknown []string
+}
+
+// configFlags defines the flags shared by every command that reads the
+// config, plus one flag per key of every section in peers.
+type configFlags struct {
+	fs          *pflag.FlagSet
+	configFile  *string
+	name        *string
+	consistency *string
+}
+
+func newConfigFlags(cmd string, peers []string, extra func(*pflag.FlagSet)) *configFlags {
+	fs := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
+	fs.SortFlags = false
+	c := &configFlags{
+		fs:          fs,
+		configFile:  fs.String("config", defaultConfigFile, "config file (INI)"),
+		name:        fs.String("name", "", "name of this peer (a section of the config)"),
+		consistency: fs.String("consistency", "", "alias of --cluster.mode"),
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	for _, k := range clusterKeys() {
+		fs.String(clusterSection+"."+k.name, k.def, k.help)
+	}
+	for _, p := range peers {
+		for _, k := range peerKeys() {
+			fs.String(p+"."+k.name, "", p+": "+k.help)
+		}
+	}
+	return c
+}
+
+// loadedConfig is what loadConfig returns: the resolved raw values and the
+// fully parsed flag set (for command-specific flags and positional args).
+type loadedConfig struct {
+	raw   rawConfig
+	flags *configFlags
+	v     *viper.Viper
+}
+
+// loadConfig parses args in two passes: the first finds --config (ignoring
+// flags it does not know yet), the file then names the peer sections, and
+// the second pass defines a flag for every key of every section and parses
+// args fully. extra defines command-specific flags on both passes. With
+// --help it prints usage to stderr and returns pflag.ErrHelp; a bad command
+// line returns an error matching ErrUsage.
+func loadConfig(cmd string, args []string, stderr io.Writer, extra func(*pflag.FlagSet)) (*loadedConfig, error) {
+	first := newConfigFlags(cmd, nil, extra)
+	first.fs.ParseErrorsAllowlist.UnknownFlags = true
+	first.fs.SetOutput(io.Discard)
+	first.fs.Usage = func() {}
+	err := first.fs.Parse(args)
+	helpAsked := errors.Is(err, pflag.ErrHelp)
+	if err != nil && !helpAsked {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+
+	v, err := newViper()
+	if err != nil {
+		return nil, err
+	}
+	setDefaults(v)
+	fileSections, fileTop, err := readConfigFile(v, *first.configFile)
+	if err != nil {
+		if helpAsked {
+			printUsage(stderr, first)
+			return nil, pflag.ErrHelp
+		}
+		return nil, err
+	}
+	// cluster.peers may come from a flag, so bind the first pass's flags
+	// before asking for it.
+	if err := bindFlags(v, first); err != nil {
+		return nil, err
+	}
+	peers := peerNames(fileSections, v.GetString(clusterSection+".peers"))
+
+	second := newConfigFlags(cmd, peers, extra)
+	second.fs.SetOutput(io.Discard)
+	second.fs.Usage = func() {}
+	if err := second.fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			printUsage(stderr, second)
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	// The second pass defines every flag of the first, so binding it
+	// replaces each of the first pass's bindings.
+	if err := bindFlags(v, second); err != nil {
+		return nil, err
+	}
+	// A section named only in cluster.peers by the second pass (e.g. by an
+	// env override) still counts; so does one in the file.
+	peers = peerNames(fileSections, v.GetString(clusterSection+".peers"))
+	return &loadedConfig{
+		raw:   resolveRaw(v, *second.name, peers, fileSections, fileTop),
+		flags: second,
+		v:     v,
+	}, nil
+}
+
+func setDefaults(v *viper.Viper) {
+	for _, k := range clusterKeys() {
+		v.SetDefault(clusterSection+"."+k.name, k.def)
+	}
+}
+
+// readConfigFile loads path into v and returns the file's sections with
+// their keys, and its keys outside any section.
+func readConfigFile(v *viper.Viper, path string) (map[string][]string, []string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	m := map[string]any{}
+	if err := (iniCodec{}).Decode(b, m); err != nil {
+		return nil, nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if err := v.ReadConfig(bytes.NewReader(b)); err != nil {
+		return nil, nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	sections := map[string][]string{}
+	var top []string
+	for name, val := range m {
+		sec, ok := val.(map[string]any)
+		if !ok {
+			top = append(top, name)
+			continue
+		}
+		keys := make([]string, 0, len(sec))
+		for k := range sec {
+			keys = append(keys, strings.ToLower(k))
+		}
+		sections[strings.ToLower(name)] = keys
+	}
+	return sections, top, nil
+}
+
+// bindFlags makes every flag of c a source for the key of the same name;
+// --consistency is bound to cluster.mode when given.
+func bindFlags(v *viper.Viper, c *configFlags) error {
+	var err error
+	c.fs.VisitAll(func(f *pflag.Flag) {
+		if strings.Contains(f.Name, ".") {
+			err = errors.Join(err, v.BindPFlag(f.Name, f))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("bind flags: %w", err)
+	}
+	if !c.fs.Changed("consistency") {
+		return nil
+	}
+	modeKey := clusterSection + ".mode"
+	if c.fs.Changed(modeKey) && *c.consistency != c.fs.Lookup(modeKey).Value.String() {
+		return &FieldError{Key: modeKey, Problem: fmt.Sprintf("--consistency %q conflicts with --%s %q",
+			*c.consistency, modeKey, c.fs.Lookup(modeKey).Value.String())}
+	}
+	if err := v.BindPFlag(modeKey, c.fs.Lookup("consistency")); err != nil {
+		return fmt.Errorf("bind flags: %w", err)
+	}
+	return nil
+}
+
+// peerNames returns every peer section name: those in the file (but
+// [cluster]) and those listed in cluster.peers, sorted.
+func peerNames(fileSections map[string][]string, listed string) []string {
+	var names []string
+	for s := range fileSections {
+		if s != clusterSection {
+			names = append(names, s)
+		}
+	}
+	for _, p := range splitList(listed) {
+		if p != "" && p != clusterSection {
+			names = append(names, strings.ToLower(p))
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// splitList splits a comma-separated list and trims each element; it keeps
+// empty elements so validation can report them.
+func splitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+// resolveRaw reads every known key from v, which applies precedence.
+func resolveRaw(v *viper.Viper, name string, peers []string, fileSections map[string][]string, fileTop []string) rawConfig {
+	raw := rawConfig{
+		Name:     name,
+		Cluster:  map[string]string{},
+		Sections: map[string]map[string]string{},
+	}
+	for _, k := range clusterKeys() {
+		raw.Cluster[k.name] = v.GetString(clusterSection + "." + k.name)
+	}
+	for _, p := range peers {
+		_, inFile := fileSections[p]
+		sec := map[string]string{}
+		for _, k := range peerKeys() {
+			key := p + "." + k.name
+			if v.IsSet(key) {
+				sec[k.name] = v.GetString(key)
+			}
+		}
+		if inFile || len(sec) > 0 {
+			raw.Sections[p] = sec
+		}
+	}
+	known := map[string]bool{}
+	for _, k := range clusterKeys() {
+		known[clusterSection+"."+k.name] = true
+	}
+	for s, keys := range fileSections {
+		for _, k := range keys {
+			if s == clusterSection && known[s+"."+k] {
+				continue
+			}
+			if s != clusterSection && slices.ContainsFunc(peerKeys(), func(ks keySpec) bool { return ks.name == k }) {
+				continue
+			}
+			raw.Unknown = append(raw.Unknown, s+"."+k)
+		}
+	}
+	raw.Unknown = append(raw.Unknown, fileTop...)
+	slices.Sort(raw.Unknown)
+	return raw
+}
+
+// printUsage prints the flags of c, grouped as pflag lays them out.
+func printUsage(w io.Writer, c *configFlags) {
+	fmt.Fprintf(w, "Usage: memcons %s [flags]\n\nFlags (each key also reads env %s_<SECTION>_<KEY>):\n%s",
+		c.fs.Name(), envPrefix, c.fs.FlagUsages())
+}

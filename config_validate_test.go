@@ -1,0 +1,268 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/server"
+)
+
+// validRaw returns a fresh, valid three-peer configuration as peer1.
+func validRaw() rawConfig {
+	cluster := map[string]string{}
+	for _, k := range clusterKeys() {
+		cluster[k.name] = k.def
+	}
+	cluster["secret"] = "s3cret"
+	cluster["peers"] = "peer1, peer2, peer3"
+	return rawConfig{
+		Name:    "peer1",
+		Cluster: cluster,
+		Sections: map[string]map[string]string{
+			"peer1": {"client_addr": "127.0.0.1:8000", "peer_addr": "127.0.0.1:7000", "replica_addr": "127.0.0.1:11201"},
+			"peer2": {"client_addr": "127.0.0.1:8001", "peer_addr": "127.0.0.1:7001", "replica_addr": "127.0.0.1:11202"},
+			"peer3": {"client_addr": "127.0.0.1:8002", "peer_addr": "127.0.0.1:7002", "replica_addr": "127.0.0.1:11203"},
+		},
+	}
+}
+
+func TestBuildConfig_Valid(t *testing.T) {
+	cfg, err := buildConfig(validRaw())
+	require.NoError(t, err)
+	assert.Equal(t, server.Config{
+		ClusterName:       "memcons",
+		Mode:              consistency.Eventual,
+		Secret:            "s3cret",
+		HeartbeatInterval: 500 * time.Millisecond,
+		HeartbeatTimeout:  3 * time.Second,
+		DataDir:           "run/data/peer1",
+		ItemSizeMax:       1 << 20,
+		MaxConns:          1024,
+		IdleTimeout:       0,
+		MaxLineLength:     8192,
+		Store:             server.StoreMemcached,
+		MemoryLimitBytes:  64 << 20,
+		StoreTimeout:      time.Second,
+		StoreMaxIdle:      64,
+		Self:              "peer1",
+		Peers: []server.PeerAddrs{
+			{Name: "peer1", ClientAddr: "127.0.0.1:8000", PeerAddr: "127.0.0.1:7000", ReplicaAddr: "127.0.0.1:11201"},
+			{Name: "peer2", ClientAddr: "127.0.0.1:8001", PeerAddr: "127.0.0.1:7001", ReplicaAddr: "127.0.0.1:11202"},
+			{Name: "peer3", ClientAddr: "127.0.0.1:8002", PeerAddr: "127.0.0.1:7002", ReplicaAddr: "127.0.0.1:11203"},
+		},
+	}, cfg)
+}
+
+func TestBuildConfig_AcceptsVariants(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(r *rawConfig)
+		check  func(t *testing.T, cfg server.Config)
+	}{
+		{
+			name: "memory store needs no replica_addr and ignores its clashes",
+			mutate: func(r *rawConfig) {
+				r.Cluster["store"] = "memory"
+				delete(r.Sections["peer1"], "replica_addr")
+				r.Sections["peer2"]["replica_addr"] = "127.0.0.1:8000"
+			},
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Equal(t, server.StoreMemory, cfg.Store)
+				assert.Empty(t, cfg.Peers[0].ReplicaAddr)
+			},
+		},
+		{
+			name: "same port on different hosts",
+			mutate: func(r *rawConfig) {
+				r.Sections["peer1"]["replica_addr"] = "memcached1:11211"
+				r.Sections["peer2"]["replica_addr"] = "memcached2:11211"
+				r.Sections["peer3"]["replica_addr"] = "memcached3:11211"
+			},
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Equal(t, "memcached2:11211", cfg.Peers[1].ReplicaAddr)
+			},
+		},
+		{
+			name: "sizes, durations and peer order as written",
+			mutate: func(r *rawConfig) {
+				r.Cluster["item_size_max"] = "512K"
+				r.Cluster["memory_limit"] = "2gb"
+				r.Cluster["idle_timeout"] = "1m30s"
+				r.Cluster["peers"] = "peer3,peer1,peer2"
+				r.Cluster["mode"] = "linearizable"
+				r.Name = "peer3"
+			},
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Equal(t, 512<<10, cfg.ItemSizeMax)
+				assert.Equal(t, int64(2<<30), cfg.MemoryLimitBytes)
+				assert.Equal(t, 90*time.Second, cfg.IdleTimeout)
+				assert.Equal(t, consistency.Linearizable, cfg.Mode)
+				assert.Equal(t, "peer3", cfg.Self)
+				assert.Equal(t, "run/data/peer3", cfg.DataDir)
+				assert.Equal(t, []string{"peer3", "peer1", "peer2"}, peerNamesOf(cfg.Peers))
+			},
+		},
+		{
+			name: "single peer cluster",
+			mutate: func(r *rawConfig) {
+				r.Cluster["peers"] = "peer1"
+				delete(r.Sections, "peer2")
+				delete(r.Sections, "peer3")
+			},
+			check: func(t *testing.T, cfg server.Config) { assert.Len(t, cfg.Peers, 1) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := validRaw()
+			tt.mutate(&raw)
+			cfg, err := buildConfig(raw)
+			require.NoError(t, err)
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func peerNamesOf(peers []server.PeerAddrs) []string {
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.Name
+	}
+	return names
+}
+
+func TestBuildConfig_Rejects(t *testing.T) {
+	set := func(key, val string) func(r *rawConfig) {
+		return func(r *rawConfig) { r.Cluster[key] = val }
+	}
+	setPeer := func(peer, key, val string) func(r *rawConfig) {
+		return func(r *rawConfig) {
+			if val == "" {
+				delete(r.Sections[peer], key)
+				return
+			}
+			r.Sections[peer][key] = val
+		}
+	}
+	tests := []struct {
+		name    string
+		mutate  func(r *rawConfig)
+		wantKey string
+		want    string // substring of the message
+	}{
+		{"unknown mode", set("mode", "strong"), "cluster.mode", `unknown consistency mode "strong" (want linearizable, sequential or eventual)`},
+		{"peer listed twice", set("peers", "peer1, peer2, peer3, peer2"), "cluster.peers", `"peer2" is listed twice`},
+		{"no peers", set("peers", " "), "cluster.peers", "no peers listed"},
+		{"empty peer name", set("peers", "peer1,,peer2,peer3"), "cluster.peers", "empty peer name"},
+		{"bad peer name", func(r *rawConfig) { r.Cluster["peers"] += ", Peer 4" }, "cluster.peers", `bad peer name "Peer 4"`},
+		{"peer named cluster", func(r *rawConfig) { r.Cluster["peers"] += ", cluster" }, "cluster.peers", `bad peer name "cluster"`},
+		{"same host:port twice", setPeer("peer2", "client_addr", "127.0.0.1:8000"), "peer2.client_addr", "also used by peer1.client_addr"},
+		{"same port on localhost alias", setPeer("peer2", "peer_addr", "localhost:7000"), "peer2.peer_addr", "also used by peer1.peer_addr"},
+		{"replica port clashes with a client port", setPeer("peer3", "replica_addr", "127.0.0.1:8001"), "peer3.replica_addr", "also used by peer2.client_addr"},
+		{"port clash within one peer", setPeer("peer1", "peer_addr", "127.0.0.1:8000"), "peer1.peer_addr", "also used by peer1.client_addr"},
+		{"no cluster section", func(r *rawConfig) { r.Cluster = nil }, "cluster", "missing section [cluster]"},
+		{"listed peer without section", func(r *rawConfig) { delete(r.Sections, "peer3") }, "peer3", "missing section [peer3]"},
+		{"section not listed", func(r *rawConfig) { r.Sections["peer4"] = map[string]string{} }, "peer4", "not listed in cluster.peers"},
+		{"missing client_addr", setPeer("peer1", "client_addr", ""), "peer1.client_addr", "missing"},
+		{"missing peer_addr", setPeer("peer3", "peer_addr", ""), "peer3.peer_addr", "missing"},
+		{"missing replica_addr with memcached store", setPeer("peer2", "replica_addr", ""), "peer2.replica_addr", "required when cluster.store is memcached"},
+		{"address without port", setPeer("peer1", "client_addr", "127.0.0.1"), "peer1.client_addr", "bad address"},
+		{"port out of range", setPeer("peer2", "peer_addr", "127.0.0.1:70000"), "peer2.peer_addr", "not 1-65535"},
+		{"port zero", setPeer("peer2", "peer_addr", "127.0.0.1:0"), "peer2.peer_addr", "not 1-65535"},
+		{"name missing", func(r *rawConfig) { r.Name = "" }, "name", "--name is required"},
+		{"name not among peers", func(r *rawConfig) { r.Name = "peer7" }, "name", `"peer7" is not in cluster.peers`},
+		{"bad duration", set("heartbeat_interval", "fast"), "cluster.heartbeat_interval", `bad duration "fast"`},
+		{"duration without unit", set("store_timeout", "5"), "cluster.store_timeout", "bad duration"},
+		{"zero heartbeat interval", set("heartbeat_interval", "0s"), "cluster.heartbeat_interval", "must be positive"},
+		{"negative idle timeout", set("idle_timeout", "-1s"), "cluster.idle_timeout", "must not be negative"},
+		{"heartbeat timeout equal to interval", set("heartbeat_timeout", "500ms"), "cluster.heartbeat_timeout", "must be longer than cluster.heartbeat_interval"},
+		{"heartbeat timeout below interval", set("heartbeat_timeout", "100ms"), "cluster.heartbeat_timeout", "must be longer"},
+		{"zero store timeout", set("store_timeout", "0s"), "cluster.store_timeout", "must be positive"},
+		{"bad size suffix", set("item_size_max", "1x"), "cluster.item_size_max", `bad size "1x"`},
+		{"item size too large", set("item_size_max", "2g"), "cluster.item_size_max", "out of range"},
+		{"item size too small", set("item_size_max", "100"), "cluster.item_size_max", "out of range"},
+		{"bad memory limit", set("memory_limit", "lots"), "cluster.memory_limit", "bad size"},
+		{"zero memory limit", set("memory_limit", "0"), "cluster.memory_limit", "out of range"},
+		{"bad max connections", set("max_connections", "many"), "cluster.max_connections", `bad integer "many"`},
+		{"zero max connections", set("max_connections", "0"), "cluster.max_connections", "out of range"},
+		{"tiny max line length", set("max_line_length", "100"), "cluster.max_line_length", "out of range"},
+		{"negative store max idle", set("store_max_idle", "-1"), "cluster.store_max_idle", "out of range"},
+		{"unknown store", set("store", "redis"), "cluster.store", `unknown store "redis"`},
+		{"empty secret", set("secret", ""), "cluster.secret", "must not be empty"},
+		{"empty cluster name", set("name", ""), "cluster.name", "must not be empty"},
+		{"empty data dir", set("data_dir", ""), "cluster.data_dir", "must not be empty"},
+		{"unknown key in file", func(r *rawConfig) { r.Unknown = []string{"cluster.colour"} }, "cluster.colour", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := validRaw()
+			tt.mutate(&raw)
+
+			_, problems := parseConfig(raw)
+			require.Len(t, problems, 1, "problems: %v", problems)
+			assert.Equal(t, tt.wantKey, problems[0].Key)
+			assert.True(t, strings.HasPrefix(problems[0].Error(), tt.wantKey+": "), problems[0].Error())
+			assert.Contains(t, problems[0].Error(), tt.want)
+			assert.NotContains(t, problems[0].Error(), "\n", "one line per problem")
+
+			_, err := buildConfig(raw)
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, ErrInvalidConfig))
+			assert.Equal(t, problems[0].Error(), err.Error())
+		})
+	}
+}
+
+func TestBuildConfig_ReportsEveryProblem(t *testing.T) {
+	raw := validRaw()
+	raw.Cluster["mode"] = "x"
+	raw.Cluster["store_timeout"] = "soon"
+	_, err := buildConfig(raw)
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 2)
+	assert.True(t, strings.HasPrefix(lines[0], "cluster.mode: "), lines[0])
+	assert.True(t, strings.HasPrefix(lines[1], "cluster.store_timeout: "), lines[1])
+	var fe *FieldError
+	require.True(t, errors.As(err, &fe))
+	assert.True(t, errors.Is(fe, consistency.ErrUnknownMode), "mode problem wraps the consistency sentinel")
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "0", want: 0},
+		{in: "1024", want: 1024},
+		{in: "1k", want: 1 << 10},
+		{in: "1K", want: 1 << 10},
+		{in: "1m", want: 1 << 20},
+		{in: "64MB", want: 64 << 20},
+		{in: " 2g ", want: 2 << 30},
+		{in: "", wantErr: true},
+		{in: "m", wantErr: true},
+		{in: "-1k", wantErr: true},
+		{in: "1.5m", wantErr: true},
+		{in: "1t", wantErr: true},
+		{in: "99999999999999999g", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if tt.wantErr {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
