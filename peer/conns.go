@@ -1,0 +1,48 @@
+package peer
+
+import (
+	"net"
+	"sync"
+)
+
+// connSet tracks live connections so that an owner's Close can close them
+// all, including ones still being set up by another goroutine.
+type connSet struct {
+	mu     sync.Mutex // guards closed and m
+	closed bool
+	m      map[net.Conn]struct{}
+}
+
+// add tracks c and reports true, or reports false once closeAll has run;
+// the caller then owns c and must close it.
+func (s *connSet) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.m == nil {
+		s.m = make(map[net.Conn]struct{})
+	}
+	s.m[c] = struct{}{}
+	return true
+}
+
+// remove stops tracking c; it does not close it.
+func (s *connSet) remove(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, c)
+}
+
+// closeAll closes every tracked connection and refuses later adds.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.m
+	s.m = nil
+	s.mu.Unlock()
+	for c := range conns {
+		_ = c.Close()
+	}
+}

@@ -1,0 +1,300 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// MemberAddrs are the configured addresses of one peer.
+type MemberAddrs struct {
+	Name        string
+	ClientAddr  string
+	PeerAddr    string
+	ReplicaAddr string
+}
+
+// Member is one peer as this peer currently sees it.
+type Member struct {
+	Name        string
+	ClientAddr  string
+	PeerAddr    string
+	ReplicaAddr string
+	Self        bool      // this peer
+	Up          bool      // heard within Timeout (always true for Self)
+	LastHeard   time.Time // zero if never heard
+	Last        Heartbeat // the last heartbeat heard (Local() for Self)
+}
+
+// MembershipConfig configures a Membership; Now and Logger may be nil.
+type MembershipConfig struct {
+	Self     string
+	Peers    []MemberAddrs // every peer, this one included, in display order
+	Interval time.Duration // time between heartbeats
+	Timeout  time.Duration // silence after which a peer is marked down; > Interval
+	// Local returns this peer's current state; it is called on every beat
+	// and must be safe for concurrent use. nil sends name and mode only.
+	Local func() Heartbeat
+	// Now is the clock for LastHeard and up/down decisions; nil is time.Now.
+	// Ticking and IO deadlines always use real time.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *MembershipConfig) validate(t *Transport) error {
+	if c.Interval <= 0 {
+		return fmt.Errorf("%w: Interval must be > 0, got %v", ErrInvalidConfig, c.Interval)
+	}
+	if c.Timeout <= c.Interval {
+		return fmt.Errorf("%w: Timeout (%v) must be > Interval (%v)", ErrInvalidConfig, c.Timeout, c.Interval)
+	}
+	seen := make(map[string]bool, len(c.Peers))
+	for i, p := range c.Peers {
+		if p.Name == "" {
+			return fmt.Errorf("%w: Peers[%d].Name must not be empty", ErrInvalidConfig, i)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("%w: Peers[%d].Name %q is not unique", ErrInvalidConfig, i, p.Name)
+		}
+		seen[p.Name] = true
+		if !t.isKnown(p.Name) {
+			return fmt.Errorf("%w: Peers[%d].Name %q is not in the transport's peers", ErrInvalidConfig, i, p.Name)
+		}
+	}
+	if !seen[c.Self] {
+		return fmt.Errorf("%w: Self %q must be in Peers", ErrInvalidConfig, c.Self)
+	}
+	if c.Self != t.cfg.Self {
+		return fmt.Errorf("%w: Self %q differs from the transport's Self %q", ErrInvalidConfig, c.Self, t.cfg.Self)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// memberState is what this peer knows about another peer.
+type memberState struct {
+	up        bool
+	lastHeard time.Time
+	last      Heartbeat
+}
+
+// Membership tracks which peers are up by sending heartbeats to every other
+// peer and listening for theirs. Members are never removed: a silent peer is
+// marked down and marked up again when heard. It is safe for concurrent use.
+type Membership struct {
+	cfg MembershipConfig
+	t   *Transport
+	log *slog.Logger
+
+	mu       sync.Mutex              // guards states, changed, incoming
+	states   map[string]*memberState // every peer but self
+	changed  chan struct{}           // closed and replaced on every up/down change
+	incoming map[string]net.Conn     // current heartbeat connection from each peer
+
+	conns     connSet            // heartbeat connections in both directions
+	ctx       context.Context    // cancelled by Close
+	cancel    context.CancelFunc // cancels ctx
+	wg        sync.WaitGroup     // send loops and the check loop
+	startOnce sync.Once
+	closeOnce sync.Once
+}
+
+// NewMembership validates cfg and registers the heartbeat handler on t, which
+// must not be started yet.
+func NewMembership(cfg MembershipConfig, t *Transport) (*Membership, error) {
+	cfg.Peers = append([]MemberAddrs(nil), cfg.Peers...)
+	if err := cfg.validate(t); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	started := t.started
+	t.mu.Unlock()
+	if started {
+		return nil, errors.New("peer: NewMembership after the transport started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Membership{
+		cfg:      cfg,
+		t:        t,
+		log:      cfg.Logger,
+		states:   make(map[string]*memberState, len(cfg.Peers)),
+		changed:  make(chan struct{}),
+		incoming: make(map[string]net.Conn),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+	for _, p := range cfg.Peers {
+		if p.Name != cfg.Self {
+			m.states[p.Name] = &memberState{}
+		}
+	}
+	t.Handle(ChannelHeartbeat, m.serveHeartbeats)
+	return m, nil
+}
+
+// Start begins sending heartbeats and checking for silent peers.
+func (m *Membership) Start() {
+	m.startOnce.Do(func() {
+		if m.ctx.Err() != nil {
+			return
+		}
+		for _, p := range m.cfg.Peers {
+			if p.Name != m.cfg.Self {
+				m.wg.Go(func() { m.sendLoop(p.Name) })
+			}
+		}
+		m.wg.Go(m.checkLoop)
+	})
+}
+
+// Close stops heartbeats, closes heartbeat connections in both directions and
+// waits for its goroutines. The receiving handlers belong to the transport,
+// which waits for them; they return as soon as their connections close. It is
+// safe to call more than once.
+func (m *Membership) Close() error {
+	m.closeOnce.Do(func() {
+		m.startOnce.Do(func() {}) // a later Start does nothing
+		m.cancel()
+		m.conns.closeAll()
+		m.wg.Wait()
+	})
+	return nil
+}
+
+// Members returns every configured peer in config order, self included.
+func (m *Membership) Members() []Member {
+	m.check()
+	self := m.localHeartbeat()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Member, 0, len(m.cfg.Peers))
+	for _, p := range m.cfg.Peers {
+		mem := Member{Name: p.Name, ClientAddr: p.ClientAddr, PeerAddr: p.PeerAddr, ReplicaAddr: p.ReplicaAddr}
+		if p.Name == m.cfg.Self {
+			mem.Self, mem.Up, mem.LastHeard, mem.Last = true, true, self.Sent, self
+		} else {
+			st := m.states[p.Name]
+			mem.Up, mem.LastHeard, mem.Last = st.up, st.lastHeard, st.last
+		}
+		out = append(out, mem)
+	}
+	return out
+}
+
+// WaitUp blocks until every named peer (every configured peer if none are
+// named) is up, ctx is done, or the membership is closed (ErrClosed).
+func (m *Membership) WaitUp(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		for _, p := range m.cfg.Peers {
+			names = append(names, p.Name)
+		}
+	}
+	for _, n := range names {
+		if _, ok := m.states[n]; !ok && n != m.cfg.Self {
+			return fmt.Errorf("wait for peer %q: %w", n, ErrUnknownPeer)
+		}
+	}
+	for {
+		if m.ctx.Err() != nil {
+			return ErrClosed
+		}
+		m.check()
+		m.mu.Lock()
+		var down []string
+		for _, n := range names {
+			if st := m.states[n]; st != nil && !st.up {
+				down = append(down, n)
+			}
+		}
+		changed := m.changed
+		m.mu.Unlock()
+		if len(down) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for peers %v to be up: %w", down, ctx.Err())
+		case <-m.ctx.Done():
+			return ErrClosed
+		case <-changed:
+		}
+	}
+}
+
+// checkLoop marks silent peers down, on a real ticker.
+func (m *Membership) checkLoop() {
+	ticker := time.NewTicker(max(m.cfg.Interval/2, time.Millisecond))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-ticker.C:
+			m.check()
+		}
+	}
+}
+
+// check marks down every up peer not heard for longer than Timeout.
+func (m *Membership) check() {
+	now := m.cfg.Now()
+	type downed struct {
+		name   string
+		silent time.Duration
+	}
+	var gone []downed
+	m.mu.Lock()
+	for _, p := range m.cfg.Peers {
+		st := m.states[p.Name]
+		if st == nil || !st.up {
+			continue
+		}
+		if silent := now.Sub(st.lastHeard); silent > m.cfg.Timeout {
+			st.up = false
+			gone = append(gone, downed{p.Name, silent})
+		}
+	}
+	if len(gone) > 0 {
+		m.notifyLocked()
+	}
+	m.mu.Unlock()
+	for _, d := range gone {
+		m.log.Warn(fmt.Sprintf("peer %s down: no heartbeat for %v", d.name, d.silent.Round(time.Millisecond)))
+	}
+}
+
+// observe records a heartbeat heard from peer over an authenticated connection.
+func (m *Membership) observe(peer string, hb Heartbeat) {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	st := m.states[peer]
+	if st == nil {
+		m.mu.Unlock()
+		return // a transport peer that is not a member (or self)
+	}
+	st.lastHeard, st.last = now, hb
+	cameUp := !st.up
+	if cameUp {
+		st.up = true
+		m.notifyLocked()
+	}
+	m.mu.Unlock()
+	if cameUp {
+		m.log.Info(fmt.Sprintf("peer %s up", peer))
+	}
+}
+
+// notifyLocked wakes WaitUp callers; m.mu must be held.
+func (m *Membership) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
