@@ -3,7 +3,9 @@
 package server
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/memcons/memcons/consistency"
@@ -51,4 +53,6 @@ type Config struct {
 	Peers []PeerAddrs // every peer, this one included
 
 	Logger *slog.Logger
+	// PeerDial dials other peers; nil uses net.Dialer. Tests inject faults here.
+	PeerDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/controller"
+	"github.com/memcons/memcons/kvcontroller"
+	"github.com/memcons/memcons/peer"
+)
+
+// ErrConfig reports a Config that cannot run.
+var ErrConfig = errors.New("server: bad config")
+
+// Server is one running memcons peer.
+type Server struct {
+	cfg     Config
+	self    PeerAddrs
+	log     *slog.Logger
+	store   kvcontroller.Store
+	mode    consistency.Mode
+	trans   *peer.Transport
+	members *peer.Membership
+	ctrl    *controller.Server
+	health  *healthProbe
+
+	clientLn net.Listener
+	serveErr chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a peer from cfg without starting anything.
+func New(cfg Config) (*Server, error) {
+	self, err := cfg.selfAddrs()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, self: self, log: cfg.Logger.With("peer", cfg.Self)}
+	if s.store, err = newStore(cfg, self); err != nil {
+		return nil, err
+	}
+	s.mode = consistency.NewLocal(s.store, consistency.LocalConfig{
+		Kind: cfg.Mode, ItemSizeMax: cfg.ItemSizeMax, Logger: s.log,
+	})
+	s.health = newHealthProbe(s.store, cfg.HeartbeatInterval, cfg.StoreTimeout)
+	if err := s.buildPeer(); err != nil {
+		s.closeParts()
+		return nil, err
+	}
+	s.ctrl, err = controller.New(controller.Config{
+		Addr:          self.ClientAddr,
+		MaxConns:      cfg.MaxConns,
+		IdleTimeout:   cfg.IdleTimeout,
+		MaxLineLength: cfg.MaxLineLength,
+		ItemSizeMax:   cfg.ItemSizeMax,
+		Logger:        s.log,
+	}, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
+	if err != nil {
+		s.closeParts()
+		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
+	}
+	return s, nil
+}
+
+func (c Config) selfAddrs() (PeerAddrs, error) {
+	for _, p := range c.Peers {
+		if p.Name == c.Self {
+			return p, nil
+		}
+	}
+	return PeerAddrs{}, fmt.Errorf("%w: self %q is not among the peers", ErrConfig, c.Self)
+}
+
+func newStore(cfg Config, self PeerAddrs) (kvcontroller.Store, error) {
+	switch cfg.Store {
+	case StoreMemory:
+		return kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{LimitBytes: cfg.MemoryLimitBytes}), nil
+	case StoreMemcached, "":
+		st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{
+			Addr: self.ReplicaAddr, Timeout: cfg.StoreTimeout, MaxIdleConns: cfg.StoreMaxIdle,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server %s: replica %s: %w", cfg.Self, self.ReplicaAddr, err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("%w: store %q (want memcached or memory)", ErrConfig, cfg.Store)
+}
+
+func (s *Server) buildPeer() error {
+	addrs := make(map[string]string, len(s.cfg.Peers))
+	members := make([]peer.MemberAddrs, 0, len(s.cfg.Peers))
+	for _, p := range s.cfg.Peers {
+		addrs[p.Name] = p.PeerAddr
+		members = append(members, peer.MemberAddrs{
+			Name: p.Name, ClientAddr: p.ClientAddr, PeerAddr: p.PeerAddr, ReplicaAddr: p.ReplicaAddr,
+		})
+	}
+	var err error
+	s.trans, err = peer.NewTransport(peer.TransportConfig{
+		ClusterName: s.cfg.ClusterName,
+		Mode:        string(s.cfg.Mode),
+		Secret:      s.cfg.Secret,
+		Self:        s.cfg.Self,
+		Listen:      s.self.PeerAddr,
+		Peers:       addrs,
+		Dial:        s.cfg.PeerDial,
+		Logger:      s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("server %s: peer transport: %w", s.cfg.Self, err)
+	}
+	s.members, err = peer.NewMembership(peer.MembershipConfig{
+		Self:     s.cfg.Self,
+		Peers:    members,
+		Interval: s.cfg.HeartbeatInterval,
+		Timeout:  s.cfg.HeartbeatTimeout,
+		Local:    s.localHeartbeat,
+		Logger:   s.log,
+	}, s.trans)
+	if err != nil {
+		return fmt.Errorf("server %s: membership: %w", s.cfg.Self, err)
+	}
+	return nil
+}
+
+// localHeartbeat is this peer's state as its heartbeats carry it.
+func (s *Server) localHeartbeat() peer.Heartbeat {
+	c := s.ctrl.Counters()
+	return peer.Heartbeat{
+		Name:     s.cfg.Self,
+		Mode:     string(s.mode.Kind()),
+		Role:     s.mode.Role(),
+		Progress: s.mode.Progress(),
+		Backend:  s.health.status(),
+		Requests: peer.RequestStats{InFlight: c.InFlight, Queued: c.Queued, Completed: c.Completed, Errors: c.Errors},
+	}
+}
+
+// Start checks the replica, joins the peers and opens the client port. It
+// returns once clients can connect.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.waitReplica(ctx); err != nil {
+		return err
+	}
+	s.health.start()
+	if err := s.trans.Start(); err != nil {
+		return fmt.Errorf("server %s: peer port %s: %w", s.cfg.Self, s.self.PeerAddr, err)
+	}
+	s.members.Start()
+	ln, err := net.Listen("tcp", s.self.ClientAddr)
+	if err != nil {
+		return fmt.Errorf("server %s: client port %s: %w", s.cfg.Self, s.self.ClientAddr, err)
+	}
+	s.clientLn = ln
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.ctrl.Serve(ln) }()
+	s.log.Info("serving", "client", ln.Addr().String(), "peer", s.trans.Addr().String(),
+		"mode", s.cfg.Mode, "store", s.cfg.Store, "replica", s.self.ReplicaAddr)
+	return nil
+}
+
+// waitReplica waits until the backing store answers, for as long as ctx
+// allows: a peer does not open its client port over a dead replica.
+func (s *Server) waitReplica(ctx context.Context) error {
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	for logged := false; ; {
+		pctx, cancel := context.WithTimeout(ctx, s.storeTimeout())
+		err := s.store.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !logged {
+			s.log.Warn("waiting for replica", "replica", s.self.ReplicaAddr, "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server %s: replica %s never answered: %w", s.cfg.Self, s.self.ReplicaAddr, err)
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Server) storeTimeout() time.Duration {
+	if s.cfg.StoreTimeout > 0 {
+		return s.cfg.StoreTimeout
+	}
+	return time.Second
+}
+
+// Run starts the peer, serves until ctx is cancelled, then shuts down
+// gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		_ = s.Close()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-s.serveErr:
+		s.serveErr <- err
+	}
+	return s.Close()
+}
+
+// ClientAddr returns the address clients connect to, once started.
+func (s *Server) ClientAddr() string {
+	if s.clientLn != nil {
+		return s.clientLn.Addr().String()
+	}
+	return s.self.ClientAddr
+}
+
+// Members returns the peers as this peer sees them.
+func (s *Server) Members() []peer.Member { return s.members.Members() }
+
+// Store returns this peer's replica, for tests that inspect it.
+func (s *Server) Store() kvcontroller.Store { return s.store }
+
+// Close stops the client port first (draining connections), then the peer
+// layer, the mode and the store. It is safe to call twice.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.ctrl != nil {
+			errs = append(errs, s.ctrl.Close())
+		}
+		if s.serveErr != nil {
+			if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		errs = append(errs, s.closeParts())
+		s.closeErr = errors.Join(errs...)
+		s.log.Info("stopped")
+	})
+	return s.closeErr
+}
+
+// closeParts stops everything below the controller, in reverse start order.
+func (s *Server) closeParts() error {
+	var errs []error
+	if s.members != nil {
+		errs = append(errs, s.members.Close())
+	}
+	if s.trans != nil {
+		errs = append(errs, s.trans.Close())
+	}
+	if s.health != nil {
+		s.health.stop()
+	}
+	if s.mode != nil {
+		errs = append(errs, s.mode.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench.sh: memcaslap against plain memcached and against one memcons peer in
+# front of an identical memcached, in the same run, alternating rounds; prints
+# the median ops/s of each and the ratio.
+#
+#   scripts/bench.sh [--time 10s] [--concurrency 32] [--value-size 100] [--rounds 3] [--mode eventual]
+set -euo pipefail
+
+time_s=10s concurrency=32 value_size=100 rounds=3 mode=eventual
+while (($# > 0)); do
+	case "$1" in
+	--time) time_s="$2" ;;
+	--concurrency) concurrency="$2" ;;
+	--value-size) value_size="$2" ;;
+	--rounds) rounds="$2" ;;
+	--mode) mode="$2" ;;
+	*) echo "bench.sh: unknown argument $1" >&2 && exit 2 ;;
+	esac
+	shift 2
+done
+for tool in memcached memcaslap go; do
+	command -v "$tool" >/dev/null || { echo "bench.sh: $tool not installed (apt-get install memcached libmemcached-tools)" >&2; exit 1; }
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+go build -o run/bin/memcons .
+bin="$PWD/run/bin/memcons"
+tmp="$(mktemp -d)"
+started=()
+cleanup() {
+	for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# free_port prints a loopback port nobody listens on, from 20000 up.
+next_port=20000
+free_port() {
+	while (exec 3<>"/dev/tcp/127.0.0.1/$next_port") 2>/dev/null; do next_port=$((next_port + 1)); done
+	echo "$next_port"
+	next_port=$((next_port + 1))
+}
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "bench.sh: nothing listens on port $1" >&2
+	exit 1
+}
+user=()
+[[ "$(id -u)" == 0 ]] && user=(-u root)
+start_memcached() {
+	memcached -l 127.0.0.1 -p "$1" -U 0 -m 256 -I 2m -t 2 "${user[@]}" &
+	started+=($!)
+	wait_port "$1"
+}
+
+plain_port="$(free_port)"
+start_memcached "$plain_port"
+
+replica_port="$(free_port)" client_port="$(free_port)" peer_port="$(free_port)"
+start_memcached "$replica_port"
+cat >"$tmp/bench.ini" <<INI
+[cluster]
+name = bench
+mode = $mode
+secret = bench
+peers = peer1
+data_dir = $tmp/data
+store = memcached
+[peer1]
+client_addr = 127.0.0.1:$client_port
+peer_addr = 127.0.0.1:$peer_port
+replica_addr = 127.0.0.1:$replica_port
+INI
+"$bin" serve --config "$tmp/bench.ini" --name peer1 >"$tmp/peer.log" 2>&1 &
+started+=($!)
+wait_port "$client_port"
+
+# tps runs memcaslap against $1 and prints its TPS.
+tps() {
+	memcaslap -s "127.0.0.1:$1" -T 2 -c "$concurrency" -X "$value_size" -t "$time_s" 2>&1 |
+		awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i + 1) }'
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+: >"$tmp/plain" && : >"$tmp/peer"
+for r in $(seq "$rounds"); do
+	p="$(tps "$plain_port")" && echo "$p" >>"$tmp/plain"
+	m="$(tps "$client_port")" && echo "$m" >>"$tmp/peer"
+	echo "round $r: memcached $p ops/s, memcons ($mode, 1 peer) $m ops/s"
+done
+plain="$(median <"$tmp/plain")" peer="$(median <"$tmp/peer")"
+echo
+echo "memcaslap -T 2 -c $concurrency -X $value_size -t $time_s, median of $rounds rounds"
+printf '%-34s %10s %7s\n' target ops/s ratio
+printf '%-34s %10s %7s\n' "memcached" "$plain" "1.00"
+printf '%-34s %10s %7s\n' "memcons $mode, 1 peer -> memcached" "$peer" "$(awk -v a="$peer" -v b="$plain" 'BEGIN { printf "%.2f", a / b }')"
