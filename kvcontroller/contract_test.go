@@ -65,6 +65,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		{"GetMulti", testGetMulti},
 		{"Expiry", testExpiry},
 		{"FlushAll", testFlushAll},
+		{"ControlCharacterKeys", testControlCharacterKeys},
 		{"Dump", testDump},
 		{"DumpStopsOnError", testDumpStopsOnError},
 		{"DumpHonoursContext", testDumpHonoursContext},
@@ -252,7 +253,7 @@ func dumpKeys(n int) []string {
 	special := []string{
 		"a/b", "100%", "x+y", "q?a=b&c=d", "semi;colon", "ключ", "日本語", "~tilde",
 		"quote\"s", "hash#tag", "comma,s", "<angle>", strings.Repeat("%", 250),
-		strings.Repeat("z", 250),
+		strings.Repeat("z", 250), "ctl\x10\x01key", "tab\tkey", "del\x7fkey", "esc\xffkey\xb0",
 	}
 	keys := append([]string(nil), special...)
 	for i := len(keys); i < n; i++ {
@@ -397,4 +398,29 @@ func testClose(t *testing.T, s Store, _ *testClock) {
 	assert.ErrorIs(t, err, ErrBackend, "Get after Close")
 	assert.ErrorIs(t, s.Set(ctx, Item{Key: "k"}), ErrBackend, "Set after Close")
 	assert.ErrorIs(t, s.Ping(ctx), ErrBackend, "Ping after Close")
+}
+
+// memcached's text protocol stores keys with control characters (memcaslap
+// sends them), so every store must too.
+func testControlCharacterKeys(t *testing.T, s Store, _ *testClock) {
+	ctx := context.Background()
+	keys := []string{"\x10\x10\xb0abc", "a\tb", "x\x7fy", "\xff", "\xffA", "plain"}
+	for i, k := range keys {
+		require.NoError(t, s.Set(ctx, Item{Key: k, Value: []byte{byte('0' + i)}, Version: 1}), "set %q", k)
+	}
+	for i, k := range keys {
+		it, err := s.Get(ctx, k)
+		require.NoError(t, err, "get %q", k)
+		assert.Equal(t, k, it.Key)
+		assert.Equal(t, []byte{byte('0' + i)}, it.Value, "key %q", k)
+	}
+	got, err := s.GetMulti(ctx, keys)
+	require.NoError(t, err)
+	assert.Len(t, got, len(keys))
+	for _, k := range keys {
+		assert.Contains(t, got, k)
+	}
+	require.NoError(t, s.Delete(ctx, keys[0]))
+	_, err = s.Get(ctx, keys[0])
+	assert.ErrorIs(t, err, ErrNotFound)
 }

@@ -111,7 +111,11 @@ func (s *MemcachedStore) Get(ctx context.Context, key string) (Item, error) {
 	if err := s.ready(ctx); err != nil {
 		return Item{}, err
 	}
-	mi, err := s.client.Get(key)
+	rk, err := replicaKey(key)
+	if err != nil {
+		return Item{}, err
+	}
+	mi, err := s.client.Get(rk)
 	if err != nil {
 		return Item{}, s.mapErr("get", err)
 	}
@@ -126,13 +130,21 @@ func (s *MemcachedStore) GetMulti(ctx context.Context, keys []string) (map[strin
 	if len(keys) == 0 {
 		return map[string]Item{}, nil
 	}
-	got, err := s.client.GetMulti(keys)
+	rkeys, back, err := replicaKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	got, err := s.client.GetMulti(rkeys)
 	if err != nil {
 		return nil, s.mapErr("get", err)
 	}
 	now := s.now().Unix()
 	found := make(map[string]Item, len(got))
-	for k, mi := range got {
+	for rk, mi := range got {
+		k := rk
+		if ck, ok := back[rk]; ok {
+			k = ck
+		}
 		it, err := s.decodeLive(k, mi.Value, now)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -164,13 +176,17 @@ func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
+	rk, err := replicaKey(item.Key)
+	if err != nil {
+		return err
+	}
 	b := s.bufs.Get().(*setBuf)
 	b.mi = memcache.Item{
-		Key:        item.Key,
+		Key:        rk,
 		Value:      AppendEnvelope(b.buf[:0], item),
 		Expiration: memcachedExpiration(item.Exptime),
 	}
-	err := s.client.Set(&b.mi)
+	err = s.client.Set(&b.mi)
 	if cap(b.mi.Value) <= maxPooledBuf {
 		b.buf = b.mi.Value[:0]
 		b.mi = memcache.Item{}
@@ -204,7 +220,11 @@ func (s *MemcachedStore) Delete(ctx context.Context, key string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	if err := s.client.Delete(key); err != nil {
+	rk, err := replicaKey(key)
+	if err != nil {
+		return err
+	}
+	if err := s.client.Delete(rk); err != nil {
 		return s.mapErr("delete", err)
 	}
 	return nil

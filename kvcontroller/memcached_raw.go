@@ -57,7 +57,11 @@ func (s *MemcachedStore) Dump(ctx context.Context, fn func(Item) error) error {
 			if !ok {
 				continue
 			}
-			it, err := s.decodeLive(k, mi.Value, now)
+			ck, err := clientKey(k)
+			if err != nil {
+				return fmt.Errorf("%w: dump: %w", ErrBackend, err)
+			}
+			it, err := s.decodeLive(ck, mi.Value, now)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
