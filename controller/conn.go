@@ -1,0 +1,359 @@
+package controller
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// Buffer sizes of a connection. The read buffer matches memcached's, which
+// is what decides when a line without a newline is too long.
+const (
+	readBufferSize  = 16 << 10
+	writeBufferSize = 16 << 10
+	// keepLongLine is the largest long-line buffer kept between commands.
+	keepLongLine = 64 << 10
+	// maxBatch bounds the commands parsed ahead; the rest stay buffered for
+	// the next batch.
+	maxBatch = 128
+)
+
+// errQuit stops a connection after `quit` or a protocol error that closes.
+var errQuit = errors.New("controller: connection closed by protocol")
+
+// pending is one parsed command waiting in a connection's batch.
+type pending struct {
+	cmd   Command
+	err   error  // protocol error to answer instead of executing cmd
+	value []byte // the data block of a storage command
+	// swallow is how many bytes of a refused data block follow the line.
+	swallow int
+}
+
+// conn serves one client connection. Only its own goroutine uses it, except
+// for nc.Close from Server.Close.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	r   *bufio.Reader // reads from the conn itself, which flushes w first
+	w   *bufio.Writer // writes to the conn's counting writer
+	rw  replyWriter
+
+	batch   []pending // commands parsed from one read, reused
+	long    []byte    // a line longer than the read buffer, reused
+	term    [2]byte   // a data block's terminator
+	noreply bool      // the command being answered asked for no reply
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc}
+	c.r = bufio.NewReaderSize(readerFunc(c.read), readBufferSize)
+	c.w = bufio.NewWriterSize(writerFunc(c.write), writeBufferSize)
+	c.rw = replyWriter{w: c.w, scratch: make([]byte, 0, 128)}
+	return c
+}
+
+// readerFunc adapts a function to io.Reader.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// read is the only place that reads the socket. It first flushes the
+// replies written so far: the buffered reader calls it only when every
+// complete command already received has been handled, so replies to a
+// pipelined batch leave in one write, just before the connection waits.
+func (c *conn) read(p []byte) (int, error) {
+	if c.w.Buffered() > 0 {
+		if err := c.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	if t := c.srv.cfg.IdleTimeout; t > 0 {
+		if err := c.nc.SetReadDeadline(time.Now().Add(t)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.nc.Read(p)
+	c.srv.counters.bytesRead.Add(uint64(n))
+	return n, err
+}
+
+// write is the only place that writes the socket.
+func (c *conn) write(p []byte) (int, error) {
+	if t := c.srv.cfg.IdleTimeout; t > 0 {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(t)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.nc.Write(p)
+	c.srv.counters.bytesWritten.Add(uint64(n))
+	return n, err
+}
+
+// serve runs the connection until the client leaves, an IO error, a
+// protocol error that closes, or Server.Close.
+func (c *conn) serve() {
+	defer func() { _ = c.nc.Close() }()
+	for {
+		err := c.fillBatch()
+		if err == nil {
+			err = c.runBatch()
+		}
+		if err != nil {
+			if errors.Is(err, errQuit) {
+				_ = c.w.Flush()
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.srv.log.Debug("client connection closed", "remote", c.nc.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+	}
+}
+
+// fillBatch waits for one command unless one is already buffered, then adds
+// further complete commands already buffered, up to maxBatch.
+func (c *conn) fillBatch() error {
+	c.batch = c.batch[:0]
+	p, ok := c.parseBuffered()
+	if !ok {
+		var err error
+		if p, err = c.readCommand(); err != nil {
+			return err
+		}
+	}
+	c.batch = append(c.batch, p)
+	for !endsBatch(&p) && len(c.batch) < maxBatch {
+		if p, ok = c.parseBuffered(); !ok {
+			break
+		}
+		c.batch = append(c.batch, p)
+	}
+	c.srv.counters.queued.Add(uint64(len(c.batch)))
+	return nil
+}
+
+// endsBatch reports whether the bytes after p are not a command (a refused
+// data block to swallow) or must not be read (quit, a closing error).
+func endsBatch(p *pending) bool {
+	return p.swallow > 0 || p.cmd.Name == "quit" || (p.err != nil && isClosing(p.err))
+}
+
+// runBatch answers the batch in order.
+func (c *conn) runBatch() error {
+	defer clear(c.batch) // drop the values
+	for i := range c.batch {
+		c.srv.counters.queued.Add(^uint64(0))
+		if err := c.execute(&c.batch[i]); err != nil {
+			if rest := len(c.batch) - i - 1; rest > 0 {
+				c.srv.counters.queued.Add(-uint64(rest))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func isClosing(err error) bool {
+	var pe *ProtocolError
+	return errors.As(err, &pe) && pe.Close
+}
+
+// parseBuffered takes one command, data block included, from the bytes
+// already buffered, without reading the socket. ok is false when no complete
+// command is buffered; then nothing is consumed.
+func (c *conn) parseBuffered() (pending, bool) {
+	buf, _ := c.r.Peek(c.r.Buffered())
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return pending{}, false
+	}
+	if i > c.srv.cfg.MaxLineLength {
+		return pending{err: ErrLineTooLong}, true
+	}
+	cmd, err := ParseCommand(buf[:i])
+	p := pending{cmd: cmd, err: err}
+	used := i + 1
+	if err == nil && cmd.DataLen != NoData {
+		if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
+			p.err, p.swallow = err, cmd.DataLen+2
+		} else {
+			value, _, complete, err := SplitDataBlock(buf[used:], cmd.DataLen)
+			if !complete {
+				return pending{}, false
+			}
+			p.value, p.err = bytes.Clone(value), err
+			used += cmd.DataLen + 2
+		}
+	}
+	_, _ = c.r.Discard(used) // cannot fail: the bytes are buffered
+	return p, true
+}
+
+// readCommand reads one command, data block included, waiting for the
+// socket as needed.
+func (c *conn) readCommand() (pending, error) {
+	line, used, err := c.readLine()
+	if err != nil {
+		return pending{}, err
+	}
+	cmd, err := ParseCommand(line)
+	p := pending{cmd: cmd, err: err}
+	_, _ = c.r.Discard(used)
+	if cap(c.long) > keepLongLine {
+		c.long = nil
+	}
+	if err != nil || cmd.DataLen == NoData {
+		return p, nil
+	}
+	if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
+		p.err, p.swallow = err, cmd.DataLen+2
+		return p, nil
+	}
+	p.value = make([]byte, cmd.DataLen)
+	if _, err := io.ReadFull(c.r, p.value); err != nil {
+		return pending{}, err
+	}
+	if _, err := io.ReadFull(c.r, c.term[:]); err != nil {
+		return pending{}, err
+	}
+	if c.term != [2]byte{'\r', '\n'} {
+		p.err = ErrBadDataChunk
+	}
+	return p, nil
+}
+
+// readLine returns the next line without its '\n', waiting for the socket
+// as needed, and how many buffered bytes to discard once it is parsed. Like
+// memcached it gives up (ErrLineTooLong) on a line that has no newline after
+// 2048 bytes unless it is a get/gets line, and on any line over
+// MaxLineLength.
+func (c *conn) readLine() (line []byte, used int, err error) {
+	maxLine := c.srv.cfg.MaxLineLength
+	for {
+		n := c.r.Buffered()
+		buf, _ := c.r.Peek(n)
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			if i > maxLine {
+				return nil, 0, ErrLineTooLong
+			}
+			return buf[:i], i + 1, nil
+		}
+		if err := CheckPartialLine(buf, maxLine); err != nil {
+			return nil, 0, err
+		}
+		if n == c.r.Size() {
+			line, err := c.readLongLine(buf)
+			return line, 0, err
+		}
+		if _, err := c.r.Peek(n + 1); err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, 0, err
+		}
+	}
+}
+
+// readLongLine reads a line that does not fit the read buffer into c.long;
+// start is the whole buffer, which holds no newline.
+func (c *conn) readLongLine(start []byte) ([]byte, error) {
+	maxLine := c.srv.cfg.MaxLineLength
+	c.long = append(c.long[:0], start...)
+	_, _ = c.r.Discard(len(start))
+	for {
+		chunk, err := c.r.ReadSlice('\n')
+		c.long = append(c.long, chunk...)
+		switch {
+		case err == nil:
+			line := c.long[:len(c.long)-1]
+			if len(line) > maxLine {
+				return nil, ErrLineTooLong
+			}
+			return line, nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return nil, err
+		}
+		if err := CheckPartialLine(c.long, maxLine); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// execute answers one command of the batch. It returns an error only when
+// the connection must close.
+func (c *conn) execute(p *pending) error {
+	c.noreply = p.cmd.Noreply
+	defer c.srv.counters.completed.Add(1)
+	if p.err != nil {
+		return c.refuse(p)
+	}
+	h, ok := c.srv.handlers[p.cmd.Name]
+	if !ok { // the parser knows a command the table does not: a bug
+		c.reply("SERVER_ERROR no handler for " + p.cmd.Name)
+		return nil
+	}
+	return h(c, p)
+}
+
+// refuse answers a command the parser or the limits refused.
+func (c *conn) refuse(p *pending) error {
+	line, closeConn := errorReply(p.err)
+	if closeConn {
+		c.srv.counters.errors.Add(1)
+		return errQuit
+	}
+	switch {
+	case errors.Is(p.err, ErrObjectTooLarge):
+		c.srv.counters.storeTooLarge.Add(1)
+		c.reply(line)
+		if p.cmd.Op == consistency.OpSet {
+			// memcached drops the old item rather than keep stale data
+			// under a key the client meant to overwrite.
+			_, err := c.do(&consistency.Request{Op: consistency.OpDelete, Keys: p.cmd.Keys})
+			if err != nil {
+				c.srv.log.Warn("dropping item after too large set failed", "key", p.cmd.Keys[0], "err", err)
+			}
+		}
+		if _, err := c.r.Discard(p.swallow); err != nil {
+			return err
+		}
+	case errors.Is(p.err, ErrBadDataChunk):
+		c.srv.counters.cmdSet.Add(1)
+		c.reply(line)
+	default:
+		c.reply(line)
+	}
+	return nil
+}
+
+// reply writes one reply line unless the command asked for noreply; error
+// lines are counted either way.
+func (c *conn) reply(line string) {
+	if isErrorReply(line) {
+		c.srv.counters.errors.Add(1)
+	}
+	if !c.noreply {
+		c.rw.line(line)
+	}
+}
+
+// fail answers a Mode error.
+func (c *conn) fail(err error) {
+	line, _ := errorReply(err)
+	c.reply(line)
+}
+
+// do runs req on the mode, counted as in flight.
+func (c *conn) do(req *consistency.Request) (consistency.Result, error) {
+	ctr := &c.srv.counters
+	ctr.inFlight.Add(1)
+	defer ctr.inFlight.Add(^uint64(0))
+	return c.srv.mode.Do(c.srv.ctx, req)
+}

@@ -1,0 +1,283 @@
+// Package controller is the client-facing memcached 1.6 text-protocol
+// server: it parses and validates commands, enforces limits, hands every data
+// command to a consistency.Mode and writes the reply.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxConns      = 1024
+	DefaultMaxLineLength = 64 << 10
+	DefaultItemSizeMax   = 1 << 20
+	DefaultVersion       = "1.6.18-memcons"
+)
+
+// minItemSizeMax is memcached's smallest -I.
+const minItemSizeMax = 1024
+
+// ErrInvalidConfig reports a Config field outside its allowed range.
+var ErrInvalidConfig = errors.New("controller: invalid config")
+
+// ErrServerClosed reports Serve on a server that was already closed.
+var ErrServerClosed = errors.New("controller: server closed")
+
+// tooManyConns is memcached's greeting to a connection over the limit.
+const tooManyConns = "ERROR Too many open connections\r\n"
+
+// Config configures a Server; zero fields mean defaults.
+type Config struct {
+	// Addr is the client address for ListenAndServe, e.g. "127.0.0.1:11211".
+	Addr string
+	// MaxConns bounds concurrent client connections (0 = 1024); a connection
+	// over the limit gets "ERROR Too many open connections" and is closed.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for this long, or
+	// does not take its replies for this long (0 = never).
+	IdleTimeout time.Duration
+	// MaxLineLength bounds a command line (0 = 64 KiB). As in memcached, a
+	// line still without a newline after 2048 bytes closes the connection
+	// unless it is a get/gets line; those may grow to MaxLineLength (memcached
+	// has no bound), beyond which the connection is closed.
+	MaxLineLength int
+	// ItemSizeMax is the largest item as memcached -I counts it: value, key
+	// and about 60 bytes of header (0 = 1 MiB, at least 1 KiB).
+	ItemSizeMax int
+	// Version is the version string replied to `version` (0 = "1.6.18-memcons").
+	Version string
+	// Logger receives connection-level events (nil = discard).
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with zero fields set to their defaults, or an
+// error naming the first field that breaks its rule.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxLineLength == 0 {
+		cfg.MaxLineLength = DefaultMaxLineLength
+	}
+	if cfg.ItemSizeMax == 0 {
+		cfg.ItemSizeMax = DefaultItemSizeMax
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case cfg.MaxConns < 0:
+		return cfg, fmt.Errorf("%w: MaxConns %d must be positive", ErrInvalidConfig, cfg.MaxConns)
+	case cfg.IdleTimeout < 0:
+		return cfg, fmt.Errorf("%w: IdleTimeout %v must not be negative", ErrInvalidConfig, cfg.IdleTimeout)
+	case cfg.MaxLineLength < 16:
+		return cfg, fmt.Errorf("%w: MaxLineLength %d must be at least 16", ErrInvalidConfig, cfg.MaxLineLength)
+	case cfg.ItemSizeMax < minItemSizeMax:
+		return cfg, fmt.Errorf("%w: ItemSizeMax %d must be at least %d", ErrInvalidConfig, cfg.ItemSizeMax, minItemSizeMax)
+	}
+	return cfg, nil
+}
+
+// Options are the server's optional collaborators; nil fields mean none.
+type Options struct {
+	Cluster ClusterReporter // lines of `stats cluster`
+	Extra   StatsSource     // extra lines of `stats`
+}
+
+// Server accepts memcached text-protocol clients and serves them through a
+// consistency.Mode. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	mode     consistency.Mode
+	opts     Options
+	log      *slog.Logger
+	handlers map[string]handler
+	started  time.Time
+	counters counters
+
+	ctx    context.Context    // cancelled by Close; parent of every request
+	cancel context.CancelFunc // cancels ctx
+
+	mu        sync.Mutex            // guards the fields below
+	listeners map[net.Listener]bool // listeners being served
+	conns     map[*conn]bool        // open client connections
+	closed    bool
+
+	wg sync.WaitGroup // accept loops and connection goroutines
+}
+
+// New returns a Server that executes data commands on mode.
+func New(cfg Config, mode consistency.Mode, opts Options) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if mode == nil {
+		return nil, fmt.Errorf("%w: nil mode", ErrInvalidConfig)
+	}
+	s := &Server{
+		cfg:       cfg,
+		mode:      mode,
+		opts:      opts,
+		log:       cfg.Logger,
+		started:   time.Now(),
+		listeners: make(map[net.Listener]bool),
+		conns:     make(map[*conn]bool),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.handlers = newHandlerTable()
+	return s, nil
+}
+
+// ListenAndServe listens on cfg.Addr and serves until Close.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("controller: listen %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts clients on l until Close, which closes l; it then returns
+// nil. It returns ErrServerClosed if the server is already closed, and the
+// accept error if l fails otherwise.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	backoff := time.Duration(0)
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) && s.isClosed() {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("controller: accept: %w", err)
+			}
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+			continue
+		}
+		backoff = 0
+		s.startConn(nc)
+	}
+}
+
+// startConn registers nc and starts its goroutine, or turns it away when the
+// server is closed or full.
+func (s *Server) startConn(nc net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		s.counters.rejectedConns.Add(1)
+		// The greeting fits any socket buffer; the deadline only guards
+		// against a pathological peer.
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write([]byte(tooManyConns))
+		_ = nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.counters.currConns.Add(1)
+	s.counters.totalConns.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.counters.currConns.Add(^uint64(0))
+	}()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Addr returns the address of a listener being served, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := range s.listeners {
+		return l.Addr()
+	}
+	return nil
+}
+
+// Close stops accepting, closes every client connection, cancels requests
+// in flight and waits for every goroutine of the server. It does not close
+// the mode. Calling it again does nothing.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Counters returns a snapshot of the request pipeline.
+func (s *Server) Counters() RequestCounters {
+	c := &s.counters
+	return RequestCounters{
+		InFlight:  c.inFlight.Load(),
+		Queued:    c.queued.Load(),
+		Completed: c.completed.Load(),
+		Errors:    c.errors.Load(),
+	}
+}

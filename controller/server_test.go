@@ -1,0 +1,318 @@
+package controller
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/memcachedtest"
+	"github.com/memcons/memcons/kvcontroller"
+)
+
+// roundTrip sends req on a buffered connection and reads reply lines until
+// one satisfies done.
+func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, req string, done func(line string) bool) string {
+	t.Helper()
+	if req != "" { // an empty Write on a net.Pipe waits for a reader
+		_, err := io.WriteString(c, req)
+		require.NoError(t, err)
+	}
+	var out strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err, "reply so far %q", out.String())
+		out.WriteString(line)
+		if done(line) {
+			return out.String()
+		}
+	}
+}
+
+func isLine(want string) func(string) bool {
+	return func(line string) bool { return line == want+"\r\n" }
+}
+
+// TestServer_CasRoundTrip runs gets then cas with the unique it showed,
+// against memcons and against memcached.
+func TestServer_CasRoundTrip(t *testing.T) {
+	targets := map[string]func(t *testing.T) string{
+		"memcons": func(t *testing.T) string {
+			_, addr := startServer(t, Config{}, nil, Options{}, nil)
+			return addr
+		},
+		"memcached": func(t *testing.T) string { return memcachedtest.Start(t) },
+	}
+	casRE := regexp.MustCompile(`^VALUE k 0 1 (\d+)\r\n`)
+	for name, start := range targets {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, start(t))
+			r := bufio.NewReader(c)
+			require.Equal(t, "STORED\r\n", roundTrip(t, c, r, "set k 0 0 1\r\nx\r\n", isLine("STORED")))
+			got := roundTrip(t, c, r, "gets k\r\n", isLine("END"))
+			m := casRE.FindStringSubmatch(got)
+			require.NotNil(t, m, "gets reply %q", got)
+			unique := m[1]
+
+			assert.Equal(t, "STORED\r\n", roundTrip(t, c, r, "cas k 0 0 1 "+unique+"\r\ny\r\n", isLine("STORED")))
+			assert.Equal(t, "EXISTS\r\n", roundTrip(t, c, r, "cas k 0 0 1 "+unique+"\r\nz\r\n", isLine("EXISTS")))
+			got = roundTrip(t, c, r, "gets k\r\n", isLine("END"))
+			m = casRE.FindStringSubmatch(got)
+			require.NotNil(t, m, "gets reply %q", got)
+			assert.NotEqual(t, unique, m[1], "a successful cas gives a new unique")
+			assert.Contains(t, got, "\r\ny\r\n")
+		})
+	}
+}
+
+func TestServer_ModeErrorReplies(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"non-numeric", fmt.Errorf("incr %q: %w", "k", consistency.ErrNonNumeric), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
+		{"too large for the store", fmt.Errorf("store: %w", kvcontroller.ErrTooLarge), "SERVER_ERROR out of memory storing object\r\n"},
+		{"unavailable", fmt.Errorf("%w: no quorum", consistency.ErrUnavailable), "SERVER_ERROR unavailable: no quorum\r\n"},
+		{"newlines stripped", errors.New("line one\r\nline two\nthree"), "SERVER_ERROR line one line two three\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mode := &fakeMode{err: tc.err}
+			srv, addr := startServer(t, Config{}, mode, Options{}, nil)
+			c := dial(t, addr)
+			r := bufio.NewReader(c)
+			for _, req := range []string{"incr k 1\r\n", "get k\r\n", "set k 0 0 1\r\nx\r\n", "flush_all\r\n"} {
+				assert.Equal(t, tc.want, roundTrip(t, c, r, req, func(string) bool { return true }), req)
+			}
+			// noreply hides the error but the command still ran.
+			before := mode.calls.Load()
+			assert.Equal(t, "ERROR\r\n", roundTrip(t, c, r, "delete k noreply\r\nget\r\n", isLine("ERROR")), "reply after noreply")
+			assert.Equal(t, before+1, mode.calls.Load())
+			assert.EqualValues(t, 6, srv.Counters().Errors)
+		})
+	}
+}
+
+func TestServer_UnexpectedStatus(t *testing.T) {
+	mode := &fakeMode{res: consistency.Result{Status: consistency.StatusNone}}
+	_, addr := startServer(t, Config{}, mode, Options{}, nil)
+	c := dial(t, addr)
+	got := roundTrip(t, c, bufio.NewReader(c), "delete k\r\n", func(string) bool { return true })
+	assert.Equal(t, "SERVER_ERROR unexpected result status 0\r\n", got)
+}
+
+func TestServer_CountersTrackPipeline(t *testing.T) {
+	mode := &fakeMode{
+		res:     consistency.Result{Status: consistency.StatusDeleted},
+		hold:    make(chan struct{}),
+		entered: make(chan struct{}, 1),
+	}
+	// Over a pipe the four commands reach the server in one read.
+	l := newPipeListener()
+	srv, _ := startServer(t, Config{}, mode, Options{}, l)
+	c, err := l.Dial()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = io.WriteString(c, "delete a\r\ndelete b\r\ndelete c\r\nfoo\r\n")
+	require.NoError(t, err)
+	<-mode.entered
+	waitFor(t, "first command in flight", func() bool {
+		got := srv.Counters()
+		return got.InFlight == 1 && got.Queued == 3
+	})
+	close(mode.hold)
+	r := bufio.NewReader(c)
+	got := roundTrip(t, c, r, "", isLine("ERROR"))
+	assert.Equal(t, "DELETED\r\nDELETED\r\nDELETED\r\nERROR\r\n", got)
+	waitFor(t, "pipeline drained", func() bool {
+		got := srv.Counters()
+		return got == RequestCounters{Completed: 4, Errors: 1}
+	})
+}
+
+func TestServer_Stats(t *testing.T) {
+	extra := statsFunc(func() []Stat { return []Stat{{"curr_items", "7"}, {"limit_maxbytes", "1024"}} })
+	cluster := clusterFunc(func() []Stat { return []Stat{{"peer_a", "up leader"}, {"bad\nname", "x\r\ny"}} })
+	_, addr := startServer(t, Config{MaxConns: 10, ItemSizeMax: 4096}, nil, Options{Cluster: cluster, Extra: extra}, nil)
+	c := dial(t, addr)
+	r := bufio.NewReader(c)
+	roundTrip(t, c, r, "set a 0 0 1\r\n1\r\nget a b\r\nincr a 1\r\nincr b 1\r\ndecr a 1\r\ndelete b\r\ntouch a 10\r\ngat 0 a b\r\ncas a 0 0 1 1\r\nx\r\nflush_all\r\n", isLine("OK"))
+
+	stats := parseStats(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
+	for name, want := range map[string]string{
+		"cmd_get": "2", "get_hits": "1", "get_misses": "1", "get_expired": "0",
+		"cmd_set": "2", "cmd_flush": "1", "cmd_touch": "3", "touch_hits": "2", "touch_misses": "1",
+		"incr_hits": "1", "incr_misses": "1", "decr_hits": "1", "decr_misses": "0",
+		"delete_hits": "0", "delete_misses": "1", "cas_badval": "1", "cas_hits": "0", "cas_misses": "0",
+		"curr_connections": "1", "total_connections": "1", "rejected_connections": "0",
+		"max_connections": "10", "version": DefaultVersion, "pointer_size": "64",
+		"curr_items": "7", "limit_maxbytes": "1024",
+	} {
+		assert.Equal(t, want, stats[name], name)
+	}
+	for _, name := range []string{"pid", "uptime", "time", "bytes_read", "bytes_written", "threads"} {
+		assert.Regexp(t, `^\d+$`, stats[name], name)
+	}
+
+	settings := parseStats(t, roundTrip(t, c, r, "stats settings\r\n", isLine("END")))
+	assert.Equal(t, "10", settings["maxconns"])
+	assert.Equal(t, "4096", settings["item_size_max"])
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	assert.Equal(t, port, settings["tcpport"])
+
+	assert.Equal(t, "STAT peer_a up leader\r\nSTAT bad name x y\r\nEND\r\n", roundTrip(t, c, r, "stats cluster\r\n", isLine("END")))
+	assert.Equal(t, "RESET\r\n", roundTrip(t, c, r, "stats reset\r\n", isLine("RESET")))
+	stats = parseStats(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
+	assert.Equal(t, "0", stats["cmd_get"])
+	assert.Equal(t, "1", stats["curr_connections"])
+}
+
+func parseStats(t *testing.T, reply string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(reply, "END\r\n"), "\r\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, " ", 3)
+		require.Len(t, f, 3, "line %q", line)
+		require.Equal(t, "STAT", f[0])
+		out[f[1]] = f[2]
+	}
+	return out
+}
+
+type statsFunc func() []Stat
+
+func (f statsFunc) Stats(_ context.Context) []Stat { return f() }
+
+type clusterFunc func() []Stat
+
+func (f clusterFunc) ClusterStats() []Stat { return f() }
+
+func TestServer_ConnectionLimit(t *testing.T) {
+	srv, addr := startServer(t, Config{MaxConns: 2}, nil, Options{}, nil)
+	var held []net.Conn
+	for range 2 {
+		c := dial(t, addr)
+		roundTrip(t, c, bufio.NewReader(c), "version\r\n", func(string) bool { return true })
+		held = append(held, c)
+	}
+	extra := dial(t, addr)
+	got, err := io.ReadAll(extra)
+	require.NoError(t, err)
+	assert.Equal(t, "ERROR Too many open connections\r\n", string(got))
+
+	require.NoError(t, held[0].Close())
+	waitFor(t, "a slot to free", func() bool { return srv.counters.currConns.Load() == 1 })
+	c := dial(t, addr)
+	assert.Equal(t, "END\r\n", roundTrip(t, c, bufio.NewReader(c), "get k\r\n", isLine("END")))
+	assert.EqualValues(t, 1, srv.counters.rejectedConns.Load())
+}
+
+func TestServer_IdleTimeoutCloses(t *testing.T) {
+	srv, addr := startServer(t, Config{IdleTimeout: 100 * time.Millisecond}, nil, Options{}, nil)
+	c := dial(t, addr)
+	r := bufio.NewReader(c)
+	assert.Equal(t, "END\r\n", roundTrip(t, c, r, "get k\r\n", isLine("END")))
+	start := time.Now()
+	_, err := r.ReadByte()
+	assert.ErrorIs(t, err, io.EOF)
+	assert.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond)
+	waitFor(t, "connection to go", func() bool { return srv.counters.currConns.Load() == 0 })
+}
+
+func TestServer_CloseStopsEverything(t *testing.T) {
+	mode := &fakeMode{hold: make(chan struct{}), entered: make(chan struct{}, 1)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv, err := New(Config{}, mode, Options{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	c := dial(t, l.Addr().String())
+	_, err = io.WriteString(c, "get k\r\n")
+	require.NoError(t, err)
+	<-mode.entered // a request is inside the mode
+
+	require.NoError(t, srv.Close())
+	require.NoError(t, <-served)
+	require.NoError(t, srv.Close(), "second Close")
+	_, err = io.ReadAll(c)
+	assert.NoError(t, err, "client sees a clean close")
+	assert.ErrorIs(t, srv.Serve(l), ErrServerClosed)
+}
+
+func TestServer_ListenAndServe(t *testing.T) {
+	addr := memcachedtest.FreeAddr(t)
+	srv, err := New(Config{Addr: addr}, newLocalMode(t), Options{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
+	waitFor(t, "listening", func() bool { return srv.Addr() != nil })
+	assert.Equal(t, addr, srv.Addr().String())
+	c := dial(t, addr)
+	assert.Equal(t, "VERSION 1.6.18-memcons\r\n", roundTrip(t, c, bufio.NewReader(c), "version\r\n", func(string) bool { return true }))
+	require.NoError(t, srv.Close())
+	require.NoError(t, <-served)
+}
+
+func TestNew_Config(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"zero is defaults", Config{}, true},
+		{"negative conns", Config{MaxConns: -1}, false},
+		{"negative idle", Config{IdleTimeout: -time.Second}, false},
+		{"tiny line", Config{MaxLineLength: 8}, false},
+		{"tiny items", Config{ItemSizeMax: 100}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg, &fakeMode{}, Options{})
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, ErrInvalidConfig)
+			}
+		})
+	}
+	_, err := New(Config{}, nil, Options{})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+func TestHandlerTable_RegisterTwicePanics(t *testing.T) {
+	tbl := newHandlerTable()
+	assert.Panics(t, func() { tbl.register("get", handleRetrieval) })
+}
+
+// TestHandlerTable_CoversParser checks that every command ParseCommand
+// accepts has a handler.
+func TestHandlerTable_CoversParser(t *testing.T) {
+	tbl := newHandlerTable()
+	for _, line := range []string{
+		"get k", "gets k", "gat 1 k", "gats 1 k", "set k 0 0 1", "add k 0 0 1",
+		"replace k 0 0 1", "append k 0 0 1", "prepend k 0 0 1", "cas k 0 0 1 1",
+		"incr k 1", "decr k 1", "delete k", "touch k 1", "flush_all", "version",
+		"verbosity 1", "stats", "quit",
+	} {
+		cmd, err := ParseCommand([]byte(line))
+		require.NoError(t, err, line)
+		assert.Contains(t, tbl, cmd.Name, line)
+	}
+	assert.Len(t, tbl, 19)
+}

@@ -1,0 +1,152 @@
+package controller
+
+import (
+	"context"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Stat is one "STAT <Name> <Value>" line.
+type Stat struct{ Name, Value string }
+
+// ClusterReporter supplies the lines of `stats cluster`.
+type ClusterReporter interface {
+	// ClusterStats returns the cluster's status lines, in order.
+	ClusterStats() []Stat
+}
+
+// StatsSource supplies extra lines appended to plain `stats` (curr_items,
+// bytes, limit_maxbytes, ...).
+type StatsSource interface {
+	// Stats returns the extra lines, in order.
+	Stats(ctx context.Context) []Stat
+}
+
+// RequestCounters is a snapshot of the server's request pipeline.
+type RequestCounters struct {
+	InFlight  uint64 // commands inside mode.Do now
+	Queued    uint64 // parsed pipelined commands waiting behind them
+	Completed uint64 // commands answered (or executed, for noreply)
+	Errors    uint64 // replies that were ERROR, CLIENT_ERROR or SERVER_ERROR
+}
+
+// counters are the server-wide statistics, updated by every connection.
+// All fields are atomics; `stats reset` zeroes the resettable ones.
+type counters struct {
+	// Connection counts.
+	currConns, totalConns, rejectedConns atomic.Uint64
+
+	// Pipeline.
+	inFlight, queued, completed, errors atomic.Uint64
+
+	// Command counts as memcached names them.
+	cmdGet, cmdSet, cmdFlush, cmdTouch         atomic.Uint64
+	getHits, getMisses                         atomic.Uint64
+	deleteHits, deleteMisses                   atomic.Uint64
+	incrHits, incrMisses, decrHits, decrMisses atomic.Uint64
+	casHits, casMisses, casBadval              atomic.Uint64
+	touchHits, touchMisses                     atomic.Uint64
+	storeTooLarge, storeNoMemory               atomic.Uint64
+	bytesRead, bytesWritten                    atomic.Uint64
+	verbosity                                  atomic.Uint32 // level set by the verbosity command
+}
+
+// reset zeroes what memcached's `stats reset` zeroes: cumulative counts, not
+// current connections or in-flight work.
+func (c *counters) reset() {
+	for _, a := range []*atomic.Uint64{
+		&c.totalConns, &c.rejectedConns, &c.completed, &c.errors,
+		&c.cmdGet, &c.cmdSet, &c.cmdFlush, &c.cmdTouch, &c.getHits, &c.getMisses,
+		&c.deleteHits, &c.deleteMisses, &c.incrHits, &c.incrMisses, &c.decrHits,
+		&c.decrMisses, &c.casHits, &c.casMisses, &c.casBadval, &c.touchHits,
+		&c.touchMisses, &c.storeTooLarge, &c.storeNoMemory, &c.bytesRead, &c.bytesWritten,
+	} {
+		a.Store(0)
+	}
+}
+
+// generalStats returns plain `stats` in memcached's order, without the
+// lines of the extra source.
+func (s *Server) generalStats(now time.Time) []Stat {
+	c := &s.counters
+	u := func(a *atomic.Uint64) string { return strconv.FormatUint(a.Load(), 10) }
+	user, sys := rusage()
+	return []Stat{
+		{"pid", strconv.Itoa(os.Getpid())},
+		{"uptime", strconv.FormatInt(int64(now.Sub(s.started)/time.Second), 10)},
+		{"time", strconv.FormatInt(now.Unix(), 10)},
+		{"version", s.cfg.Version},
+		{"pointer_size", strconv.Itoa(strconv.IntSize)},
+		{"rusage_user", user},
+		{"rusage_system", sys},
+		{"max_connections", strconv.Itoa(s.cfg.MaxConns)},
+		{"curr_connections", u(&c.currConns)},
+		{"total_connections", u(&c.totalConns)},
+		{"rejected_connections", u(&c.rejectedConns)},
+		{"cmd_get", u(&c.cmdGet)},
+		{"cmd_set", u(&c.cmdSet)},
+		{"cmd_flush", u(&c.cmdFlush)},
+		{"cmd_touch", u(&c.cmdTouch)},
+		{"cmd_meta", "0"},
+		{"get_hits", u(&c.getHits)},
+		{"get_misses", u(&c.getMisses)},
+		{"get_expired", "0"},
+		{"get_flushed", "0"},
+		{"delete_misses", u(&c.deleteMisses)},
+		{"delete_hits", u(&c.deleteHits)},
+		{"incr_misses", u(&c.incrMisses)},
+		{"incr_hits", u(&c.incrHits)},
+		{"decr_misses", u(&c.decrMisses)},
+		{"decr_hits", u(&c.decrHits)},
+		{"cas_misses", u(&c.casMisses)},
+		{"cas_hits", u(&c.casHits)},
+		{"cas_badval", u(&c.casBadval)},
+		{"touch_hits", u(&c.touchHits)},
+		{"touch_misses", u(&c.touchMisses)},
+		{"store_too_large", u(&c.storeTooLarge)},
+		{"store_no_memory", u(&c.storeNoMemory)},
+		{"bytes_read", u(&c.bytesRead)},
+		{"bytes_written", u(&c.bytesWritten)},
+		{"threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
+	}
+}
+
+// settingsStats returns `stats settings`: the settings memcons has.
+func (s *Server) settingsStats() []Stat {
+	port := "0"
+	if a := s.Addr(); a != nil {
+		if _, p, err := net.SplitHostPort(a.String()); err == nil {
+			port = p
+		}
+	}
+	return []Stat{
+		{"maxconns", strconv.Itoa(s.cfg.MaxConns)},
+		{"tcpport", port},
+		{"verbosity", strconv.FormatUint(uint64(s.counters.verbosity.Load()), 10)},
+		{"cas_enabled", "yes"},
+		{"binding_protocol", "ascii"},
+		{"item_size_max", strconv.Itoa(s.cfg.ItemSizeMax)},
+		{"flush_enabled", "yes"},
+		{"idle_timeout", strconv.FormatInt(int64(s.cfg.IdleTimeout/time.Second), 10)},
+		{"max_line_length", strconv.Itoa(s.cfg.MaxLineLength)},
+		{"num_threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
+	}
+}
+
+// rusage returns the process's user and system CPU seconds as memcached
+// prints them.
+func rusage() (user, sys string) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return "0.000000", "0.000000"
+	}
+	f := func(tv syscall.Timeval) string {
+		return strconv.FormatFloat(float64(tv.Sec)+float64(tv.Usec)/1e6, 'f', 6, 64)
+	}
+	return f(ru.Utime), f(ru.Stime)
+}
