@@ -43,36 +43,49 @@ func Start(t testing.TB, args ...string) string {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		if waitListening(addr, done, 5*time.Second) {
+		switch waitListening(addr, done, 5*time.Second) {
+		case listening:
 			t.Cleanup(func() {
 				_ = cmd.Process.Kill()
 				<-done
 			})
 			return addr
+		case timedOut:
+			_ = cmd.Process.Kill()
+			<-done
+		case exited: // already reaped; the port was probably taken
 		}
-		_ = cmd.Process.Kill()
-		<-done
 	}
 	t.Fatalf("memcached did not start after 5 attempts")
 	return ""
 }
 
-func waitListening(addr string, done <-chan error, limit time.Duration) bool {
+type startResult int
+
+const (
+	listening startResult = iota
+	timedOut
+	exited
+)
+
+// waitListening waits until addr accepts connections, the process exits
+// (done yields), or limit passes.
+func waitListening(addr string, done <-chan error, limit time.Duration) startResult {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			return false
+			return exited
 		default:
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
-			return true
+			return listening
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
+	return timedOut
 }
 
 func freePort(t testing.TB) int {

@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// clusterInfo is a parsed `stats cluster` reply.
+type clusterInfo struct {
+	name, mode, self string
+	peers            []peerInfo // in first-seen order
+}
+
+// peerInfo holds one peer's fields by field name.
+type peerInfo struct {
+	name   string
+	fields map[string]string
+}
+
+// column is one table column: its heading and the peer field it shows.
+type column struct{ head, field string }
+
+// memberColumns lists the columns of the member table after PEER.
+func memberColumns() []column {
+	return []column{
+		{"CLIENT ADDR", "client_addr"}, {"PEER ADDR", "peer_addr"}, {"REPLICA ADDR", "replica_addr"},
+		{"STATE", "state"}, {"LAST HEARD", "last_heard_ms"}, {"ROLE", "role"}, {"MODE", "mode"},
+		{"PROGRESS", "progress"}, {"BACKEND", "backend"},
+	}
+}
+
+// requestColumns lists the columns of the request table after PEER.
+func requestColumns() []column {
+	return []column{
+		{"IN FLIGHT", "in_flight"}, {"QUEUED", "queued"}, {"COMPLETED", "completed"}, {"ERRORS", "errors"},
+	}
+}
+
+// Show asks the peer at addr for `stats cluster` and prints its member and
+// request tables to out.
+func Show(ctx context.Context, addr string, timeout time.Duration, out io.Writer) error {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	c := newClient(addr, timeout)
+	defer c.Close()
+	info, err := fetchCluster(ctx, c)
+	if err != nil {
+		return err
+	}
+	return printCluster(out, info)
+}
+
+// fetchCluster sends `stats cluster` and parses the reply.
+func fetchCluster(ctx context.Context, c *client) (clusterInfo, error) {
+	resp, err := c.do(ctx, "stats cluster\r\n", replyStats)
+	if err != nil {
+		return clusterInfo{}, fmt.Errorf("stats cluster: %w", err)
+	}
+	switch {
+	case resp.status == "ERROR":
+		return clusterInfo{}, fmt.Errorf("%s: %w", c.addr, ErrNotMemcons)
+	case resp.failed():
+		return clusterInfo{}, fmt.Errorf("stats cluster: %s answered %q", c.addr, resp.status)
+	}
+	return parseCluster(resp.stats), nil
+}
+
+// parseCluster reads the STAT lines of a `stats cluster` reply (the
+// format is in the package doc). It does no IO.
+func parseCluster(stats []stat) clusterInfo {
+	var info clusterInfo
+	index := map[string]int{}
+	for _, s := range stats {
+		switch s.name {
+		case "cluster_name":
+			info.name = s.value
+		case "cluster_mode":
+			info.mode = s.value
+		case "self":
+			info.self = s.value
+		default:
+			rest, ok := strings.CutPrefix(s.name, "peer:")
+			cut := strings.LastIndexByte(rest, ':')
+			if !ok || cut <= 0 {
+				continue
+			}
+			name, field := rest[:cut], rest[cut+1:]
+			i, seen := index[name]
+			if !seen {
+				i = len(info.peers)
+				index[name] = i
+				info.peers = append(info.peers, peerInfo{name: name, fields: map[string]string{}})
+			}
+			info.peers[i].fields[field] = s.value
+		}
+	}
+	return info
+}
+
+// printCluster writes a heading line and the two aligned tables.
+func printCluster(w io.Writer, info clusterInfo) error {
+	fmt.Fprintf(w, "cluster %s, mode %s, answered by %s\n\n", orDash(info.name), orDash(info.mode), orDash(info.self))
+	if err := printTable(w, info, memberColumns()); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "requests")
+	return printTable(w, info, requestColumns())
+}
+
+func printTable(w io.Writer, info clusterInfo, cols []column) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	heads := []string{"PEER"}
+	for _, c := range cols {
+		heads = append(heads, c.head)
+	}
+	fmt.Fprintln(tw, strings.Join(heads, "\t"))
+	for _, p := range info.peers {
+		cells := []string{cell(p.name)}
+		for _, c := range cols {
+			cells = append(cells, peerCell(p, c.field))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// peerCell renders one field of a peer for the table.
+func peerCell(p peerInfo, field string) string {
+	v, ok := p.fields[field]
+	if !ok || v == "" {
+		return "-"
+	}
+	if field == "last_heard_ms" {
+		return sinceMillis(v)
+	}
+	return cell(v)
+}
+
+// sinceMillis shows a last_heard_ms value: "never" for a negative one, a
+// short duration ("120ms", "1.5s", "3m20s", "2h5m") otherwise, and the raw
+// text when it is not a number.
+func sinceMillis(v string) string {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return cell(v)
+	}
+	if ms < 0 {
+		return "never"
+	}
+	d := time.Duration(ms) * time.Millisecond
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(ms, 10) + "ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Round(100*time.Millisecond).Seconds(), 'f', -1, 64) + "s"
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+}
+
+// cell keeps a value on one table cell: tabs and line breaks become spaces.
+func cell(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/internal/memcachedtest"
+)
+
+const cannedCluster = "STAT cluster_name prod east\r\n" +
+	"STAT cluster_mode linearizable\r\n" +
+	"STAT self a\r\n" +
+	"STAT peer:a:client_addr 127.0.0.1:8000\r\n" +
+	"STAT peer:a:peer_addr 127.0.0.1:9000\r\n" +
+	"STAT peer:a:replica_addr 127.0.0.1:11211\r\n" +
+	"STAT peer:a:state self\r\n" +
+	"STAT peer:a:last_heard_ms 0\r\n" +
+	"STAT peer:a:role leader\r\n" +
+	"STAT peer:a:mode linearizable\r\n" +
+	"STAT peer:a:progress applied 1200\r\n" +
+	"STAT peer:a:backend ok\r\n" +
+	"STAT peer:a:in_flight 3\r\n" +
+	"STAT peer:a:queued 0\r\n" +
+	"STAT peer:a:completed 123456\r\n" +
+	"STAT peer:a:errors 2\r\n" +
+	"STAT peer:bravo-long-name:client_addr 127.0.0.1:8001\r\n" +
+	"STAT peer:bravo-long-name:state up\r\n" +
+	"STAT peer:bravo-long-name:last_heard_ms 120\r\n" +
+	"STAT peer:bravo-long-name:role follower\r\n" +
+	"STAT peer:bravo-long-name:backend ok\r\n" +
+	"STAT peer:bravo-long-name:in_flight 0\r\n" +
+	"STAT peer:c:client_addr 127.0.0.1:8002\r\n" +
+	"STAT peer:c:state down\r\n" +
+	"STAT peer:c:last_heard_ms -1\r\n" +
+	"STAT peer:c:backend unreachable: dial tcp refused\r\n" +
+	"STAT peer:c:future_field whatever\r\n" +
+	"STAT peer:bravo-long-name:peer_addr 127.0.0.1:9001\r\n" +
+	"END\r\n"
+
+// cellUnder returns the cell of row under heading, using the heading's
+// position in header, and checks the cell starts exactly there.
+func cellUnder(t *testing.T, header, row, heading string) string {
+	t.Helper()
+	heads := []string{"PEER", "CLIENT ADDR", "PEER ADDR", "REPLICA ADDR", "STATE", "LAST HEARD", "ROLE", "MODE", "PROGRESS", "BACKEND",
+		"IN FLIGHT", "QUEUED", "COMPLETED", "ERRORS"}
+	start := strings.Index(header, heading)
+	require.GreaterOrEqual(t, start, 0, "heading %q in %q", heading, header)
+	end := len(row)
+	for _, h := range heads {
+		if i := strings.Index(header, h); i > start && i < end && h != heading {
+			end = min(end, i)
+		}
+	}
+	require.LessOrEqual(t, start, len(row), "row %q too short for %q", row, heading)
+	if start > 0 {
+		require.Equal(t, byte(' '), row[start-1], "cell under %q is not aligned in %q", heading, row)
+	}
+	return strings.TrimSpace(row[start:min(end, len(row))])
+}
+
+func TestShow_FakeCluster(t *testing.T) {
+	f := startFake(t, 0, func(line string) string {
+		if line == "stats cluster" {
+			return cannedCluster
+		}
+		return "ERROR\r\n"
+	})
+	var out bytes.Buffer
+	require.NoError(t, Show(context.Background(), f.addr(), 5*time.Second, &out))
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	require.Len(t, lines, 12, out.String())
+	assert.Equal(t, "cluster prod east, mode linearizable, answered by a", lines[0])
+
+	members := map[string]map[string]string{
+		"a": {"PEER": "a", "CLIENT ADDR": "127.0.0.1:8000", "PEER ADDR": "127.0.0.1:9000", "REPLICA ADDR": "127.0.0.1:11211",
+			"STATE": "self", "LAST HEARD": "0ms", "ROLE": "leader", "MODE": "linearizable", "PROGRESS": "applied 1200", "BACKEND": "ok"},
+		"bravo-long-name": {"PEER": "bravo-long-name", "CLIENT ADDR": "127.0.0.1:8001", "PEER ADDR": "127.0.0.1:9001", "REPLICA ADDR": "-",
+			"STATE": "up", "LAST HEARD": "120ms", "ROLE": "follower", "MODE": "-", "PROGRESS": "-", "BACKEND": "ok"},
+		"c": {"PEER": "c", "CLIENT ADDR": "127.0.0.1:8002", "PEER ADDR": "-", "REPLICA ADDR": "-",
+			"STATE": "down", "LAST HEARD": "never", "ROLE": "-", "MODE": "-", "PROGRESS": "-", "BACKEND": "unreachable: dial tcp refused"},
+	}
+	requests := map[string]map[string]string{
+		"a":               {"PEER": "a", "IN FLIGHT": "3", "QUEUED": "0", "COMPLETED": "123456", "ERRORS": "2"},
+		"bravo-long-name": {"PEER": "bravo-long-name", "IN FLIGHT": "0", "QUEUED": "-", "COMPLETED": "-", "ERRORS": "-"},
+		"c":               {"PEER": "c", "IN FLIGHT": "-", "QUEUED": "-", "COMPLETED": "-", "ERRORS": "-"},
+	}
+	order := []string{"a", "bravo-long-name", "c"}
+
+	tables := []struct {
+		name   string
+		header int
+		want   map[string]map[string]string
+	}{
+		{name: "members", header: 2, want: members},
+		{name: "requests", header: 8, want: requests},
+	}
+	assert.Empty(t, lines[1])
+	assert.Empty(t, lines[6])
+	assert.Equal(t, "requests", lines[7])
+	for _, tb := range tables {
+		t.Run(tb.name, func(t *testing.T) {
+			header := lines[tb.header]
+			require.True(t, strings.HasPrefix(header, "PEER "), header)
+			for i, peer := range order {
+				row := lines[tb.header+1+i]
+				for heading, want := range tb.want[peer] {
+					assert.Equal(t, want, cellUnder(t, header, row, heading), "peer %s column %s", peer, heading)
+				}
+			}
+		})
+	}
+}
+
+func TestShow_PlainMemcached(t *testing.T) {
+	addr := memcachedtest.Start(t)
+	var out bytes.Buffer
+	err := Show(context.Background(), addr, 5*time.Second, &out)
+	require.ErrorIs(t, err, ErrNotMemcons)
+	assert.Contains(t, err.Error(), "not a memcons peer")
+	assert.Empty(t, out.String())
+}
+
+func TestShow_Unreachable(t *testing.T) {
+	addr := memcachedtest.FreeAddr(t)
+	err := Show(context.Background(), addr, 2*time.Second, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), addr)
+}
+
+func TestParseCluster_Fields(t *testing.T) {
+	tests := []struct {
+		name  string
+		stats []stat
+		want  clusterInfo
+	}{
+		{name: "empty", want: clusterInfo{}},
+		{
+			name: "first-seen order and colons in names",
+			stats: []stat{
+				{"cluster_name", "x"}, {"peer:z:state", "up"}, {"peer:host:1:state", "down"},
+				{"peer:z:role", "leader"}, {"peer:a:backend", "ok too"},
+			},
+			want: clusterInfo{name: "x", peers: []peerInfo{
+				{name: "z", fields: map[string]string{"state": "up", "role": "leader"}},
+				{name: "host:1", fields: map[string]string{"state": "down"}},
+				{name: "a", fields: map[string]string{"backend": "ok too"}},
+			}},
+		},
+		{
+			name:  "ignored lines",
+			stats: []stat{{"pid", "1"}, {"peer:", "x"}, {"peer::state", "up"}, {"peer:nofield", "x"}},
+			want:  clusterInfo{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, parseCluster(tt.stats))
+		})
+	}
+}
+
+func TestSinceMillis_Human(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"-1", "never"},
+		{"-5", "never"},
+		{"0", "0ms"},
+		{"120", "120ms"},
+		{"999", "999ms"},
+		{"1000", "1s"},
+		{"1540", "1.5s"},
+		{"59940", "59.9s"},
+		{"200000", "3m20s"},
+		{"7500000", "2h5m"},
+		{"soon", "soon"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			assert.Equal(t, tt.want, sinceMillis(tt.in))
+		})
+	}
+}
