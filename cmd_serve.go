@@ -38,7 +38,7 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 		return exitError
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(sio.err, &slog.HandlerOptions{Level: level})).
-		With("peer", cfg.Self)
+		With("self", cfg.Self)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		fmt.Fprintf(sio.err, "memcons serve: create data directory: %v\n", err)
 		return exitError

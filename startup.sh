@@ -232,7 +232,8 @@ cluster_up() {
 	for p in "${peers[@]}"; do
 		out="$("$bin" show --addr "$(dial_addr "$(cfg "$p.client_addr")")" --timeout 2s 2>/dev/null)" || return 1
 		for q in "${peers[@]}"; do
-			line="$(grep -m 1 -E "(^|[[:space:]])$q([[:space:]]|$)" <<<"$out")" || return 1
+			# The first table's rows start with the peer name.
+			line="$(grep -m 1 -E "^$q[[:space:]]" <<<"$out")" || return 1
 			grep -qwE 'up|self' <<<"$line" || return 1
 			if grep -qw down <<<"$line"; then
 				return 1

@@ -46,7 +46,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, self: self, log: cfg.Logger.With("peer", cfg.Self)}
+	s := &Server{cfg: cfg, self: self, log: cfg.Logger}
 	if s.store, err = newStore(cfg, self); err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.clientLn = ln
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.ctrl.Serve(ln) }()
-	s.log.Info("serving", "client", ln.Addr().String(), "peer", s.trans.Addr().String(),
+	s.log.Info("serving", "client", ln.Addr().String(), "peer_port", s.trans.Addr().String(),
 		"mode", s.cfg.Mode, "store", s.cfg.Store, "replica", s.self.ReplicaAddr)
 	return nil
 }
