@@ -23,6 +23,9 @@ const (
 	maxBatch = 128
 )
 
+// errDraining stops a connection once its replies are flushed during Shutdown.
+var errDraining = errors.New("controller: server shutting down")
+
 // errQuit stops a connection after `quit` or a protocol error that closes.
 var errQuit = errors.New("controller: connection closed by protocol")
 
@@ -78,9 +81,16 @@ func (c *conn) read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if c.srv.draining.Load() {
+		return 0, errDraining
+	}
 	if t := c.srv.cfg.IdleTimeout; t > 0 {
 		if err := c.nc.SetReadDeadline(time.Now().Add(t)); err != nil {
 			return 0, err
+		}
+		// Shutdown may have set its wake-up deadline just before ours.
+		if c.srv.draining.Load() {
+			return 0, errDraining
 		}
 	}
 	n, err := c.nc.Read(p)
@@ -110,7 +120,7 @@ func (c *conn) serve() {
 			err = c.runBatch()
 		}
 		if err != nil {
-			if errors.Is(err, errQuit) {
+			if errors.Is(err, errQuit) || errors.Is(err, errDraining) {
 				_ = c.w.Flush()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.srv.log.Debug("client connection closed", "remote", c.nc.RemoteAddr().String(), "err", err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/memcons/memcons/consistency"
@@ -115,6 +116,10 @@ type Server struct {
 	conns     map[*conn]bool        // open client connections
 	closed    bool
 
+	// draining is set by Shutdown: each connection finishes the commands it
+	// has read, flushes their replies and closes instead of reading more.
+	draining atomic.Bool
+
 	wg sync.WaitGroup // accept loops and connection goroutines
 }
 
@@ -174,7 +179,7 @@ func (s *Server) Serve(l net.Listener) error {
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) && s.isClosed() {
+			if errors.Is(err, net.ErrClosed) && (s.isClosed() || s.draining.Load()) {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -269,6 +274,38 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// Shutdown stops accepting, lets every connection finish the commands it
+// has already read and flush their replies, then closes it. Connections
+// waiting for input close at once. If ctx ends first, Shutdown falls back to
+// Close, cancelling the requests still inside the mode.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining.Store(true)
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	// Wake connections blocked in Read; conn.read checks draining after
+	// setting its own deadline, so none can miss this.
+	for c := range s.conns {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return s.Close()
+	case <-ctx.Done():
+		_ = s.Close()
+		<-done
+		return fmt.Errorf("controller: shutdown: %w", ctx.Err())
+	}
 }
 
 // Counters returns a snapshot of the request pipeline.

@@ -316,3 +316,50 @@ func TestHandlerTable_CoversParser(t *testing.T) {
 	}
 	assert.Len(t, tbl, 19)
 }
+
+func TestServer_ShutdownDrainsInFlightRequests(t *testing.T) {
+	mode := &fakeMode{res: consistency.Result{Status: consistency.StatusStored}, hold: make(chan struct{}), entered: make(chan struct{}, 1)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv, err := New(Config{IdleTimeout: time.Minute}, mode, Options{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+
+	busy := dial(t, l.Addr().String())
+	idle := dial(t, l.Addr().String())
+	_, err = io.WriteString(busy, "set k 0 0 1\r\nx\r\n")
+	require.NoError(t, err)
+	<-mode.entered // the set is inside the mode
+
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(context.Background()) }()
+	_, err = io.ReadAll(idle)
+	require.NoError(t, err, "an idle connection closes cleanly at once")
+	close(mode.hold)
+
+	got, err := io.ReadAll(busy)
+	require.NoError(t, err)
+	assert.Equal(t, "STORED\r\n", string(got), "the in-flight request is answered before the close")
+	require.NoError(t, <-shutdown)
+	require.NoError(t, <-served)
+}
+
+func TestServer_ShutdownGivesUpAtDeadline(t *testing.T) {
+	mode := &fakeMode{hold: make(chan struct{}), entered: make(chan struct{}, 1)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv, err := New(Config{}, mode, Options{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	c := dial(t, l.Addr().String())
+	_, err = io.WriteString(c, "get k\r\n")
+	require.NoError(t, err)
+	<-mode.entered
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, srv.Shutdown(ctx), context.Canceled)
+	require.NoError(t, <-served)
+}

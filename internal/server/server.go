@@ -15,6 +15,10 @@ import (
 	"github.com/memcons/memcons/peer"
 )
 
+// drainTimeout bounds how long Close waits for in-flight client requests;
+// stop.sh waits longer than this before it resorts to SIGKILL.
+const drainTimeout = 5 * time.Second
+
 // ErrConfig reports a Config that cannot run.
 var ErrConfig = errors.New("server: bad config")
 
@@ -231,13 +235,17 @@ func (s *Server) Members() []peer.Member { return s.members.Members() }
 // Store returns this peer's replica, for tests that inspect it.
 func (s *Server) Store() kvcontroller.Store { return s.store }
 
-// Close stops the client port first (draining connections), then the peer
+// Close stops the client port first (draining in-flight requests for up to
+// drainTimeout), then the peer
 // layer, the mode and the store. It is safe to call twice.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		if s.ctrl != nil {
-			errs = append(errs, s.ctrl.Close())
+			// Answer what clients already sent, then close their connections.
+			ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			errs = append(errs, s.ctrl.Shutdown(ctx))
+			cancel()
 		}
 		if s.serveErr != nil {
 			if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
