@@ -5,7 +5,8 @@
 #
 #   ./startup.sh [--consistency MODE] [--store memcached|memory] [--config FILE]
 #
-# Everything it starts is recorded under run/pids; ./stop.sh stops it.
+# Everything it starts is recorded under run/pids (or $MEMCONS_RUN_DIR/pids);
+# ./stop.sh stops it.
 set -euo pipefail
 
 usage() {
@@ -67,9 +68,11 @@ case "$store" in
 	;;
 esac
 
-bin="$root/run/bin/memcons"
-pids="$root/run/pids"
-logs="$root/run/logs"
+# MEMCONS_RUN_DIR moves the binary, pid files and logs (tests use it).
+run="${MEMCONS_RUN_DIR:-$root/run}"
+bin="$run/bin/memcons"
+pids="$run/pids"
+logs="$run/logs"
 
 # is_ours succeeds when pid $1 is alive and is a memcons or memcached
 # process (a pid file can outlive its process and the pid be reused).
@@ -138,7 +141,7 @@ started=false
 cleanup_on_failure() {
 	local rc=$?
 	if ((rc != 0)) && [[ "$started" == true ]]; then
-		echo "startup.sh: failed; stopping what was started (logs are in run/logs)" >&2
+		echo "startup.sh: failed; stopping what was started (logs are in $logs)" >&2
 		"$root/stop.sh" >&2 || true
 	fi
 }
@@ -222,7 +225,7 @@ for p in "${peers[@]}"; do
 	nohup "$bin" serve --config "$config" --name "$p" "${overrides[@]}" </dev/null >"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$pids/$p.pid"
-	echo "started $p (pid $pid, log run/logs/$p.log)"
+	echo "started $p (pid $pid, log $log)"
 done
 
 # cluster_up succeeds when every peer's show table lists every peer as up
@@ -274,8 +277,8 @@ cat <<EOF
 
 Connect with any memcached client, or:
   nc ${first%:*} ${first##*:}            (or: telnet ${first%:*} ${first##*:})
-  run/bin/memcons cli --addr $first
-  run/bin/memcons show --addr $first
+  ${bin#"$root"/} cli --addr $first
+  ${bin#"$root"/} show --addr $first
 Stop with:
   ./stop.sh
 EOF

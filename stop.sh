@@ -4,7 +4,7 @@
 # memcached replicas the same way.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-pids="$PWD/run/pids"
+pids="${MEMCONS_RUN_DIR:-$PWD/run}/pids"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
 	echo "Usage: ./stop.sh   (stops the cluster started by ./startup.sh)"
