@@ -33,12 +33,17 @@ const maxPooledBuf = 64 << 10
 type MemcachedOptions struct {
 	// Addr is the memcached host:port; required.
 	Addr string
-	// Timeout bounds each dial and each network read or write; 0 means
+	// Timeout bounds each whole Get, GetMulti, Set and Delete call, and each
+	// dial and network read or write of the others; 0 means
 	// DefaultMemcachedTimeout.
 	Timeout time.Duration
-	// MaxIdleConns is the number of idle connections kept for reuse; 0 means
-	// DefaultMemcachedMaxIdleConns.
+	// MaxIdleConns is the number of idle connections kept for reuse by
+	// FlushAll, Ping and Dump; 0 means DefaultMemcachedMaxIdleConns.
 	MaxIdleConns int
+	// PipelineConns is the number of long-lived connections that carry Get,
+	// GetMulti, Set and Delete, pipelined; 0 means
+	// DefaultMemcachedPipelineConns.
+	PipelineConns int
 	// Now is the clock that decides expiry; nil means time.Now.
 	Now func() time.Time
 }
@@ -46,27 +51,27 @@ type MemcachedOptions struct {
 // MemcachedStore is a Store backed by one memcached server. Each item lives
 // under its own key, as its envelope, with memcached flags 0 and memcached
 // expiration set to the item's absolute Exptime. It is safe for concurrent
-// use. Its calls observe ctx cancellation before they start; once started a
-// call is bounded by Timeout per network operation rather than by ctx.
+// use. Get, GetMulti, Set and Delete from concurrent callers share a few
+// pipelined connections (see pipeline); each such call waits at most
+// Timeout. Calls observe ctx cancellation before they start; a call queued
+// behind others also returns when ctx is done, one sent at once on an idle
+// connection is bounded by Timeout alone. FlushAll, Ping and Dump use pooled
+// connections, each network operation bounded by Timeout.
 type MemcachedStore struct {
 	addr    string
 	timeout time.Duration
 	now     func() time.Time
 	client  *memcache.Client
-	bufs    sync.Pool // *setBuf, reused by Set
+	pipe    *pipeline
+	bufs    sync.Pool // *[]byte envelope buffers, reused by Set
 	closed  atomic.Bool
-}
-
-// setBuf is the reusable request state of one Set call.
-type setBuf struct {
-	mi  memcache.Item
-	buf []byte
 }
 
 var _ Store = (*MemcachedStore)(nil)
 
 // NewMemcachedStore returns a store for the memcached at opts.Addr. It does
-// not contact memcached; use Ping to check that it answers.
+// not contact memcached; use Ping to check that it answers. Close stops the
+// goroutines it starts.
 func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
 	switch {
 	case opts.Addr == "":
@@ -75,6 +80,8 @@ func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
 		return nil, fmt.Errorf("%w: Timeout %v is negative", ErrInvalidOptions, opts.Timeout)
 	case opts.MaxIdleConns < 0:
 		return nil, fmt.Errorf("%w: MaxIdleConns %d is negative", ErrInvalidOptions, opts.MaxIdleConns)
+	case opts.PipelineConns < 0:
+		return nil, fmt.Errorf("%w: PipelineConns %d is negative", ErrInvalidOptions, opts.PipelineConns)
 	}
 	s := &MemcachedStore{
 		addr:    opts.Addr,
@@ -98,7 +105,12 @@ func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
 	s.client = memcache.NewFromSelector(&servers)
 	s.client.Timeout = s.timeout
 	s.client.MaxIdleConns = maxIdle
-	s.bufs.New = func() any { return new(setBuf) }
+	s.bufs.New = func() any { return new([]byte) }
+	conns := opts.PipelineConns
+	if conns == 0 {
+		conns = DefaultMemcachedPipelineConns
+	}
+	s.pipe = newPipeline(opts.Addr, conns, s.timeout)
 	return s, nil
 }
 
@@ -111,15 +123,18 @@ func (s *MemcachedStore) Get(ctx context.Context, key string) (Item, error) {
 	if err := s.ready(ctx); err != nil {
 		return Item{}, err
 	}
-	rk, err := replicaKey(key)
+	rk, err := pipelineKey(opGet, key)
 	if err != nil {
 		return Item{}, err
 	}
-	mi, err := s.client.Get(rk)
-	if err != nil {
-		return Item{}, s.mapErr("get", err)
+	rep, err := s.pipe.get(ctx, rk)
+	switch {
+	case err != nil:
+		return Item{}, err
+	case rep.miss:
+		return Item{}, ErrNotFound
 	}
-	return s.decodeLive(key, mi.Value, s.now().Unix())
+	return s.decodeLive(key, rep.value, s.now().Unix())
 }
 
 // GetMulti returns the live items found among keys.
@@ -134,18 +149,23 @@ func (s *MemcachedStore) GetMulti(ctx context.Context, keys []string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	got, err := s.client.GetMulti(rkeys)
+	for _, rk := range rkeys {
+		if !legalReplicaKey(rk) {
+			return nil, errMalformedKey(opGetMulti)
+		}
+	}
+	got, err := s.pipe.getMulti(ctx, rkeys)
 	if err != nil {
-		return nil, s.mapErr("get", err)
+		return nil, err
 	}
 	now := s.now().Unix()
 	found := make(map[string]Item, len(got))
-	for rk, mi := range got {
+	for rk, v := range got {
 		k := rk
 		if ck, ok := back[rk]; ok {
 			k = ck
 		}
-		it, err := s.decodeLive(k, mi.Value, now)
+		it, err := s.decodeLive(k, v, now)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -176,26 +196,22 @@ func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	rk, err := replicaKey(item.Key)
+	rk, err := pipelineKey(opSet, item.Key)
 	if err != nil {
 		return err
 	}
-	b := s.bufs.Get().(*setBuf)
-	b.mi = memcache.Item{
-		Key:        rk,
-		Value:      AppendEnvelope(b.buf[:0], item),
-		Expiration: memcachedExpiration(item.Exptime),
-	}
-	err = s.client.Set(&b.mi)
-	if cap(b.mi.Value) <= maxPooledBuf {
-		b.buf = b.mi.Value[:0]
-		b.mi = memcache.Item{}
-		s.bufs.Put(b)
-	}
+	buf := s.bufs.Get().(*[]byte)
+	env := AppendEnvelope((*buf)[:0], item)
+	rep, err := s.pipe.set(ctx, rk, env, memcachedExpiration(item.Exptime))
 	if err != nil {
-		return s.mapErr("set", err)
+		// The call may still be queued and read env later: drop the buffer.
+		return err
 	}
-	return nil
+	if cap(env) <= maxPooledBuf {
+		*buf = env[:0]
+		s.bufs.Put(buf)
+	}
+	return rep.err
 }
 
 // memcachedExpiration converts an absolute Exptime into memcached's
@@ -220,14 +236,18 @@ func (s *MemcachedStore) Delete(ctx context.Context, key string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	rk, err := replicaKey(key)
+	rk, err := pipelineKey(opDelete, key)
 	if err != nil {
 		return err
 	}
-	if err := s.client.Delete(rk); err != nil {
-		return s.mapErr("delete", err)
+	rep, err := s.pipe.delete(ctx, rk)
+	switch {
+	case err != nil:
+		return err
+	case rep.miss:
+		return ErrNotFound
 	}
-	return nil
+	return rep.err
 }
 
 // FlushAll removes every item with memcached's flush_all.
@@ -252,12 +272,14 @@ func (s *MemcachedStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes idle connections; later calls on the store fail. Safe to call
-// twice.
+// Close fails calls waiting on the pipelined connections, closes every
+// connection and waits for the store's goroutines; later calls on the store
+// fail. Safe to call twice.
 func (s *MemcachedStore) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	s.pipe.close()
 	if err := s.client.Close(); err != nil {
 		return fmt.Errorf("kvcontroller: close memcached connections: %w", err)
 	}
@@ -284,7 +306,8 @@ func (s *MemcachedStore) mapErr(op string, err error) error {
 	case errors.Is(err, memcache.ErrMalformedKey):
 		return fmt.Errorf("%w: %s: malformed key", ErrBackend, op)
 	// gomemcache has no typed error for memcached's "SERVER_ERROR object too
-	// large for cache"; TestMemcachedStore_TooLarge pins this text.
+	// large for cache". (Set goes through the pipeline, whose serverError
+	// maps it; TestMemcachedStore_TooLarge pins that.)
 	case strings.Contains(err.Error(), "object too large"):
 		return fmt.Errorf("%w: memcached refused the item size", ErrTooLarge)
 	}

@@ -49,6 +49,7 @@ func TestNewMemcachedStore_InvalidOptions(t *testing.T) {
 		{"no address", MemcachedOptions{}},
 		{"negative timeout", MemcachedOptions{Addr: "127.0.0.1:11211", Timeout: -time.Second}},
 		{"negative idle conns", MemcachedOptions{Addr: "127.0.0.1:11211", MaxIdleConns: -1}},
+		{"negative pipeline conns", MemcachedOptions{Addr: "127.0.0.1:11211", PipelineConns: -1}},
 		{"unresolvable address", MemcachedOptions{Addr: "no-port"}},
 	}
 	for _, tt := range tests {

@@ -34,11 +34,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port prints a loopback port nobody listens on, from 20000 up.
-next_port=20000
+# free_port sets port to a loopback port nobody listens on, from 20000 up.
+# It sets a variable rather than printing: in a $(...) subshell next_port
+# would not advance, and ports not yet listened on would be handed out twice.
+next_port=20000 port=0
 free_port() {
 	while (exec 3<>"/dev/tcp/127.0.0.1/$next_port") 2>/dev/null; do next_port=$((next_port + 1)); done
-	echo "$next_port"
+	port=$next_port
 	next_port=$((next_port + 1))
 }
 wait_port() {
@@ -57,10 +59,12 @@ start_memcached() {
 	wait_port "$1"
 }
 
-plain_port="$(free_port)"
+free_port && plain_port=$port
 start_memcached "$plain_port"
 
-replica_port="$(free_port)" client_port="$(free_port)" peer_port="$(free_port)"
+free_port && replica_port=$port
+free_port && client_port=$port
+free_port && peer_port=$port
 start_memcached "$replica_port"
 cat >"$tmp/bench.ini" <<INI
 [cluster]
@@ -76,7 +80,8 @@ peer_addr = 127.0.0.1:$peer_port
 replica_addr = 127.0.0.1:$replica_port
 INI
 "$bin" serve --config "$tmp/bench.ini" --name peer1 >"$tmp/peer.log" 2>&1 &
-started+=($!)
+peer_pid=$!
+started+=($peer_pid)
 wait_port "$client_port"
 
 # tps runs memcaslap against $1 and prints its TPS.
@@ -92,6 +97,7 @@ for r in $(seq "$rounds"); do
 	m="$(tps "$client_port")" && echo "$m" >>"$tmp/peer"
 	echo "round $r: memcached $p ops/s, memcons ($mode, 1 peer) $m ops/s"
 done
+kill -0 "$peer_pid" 2>/dev/null || { echo "bench.sh: the peer exited:" >&2; cat "$tmp/peer.log" >&2; exit 1; }
 plain="$(median <"$tmp/plain")" peer="$(median <"$tmp/peer")"
 echo
 echo "memcaslap -T 2 -c $concurrency -X $value_size -t $time_s, median of $rounds rounds"

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -29,35 +30,73 @@ func Path(t testing.TB) string {
 // returns its address; the process is killed (by its PID) at test cleanup.
 func Start(t testing.TB, args ...string) string {
 	t.Helper()
+	addr, _ := StartStoppable(t, args...)
+	return addr
+}
+
+// StartStoppable is Start that also returns stop, which kills memcached and
+// waits for it to exit. stop is safe to call more than once, and is called
+// at test cleanup. StartOn can start a new memcached on the same address.
+func StartStoppable(t testing.TB, args ...string) (addr string, stop func()) {
+	t.Helper()
 	bin := Path(t)
 	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(t)
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		argv := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64"}, args...)
-		if uidIsRoot() {
-			argv = append(argv, "-u", "root")
-		}
-		cmd := exec.Command(bin, argv...)
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start memcached: %v", err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		switch waitListening(addr, done, 5*time.Second) {
-		case listening:
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-done
-			})
-			return addr
-		case timedOut:
-			_ = cmd.Process.Kill()
-			<-done
-		case exited: // already reaped; the port was probably taken
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		if stop, ok := launch(t, bin, addr, args); ok {
+			return addr, stop
 		}
 	}
 	t.Fatalf("memcached did not start after 5 attempts")
-	return ""
+	return "", nil
+}
+
+// StartOn runs memcached on addr, typically the address of one that a test
+// stopped, and returns its stop function (as StartStoppable's). It retries
+// for a few seconds while the port is still taken.
+func StartOn(t testing.TB, addr string, args ...string) (stop func()) {
+	t.Helper()
+	bin := Path(t)
+	for attempt := 0; attempt < 20; attempt++ {
+		if stop, ok := launch(t, bin, addr, args); ok {
+			return stop
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("memcached did not start on %s after 20 attempts", addr)
+	return nil
+}
+
+// launch starts memcached on addr; ok is false if it exited or did not
+// listen in time (it is then already reaped).
+func launch(t testing.TB, bin, addr string, args []string) (stop func(), ok bool) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("memcached address %q: %v", addr, err)
+	}
+	argv := append([]string{"-l", host, "-p", port, "-U", "0", "-m", "64"}, args...)
+	if uidIsRoot() {
+		argv = append(argv, "-u", "root")
+	}
+	cmd := exec.Command(bin, argv...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start memcached: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	kill := sync.OnceFunc(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	switch waitListening(addr, done, 5*time.Second) {
+	case listening:
+		t.Cleanup(kill)
+		return kill, true
+	case timedOut:
+		kill()
+	case exited: // already reaped; the port was probably taken
+	}
+	return nil, false
 }
 
 type startResult int

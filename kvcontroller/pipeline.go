@@ -1,0 +1,288 @@
+package kvcontroller
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMemcachedPipelineConns is the number of pipelined connections a
+// MemcachedStore keeps to memcached when MemcachedOptions.PipelineConns is 0.
+const DefaultMemcachedPipelineConns = 2
+
+// call states; a call moves from callPending to exactly one of the others.
+const (
+	callPending   int32 = iota
+	callDone            // the reply (or a failure) is in the call
+	callAbandoned       // the caller gave up; whoever holds the call drops it
+)
+
+// call is one request travelling through a pipelined connection: from its
+// caller into the connection's queue, through the writer into the in-flight
+// queue, and to the reader, which pairs it with its reply.
+type call struct {
+	op      opKind
+	key     string   // replica key of get, set and delete
+	keys    []string // replica keys of a multi-get
+	value   []byte   // set: the envelope; read by the writer only
+	exptime int32    // set: memcached expiration
+
+	state atomic.Int32
+	done  chan struct{} // closed when state becomes callDone
+
+	// Written before done is closed, read by the caller after.
+	rep reply
+	err error // transport failure, wraps ErrBackend
+}
+
+func newCall(op opKind) *call {
+	return &call{op: op, done: make(chan struct{})}
+}
+
+// finish hands the reply to the caller unless it gave up.
+func (c *call) finish(rep reply, err error) {
+	c.rep, c.err = rep, err
+	if c.state.CompareAndSwap(callPending, callDone) {
+		close(c.done)
+	}
+}
+
+// fail finishes c with a transport failure.
+func (c *call) fail(cause error) {
+	c.finish(reply{}, fmt.Errorf("%w: %s: %w", ErrBackend, c.op, cause))
+}
+
+// abandoned reports whether the caller has given up on c.
+func (c *call) abandoned() bool { return c.state.Load() == callAbandoned }
+
+// abandon gives c up; false if it finished first, and then its result is
+// ready to read.
+func (c *call) abandon() bool {
+	if c.state.CompareAndSwap(callPending, callAbandoned) {
+		return true
+	}
+	<-c.done
+	return false
+}
+
+// pipeline sends requests of concurrent callers to one memcached over a few
+// long-lived connections, many requests per write, as mcrouter and
+// twemproxy do. Requests for one replica key always use the same connection,
+// so they reach memcached in the order they were queued. Safe for
+// concurrent use.
+//
+// Per connection (pipeConn), a writer goroutine takes every queued call,
+// writes them with one flush and hands them, in write order, to a reader
+// goroutine that pairs each reply with its call. A caller that finds its
+// connection idle skips both hand-offs and does its round trip itself
+// (pipeConn.roundTripDirect): one serial client then pays what a
+// one-request-per-connection client pays. A caller that gives up leaves its
+// call abandoned, and its reply is still read. Any IO or protocol error
+// closes the connection and fails every call on it and queued for it; the
+// next request dials again, after a backoff if dialling failed.
+type pipeline struct {
+	timeout time.Duration
+	conns   []*pipeConn
+
+	ctx       context.Context // cancelled by close; bounds dials
+	cancel    context.CancelFunc
+	closing   chan struct{} // closed by close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // writers and readers of every connection
+}
+
+// newPipeline starts n connection writers for the memcached at addr; they
+// dial on their first request.
+func newPipeline(addr string, n int, timeout time.Duration) *pipeline {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pipeline{
+		timeout: timeout,
+		ctx:     ctx,
+		cancel:  cancel,
+		closing: make(chan struct{}),
+	}
+	for range n {
+		pc := newPipeConn(p, addr)
+		p.conns = append(p.conns, pc)
+		p.wg.Go(pc.run)
+	}
+	return p
+}
+
+// close fails queued and in-flight calls, stops every goroutine and waits
+// for them. Safe to call twice.
+func (p *pipeline) close() {
+	p.closeOnce.Do(func() {
+		p.cancel()
+		close(p.closing)
+	})
+	p.wg.Wait()
+}
+
+// connFor picks the connection of a replica key (FNV-1a).
+func (p *pipeline) connFor(rkey string) int {
+	if len(p.conns) == 1 {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(rkey); i++ {
+		h ^= uint32(rkey[i])
+		h *= 16777619
+	}
+	return int(h % uint32(len(p.conns)))
+}
+
+// get returns the value under rkey; reply.miss if memcached has none.
+func (p *pipeline) get(ctx context.Context, rkey string) (reply, error) {
+	c := newCall(opGet)
+	c.key = rkey
+	return p.roundTrip(ctx, c)
+}
+
+// set stores value under rkey with memcached expiration exptime. value must
+// stay untouched until set returns; if set fails it may be read later, so
+// the caller must not reuse it then.
+func (p *pipeline) set(ctx context.Context, rkey string, value []byte, exptime int32) (reply, error) {
+	c := newCall(opSet)
+	c.key, c.value, c.exptime = rkey, value, exptime
+	return p.roundTrip(ctx, c)
+}
+
+// delete removes rkey; reply.miss if memcached had nothing under it.
+func (p *pipeline) delete(ctx context.Context, rkey string) (reply, error) {
+	c := newCall(opDelete)
+	c.key = rkey
+	return p.roundTrip(ctx, c)
+}
+
+// getMulti returns the values found among rkeys by replica key. Keys are
+// split by connection and fetched with one get per connection.
+func (p *pipeline) getMulti(ctx context.Context, rkeys []string) (map[string][]byte, error) {
+	groups := make([][]string, len(p.conns))
+	for _, k := range rkeys {
+		i := p.connFor(k)
+		groups[i] = append(groups[i], k)
+	}
+	calls := make([]*call, 0, len(p.conns))
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		c := newCall(opGetMulti)
+		c.key, c.keys = g[0], g // c.key picks the connection
+		calls = append(calls, c)
+	}
+	if err := p.roundTrips(ctx, calls); err != nil {
+		return nil, err
+	}
+	if len(calls) == 1 {
+		return calls[0].rep.values, nil
+	}
+	found := make(map[string][]byte, len(rkeys))
+	for _, c := range calls {
+		for k, v := range c.rep.values {
+			found[k] = v
+		}
+	}
+	return found, nil
+}
+
+// roundTrip queues c on its key's connection and waits for its reply.
+func (p *pipeline) roundTrip(ctx context.Context, c *call) (reply, error) {
+	if err := p.roundTrips(ctx, []*call{c}); err != nil {
+		return reply{}, err
+	}
+	return c.rep, nil
+}
+
+// roundTrips queues calls (or does the round trip of a single call at once
+// if its connection is idle) and waits for all their replies, within the
+// pipeline's timeout for the lot. A caller that gives up (timeout, ctx,
+// close) abandons its calls: writers skip them and readers still consume
+// their replies, so the connections stay in step.
+func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
+	deadline := time.Now().Add(p.timeout)
+	if len(calls) == 1 && p.conns[p.connFor(calls[0].key)].roundTripDirect(calls[0], deadline) {
+		return callsErr(calls)
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	giveUp := func(from int, err error) error {
+		for _, c := range calls[from:] {
+			c.abandon()
+		}
+		return err
+	}
+	for _, c := range calls {
+		pc := p.conns[p.connFor(c.key)]
+		select {
+		case pc.queue <- c:
+		case <-p.closing:
+			return giveUp(0, errClosed)
+		case <-ctx.Done():
+			return giveUp(0, fmt.Errorf("kvcontroller: %s: %w", c.op, ctx.Err()))
+		case <-timer.C:
+			return giveUp(0, fmt.Errorf("%w: %s: queue full for %v: %w", ErrBackend, c.op, p.timeout, os.ErrDeadlineExceeded))
+		}
+	}
+	for i, c := range calls {
+		select {
+		case <-c.done:
+			continue
+		case <-p.closing:
+			return giveUp(i, errClosed)
+		case <-ctx.Done():
+			return giveUp(i, fmt.Errorf("kvcontroller: %s: %w", c.op, ctx.Err()))
+		case <-timer.C:
+			return giveUp(i, fmt.Errorf("%w: %s: no reply within %v: %w", ErrBackend, c.op, p.timeout, os.ErrDeadlineExceeded))
+		}
+	}
+	return callsErr(calls)
+}
+
+// callsErr returns the first failure among finished calls.
+func callsErr(calls []*call) error {
+	for _, c := range calls {
+		if c.err != nil {
+			return c.err
+		}
+		if c.rep.err != nil {
+			return c.rep.err
+		}
+	}
+	return nil
+}
+
+// pipelineKey returns the replica key of key, checked to be one memcached
+// accepts: a bad key would put the connection out of step.
+func pipelineKey(op opKind, key string) (string, error) {
+	rk, err := replicaKey(key)
+	if err != nil {
+		return "", err
+	}
+	if !legalReplicaKey(rk) {
+		return "", errMalformedKey(op)
+	}
+	return rk, nil
+}
+
+// legalReplicaKey reports whether memcached's text protocol takes rk as one
+// key: 1 to 250 bytes, none of them a space or control character.
+func legalReplicaKey(rk string) bool {
+	if len(rk) == 0 || len(rk) > maxReplicaKey {
+		return false
+	}
+	for i := 0; i < len(rk); i++ {
+		if c := rk[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func errMalformedKey(op opKind) error {
+	return fmt.Errorf("%w: %s: malformed key", ErrBackend, op)
+}

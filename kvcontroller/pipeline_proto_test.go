@@ -1,0 +1,140 @@
+package kvcontroller
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteRequest(t *testing.T) {
+	tests := []struct {
+		name string
+		call *call
+		want string
+	}{
+		{"get", &call{op: opGet, key: "k"}, "get k\r\n"},
+		{"multi-get", &call{op: opGetMulti, key: "a", keys: []string{"a", "b", "c"}}, "get a b c\r\n"},
+		{"delete", &call{op: opDelete, key: "k"}, "delete k\r\n"},
+		{"set", &call{op: opSet, key: "k", value: []byte("v\r\nx"), exptime: 1_800_000_000}, "set k 0 1800000000 4\r\nv\r\nx\r\n"},
+		{"set expired", &call{op: opSet, key: "k", value: []byte{}, exptime: -1}, "set k 0 -1 0\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := bufio.NewWriter(&buf)
+			require.NoError(t, writeRequest(w, tt.call))
+			require.NoError(t, w.Flush())
+			assert.Equal(t, tt.want, buf.String())
+		})
+	}
+}
+
+func TestReadReply(t *testing.T) {
+	get := &call{op: opGet, key: "k"}
+	multi := &call{op: opGetMulti, key: "a", keys: []string{"a", "b", "c"}}
+	set := &call{op: opSet, key: "k"}
+	del := &call{op: opDelete, key: "k"}
+	tests := []struct {
+		name     string
+		call     *call
+		in       string
+		want     reply
+		errIs    error // of reply.err, when set
+		connErr  bool  // the connection is out of step
+		leftover string
+	}{
+		{name: "get hit", call: get, in: "VALUE k 0 3\r\na\r\n\r\nEND\r\nnext", want: reply{value: []byte("a\r\n")}, leftover: "next"},
+		{name: "get hit with cas", call: get, in: "VALUE k 0 1 99\r\nx\r\nEND\r\n", want: reply{value: []byte("x")}},
+		{name: "get empty value", call: get, in: "VALUE k 0 0\r\n\r\nEND\r\n", want: reply{value: []byte{}}},
+		{name: "get miss", call: get, in: "END\r\n", want: reply{miss: true}},
+		{name: "get other key", call: get, in: "VALUE x 0 1\r\nx\r\nEND\r\n", connErr: true},
+		{name: "get twice", call: get, in: "VALUE k 0 1\r\nx\r\nVALUE k 0 1\r\ny\r\nEND\r\n", connErr: true},
+		{name: "get value without CRLF", call: get, in: "VALUE k 0 1\r\nxyEND\r\n", connErr: true},
+		{name: "get bad length", call: get, in: "VALUE k 0 -1\r\nEND\r\n", connErr: true},
+		{name: "get missing length", call: get, in: "VALUE k 0\r\nEND\r\n", connErr: true},
+		{name: "get error", call: get, in: "ERROR\r\n", connErr: true},
+		{name: "get server error", call: get, in: "SERVER_ERROR out of memory\r\n", connErr: true},
+		{name: "get truncated", call: get, in: "VALUE k 0 10\r\nabc", connErr: true},
+		{name: "get eof", call: get, in: "", connErr: true},
+		{
+			name: "multi", call: multi, in: "VALUE a 0 1\r\n1\r\nVALUE c 0 1\r\n3\r\nEND\r\n",
+			want: reply{values: map[string][]byte{"a": []byte("1"), "c": []byte("3")}},
+		},
+		{name: "multi none", call: multi, in: "END\r\n", want: reply{}},
+		{name: "set stored", call: set, in: "STORED\r\n", want: reply{}},
+		{name: "set too large", call: set, in: "SERVER_ERROR object too large for cache\r\nSTORED\r\n", errIs: ErrTooLarge, leftover: "STORED\r\n"},
+		{name: "set out of memory", call: set, in: "SERVER_ERROR out of memory storing object\r\n", errIs: ErrBackend},
+		{name: "set not stored", call: set, in: "NOT_STORED\r\n", connErr: true},
+		{name: "set client error", call: set, in: "CLIENT_ERROR bad data chunk\r\n", connErr: true},
+		{name: "delete", call: del, in: "DELETED\r\n", want: reply{}},
+		{name: "delete miss", call: del, in: "NOT_FOUND\r\n", want: reply{miss: true}},
+		{name: "delete error", call: del, in: "ERROR\r\n", connErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := bufio.NewReader(strings.NewReader(tt.in))
+			got, err := readReply(r, tt.call)
+			if tt.connErr {
+				require.Error(t, err)
+				assert.NotContains(t, err.Error(), "\n")
+				return
+			}
+			require.NoError(t, err)
+			if tt.errIs != nil {
+				assert.ErrorIs(t, got.err, tt.errIs)
+				got.err = nil
+			}
+			assert.Equal(t, tt.want, got)
+			rest := new(strings.Builder)
+			_, _ = r.WriteTo(rest)
+			assert.Equal(t, tt.leftover, rest.String(), "bytes left for the next reply")
+		})
+	}
+}
+
+func TestReadReply_ValuesOwned(t *testing.T) {
+	in := "VALUE a 0 1\r\n1\r\nVALUE b 0 1\r\n2\r\nEND\r\n"
+	got, err := readReply(bufio.NewReader(strings.NewReader(in)), &call{op: opGetMulti, keys: []string{"a", "b"}})
+	require.NoError(t, err)
+	got.values["a"] = append(got.values["a"], 'x') // capacity is trimmed: no overwrite of b
+	assert.Equal(t, []byte("2"), got.values["b"])
+}
+
+func TestLegalReplicaKey(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"k", true},
+		{strings.Repeat("k", 250), true},
+		{strings.Repeat("k", 251), false},
+		{"", false},
+		{"a b", false},
+		{"a\x7f", false},
+		{"\xff#", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			assert.Equal(t, tt.want, legalReplicaKey(tt.key))
+		})
+	}
+}
+
+func FuzzParseValueLine(f *testing.F) {
+	f.Add([]byte("VALUE k 0 3\r\n"))
+	f.Add([]byte("VALUE k 0 3 7\r\n"))
+	f.Add([]byte("VALUE  0 99999999999\r\n"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		key, n, err := parseValueLine(line)
+		if err != nil {
+			return
+		}
+		if len(key) == 0 || n < 0 || n > 1<<30 {
+			t.Fatalf("accepted %q: key %q, n %d", line, key, n)
+		}
+	})
+}
