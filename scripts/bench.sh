@@ -62,27 +62,44 @@ start_memcached() {
 free_port && plain_port=$port
 start_memcached "$plain_port"
 
-free_port && replica_port=$port
-free_port && client_port=$port
-free_port && peer_port=$port
-start_memcached "$replica_port"
-cat >"$tmp/bench.ini" <<INI
+# start_peer NAME STORE REPLICA_PORT: one single-peer cluster; sets port to
+# its client port.
+start_peer() {
+	local name="$1" store="$2" replica="$3" client peerp
+	free_port && client=$port
+	free_port && peerp=$port
+	cat >"$tmp/$name.ini" <<INI
 [cluster]
 name = bench
 mode = $mode
 secret = bench
 peers = peer1
-data_dir = $tmp/data
-store = memcached
+data_dir = $tmp/data-$name
+store = $store
+memory_limit = 256m
 [peer1]
-client_addr = 127.0.0.1:$client_port
-peer_addr = 127.0.0.1:$peer_port
-replica_addr = 127.0.0.1:$replica_port
+client_addr = 127.0.0.1:$client
+peer_addr = 127.0.0.1:$peerp
+replica_addr = 127.0.0.1:$replica
 INI
-"$bin" serve --config "$tmp/bench.ini" --name peer1 >"$tmp/peer.log" 2>&1 &
-peer_pid=$!
-started+=($peer_pid)
-wait_port "$client_port"
+	"$bin" serve --config "$tmp/$name.ini" --name peer1 >"$tmp/$name.log" 2>&1 &
+	started+=($!)
+	peer_pids+=($!)
+	wait_port "$client"
+	# Guard against measuring something else that answers on the port.
+	exec 3<>"/dev/tcp/127.0.0.1/$client"
+	printf 'version\r\n' >&3
+	read -r reply <&3
+	exec 3>&-
+	[[ "$reply" == *memcons* ]] || { echo "bench.sh: port $client is not a memcons peer: $reply" >&2; exit 1; }
+	port=$client
+}
+peer_pids=()
+
+free_port && replica_port=$port
+start_memcached "$replica_port"
+start_peer proxy memcached "$replica_port" && client_port=$port
+free_port && start_peer embedded memory "$port" && embedded_port=$port
 
 # tps runs memcaslap against $1 and prints its TPS.
 tps() {
@@ -91,16 +108,21 @@ tps() {
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-: >"$tmp/plain" && : >"$tmp/peer"
+: >"$tmp/plain" && : >"$tmp/peer" && : >"$tmp/embedded"
 for r in $(seq "$rounds"); do
 	p="$(tps "$plain_port")" && echo "$p" >>"$tmp/plain"
 	m="$(tps "$client_port")" && echo "$m" >>"$tmp/peer"
-	echo "round $r: memcached $p ops/s, memcons ($mode, 1 peer) $m ops/s"
+	e="$(tps "$embedded_port")" && echo "$e" >>"$tmp/embedded"
+	echo "round $r: memcached $p ops/s, memcons -> memcached $m ops/s, memcons embedded $e ops/s"
 done
-kill -0 "$peer_pid" 2>/dev/null || { echo "bench.sh: the peer exited:" >&2; cat "$tmp/peer.log" >&2; exit 1; }
-plain="$(median <"$tmp/plain")" peer="$(median <"$tmp/peer")"
+for pid in "${peer_pids[@]}"; do
+	kill -0 "$pid" 2>/dev/null || { echo "bench.sh: a peer exited:" >&2; cat "$tmp"/*.log >&2; exit 1; }
+done
+plain="$(median <"$tmp/plain")" peer="$(median <"$tmp/peer")" embedded="$(median <"$tmp/embedded")"
 echo
 echo "memcaslap -T 2 -c $concurrency -X $value_size -t $time_s, median of $rounds rounds"
 printf '%-34s %10s %7s\n' target ops/s ratio
 printf '%-34s %10s %7s\n' "memcached" "$plain" "1.00"
-printf '%-34s %10s %7s\n' "memcons $mode, 1 peer -> memcached" "$peer" "$(awk -v a="$peer" -v b="$plain" 'BEGIN { printf "%.2f", a / b }')"
+ratio() { awk -v a="$1" -v b="$plain" 'BEGIN { printf "%.2f", a / b }'; }
+printf '%-34s %10s %7s\n' "memcons $mode, 1 peer -> memcached" "$peer" "$(ratio "$peer")"
+printf '%-34s %10s %7s\n' "memcons $mode, 1 peer, embedded" "$embedded" "$(ratio "$embedded")"
