@@ -236,14 +236,9 @@ func TestServer_IdleTimeoutCloses(t *testing.T) {
 
 func TestServer_CloseStopsEverything(t *testing.T) {
 	mode := &fakeMode{hold: make(chan struct{}), entered: make(chan struct{}, 1)}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv, err := New(Config{}, mode, Options{})
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	srv, l, served := serveUnmanaged(t, Config{}, mode)
 	c := dial(t, l.Addr().String())
-	_, err = io.WriteString(c, "get k\r\n")
+	_, err := io.WriteString(c, "get k\r\n")
 	require.NoError(t, err)
 	<-mode.entered // a request is inside the mode
 
@@ -319,16 +314,11 @@ func TestHandlerTable_CoversParser(t *testing.T) {
 
 func TestServer_ShutdownDrainsInFlightRequests(t *testing.T) {
 	mode := &fakeMode{res: consistency.Result{Status: consistency.StatusStored}, hold: make(chan struct{}), entered: make(chan struct{}, 1)}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv, err := New(Config{IdleTimeout: time.Minute}, mode, Options{})
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	srv, l, served := serveUnmanaged(t, Config{IdleTimeout: time.Minute}, mode)
 
 	busy := dial(t, l.Addr().String())
 	idle := dial(t, l.Addr().String())
-	_, err = io.WriteString(busy, "set k 0 0 1\r\nx\r\n")
+	_, err := io.WriteString(busy, "set k 0 0 1\r\nx\r\n")
 	require.NoError(t, err)
 	<-mode.entered // the set is inside the mode
 
@@ -347,14 +337,9 @@ func TestServer_ShutdownDrainsInFlightRequests(t *testing.T) {
 
 func TestServer_ShutdownGivesUpAtDeadline(t *testing.T) {
 	mode := &fakeMode{hold: make(chan struct{}), entered: make(chan struct{}, 1)}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv, err := New(Config{}, mode, Options{})
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	srv, l, served := serveUnmanaged(t, Config{}, mode)
 	c := dial(t, l.Addr().String())
-	_, err = io.WriteString(c, "get k\r\n")
+	_, err := io.WriteString(c, "get k\r\n")
 	require.NoError(t, err)
 	<-mode.entered
 
@@ -362,4 +347,17 @@ func TestServer_ShutdownGivesUpAtDeadline(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, srv.Shutdown(ctx), context.Canceled)
 	require.NoError(t, <-served)
+}
+
+// serveUnmanaged serves mode on a loopback listener and leaves stopping the
+// server to the test; served yields Serve's result.
+func serveUnmanaged(t *testing.T, cfg Config, mode consistency.Mode) (*Server, net.Listener, <-chan error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv, err := New(cfg, mode, Options{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	return srv, l, served
 }
