@@ -318,7 +318,14 @@ func TestServer_ShutdownDrainsInFlightRequests(t *testing.T) {
 
 	busy := dial(t, l.Addr().String())
 	idle := dial(t, l.Addr().String())
-	_, err := io.WriteString(busy, "set k 0 0 1\r\nx\r\n")
+	// Make sure the idle connection has been accepted: one still in the
+	// listen backlog is reset, not closed, when the listener closes.
+	_, err := io.WriteString(idle, "version\r\n")
+	require.NoError(t, err)
+	line, err := bufio.NewReader(idle).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, line, "VERSION")
+	_, err = io.WriteString(busy, "set k 0 0 1\r\nx\r\n")
 	require.NoError(t, err)
 	<-mode.entered // the set is inside the mode
 
