@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/memcachedtest"
+	"github.com/memcons/memcons/kvcontroller"
 )
 
 // protoCase is one conversation with a fresh server: the writes go out one
@@ -220,6 +222,28 @@ func TestProtocol_Memcons(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, addr := startServer(t, Config{}, nil, Options{}, nil)
+			runProtoCase(t, dial(t, addr), tc, tc.want)
+		})
+	}
+}
+
+// TestProtocol_MemconsOverMemcached replays the table through memcons backed
+// by a real memcached replica, so the envelope, key escaping and pipelined
+// replica connection change no reply.
+func TestProtocol_MemconsOverMemcached(t *testing.T) {
+	for _, tc := range protoCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{
+				Addr: memcachedtest.Start(t, "-I", "2m"), Timeout: ioTimeout,
+			})
+			require.NoError(t, err)
+			mode := consistency.NewLocal(store, consistency.LocalConfig{Kind: consistency.Linearizable})
+			t.Cleanup(func() {
+				_ = mode.Close()
+				_ = store.Close()
+			})
+			_, addr := startServer(t, Config{}, mode, Options{}, nil)
 			runProtoCase(t, dial(t, addr), tc, tc.want)
 		})
 	}
