@@ -39,9 +39,12 @@ type TransportConfig struct {
 	ClusterName string
 	Mode        string
 	Secret      string
-	Self        string            // this peer's name
-	Listen      string            // listen address; "" means Peers[Self]
-	Peers       map[string]string // name -> peer address, self included
+	Self        string // this peer's name
+	Listen      string // listen address; "" means Peers[Self]
+	// Listener, when set, is used instead of listening on Listen; the
+	// transport owns it from Start on. Tests pass one bound in advance.
+	Listener net.Listener
+	Peers    map[string]string // name -> peer address, self included
 
 	// Dial opens the TCP connection to a peer; nil means a net.Dialer.
 	// Tests wrap connections here to inject faults.
@@ -164,10 +167,13 @@ func (t *Transport) Start() error {
 	if t.started {
 		return errors.New("peer: transport already started")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", t.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on peer address %s: %w", t.cfg.Listen, err)
+	ln := t.cfg.Listener
+	if ln == nil {
+		var lc net.ListenConfig
+		var err error
+		if ln, err = lc.Listen(context.Background(), "tcp", t.cfg.Listen); err != nil {
+			return fmt.Errorf("listen on peer address %s: %w", t.cfg.Listen, err)
+		}
 	}
 	t.ln = ln
 	t.started = true

@@ -53,6 +53,12 @@ type Config struct {
 	Peers []PeerAddrs // every peer, this one included
 
 	Logger *slog.Logger
+	// ClientListener and PeerListener, when set, are used instead of
+	// listening on this peer's addresses; the server owns them from Start on.
+	// Tests pass listeners bound in advance so no other process can take
+	// the port between choosing and binding it.
+	ClientListener net.Listener
+	PeerListener   net.Listener
 	// PeerDial dials other peers; nil uses net.Dialer. Tests inject faults here.
 	PeerDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -118,6 +118,7 @@ func (s *Server) buildPeer() error {
 		Secret:      s.cfg.Secret,
 		Self:        s.cfg.Self,
 		Listen:      s.self.PeerAddr,
+		Listener:    s.cfg.PeerListener,
 		Peers:       addrs,
 		Dial:        s.cfg.PeerDial,
 		Logger:      s.log,
@@ -163,9 +164,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("server %s: peer port %s: %w", s.cfg.Self, s.self.PeerAddr, err)
 	}
 	s.members.Start()
-	ln, err := net.Listen("tcp", s.self.ClientAddr)
-	if err != nil {
-		return fmt.Errorf("server %s: client port %s: %w", s.cfg.Self, s.self.ClientAddr, err)
+	ln := s.cfg.ClientListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.self.ClientAddr); err != nil {
+			return fmt.Errorf("server %s: client port %s: %w", s.cfg.Self, s.self.ClientAddr, err)
+		}
 	}
 	s.clientLn = ln
 	s.serveErr = make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -53,10 +54,11 @@ type Cluster struct {
 	// Net holds the links between the peers.
 	Net *Network
 
-	mu      sync.Mutex // guards servers and logs
-	servers []*server.Server
-	logs    []*syncBuffer
-	cfgs    []server.Config
+	mu        sync.Mutex // guards servers and logs
+	servers   []*server.Server
+	logs      []*syncBuffer
+	cfgs      []server.Config
+	listeners [][2]net.Listener // bound ports for each peer's next start
 }
 
 // Start runs a cluster for the rest of the test and stops it at cleanup.
@@ -66,10 +68,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c := &Cluster{t: t, opts: opts, Net: NewNetwork()}
 	peers := make([]server.PeerAddrs, opts.Peers)
 	for i := range peers {
+		// Bind both ports now and hand the listeners to the first start, so
+		// no other test's process can take them in between.
+		client, peerLn := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
+		c.listeners = append(c.listeners, [2]net.Listener{client, peerLn})
 		peers[i] = server.PeerAddrs{
 			Name:       fmt.Sprintf("peer%d", i+1),
-			ClientAddr: memcachedtest.FreeAddr(t),
-			PeerAddr:   memcachedtest.FreeAddr(t),
+			ClientAddr: client.Addr().String(),
+			PeerAddr:   peerLn.Addr().String(),
 		}
 		if opts.Store == server.StoreMemcached {
 			peers[i].ReplicaAddr = memcachedtest.Start(t, "-I", "2m")
@@ -147,8 +153,18 @@ func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	cfg := c.cfgs[i]
 	cfg.Logger = slog.New(slog.NewTextHandler(c.logs[i], &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ls := c.listeners[i]
+	if ls[0] == nil {
+		// A restart: the peer's ports were just released by Kill; take
+		// them again, retrying while the kernel still holds them.
+		ls = [2]net.Listener{relisten(c.t, cfg.Peers[i].ClientAddr), relisten(c.t, cfg.Peers[i].PeerAddr)}
+	}
+	c.listeners[i] = [2]net.Listener{}
+	cfg.ClientListener, cfg.PeerListener = ls[0], ls[1]
 	s, err := server.New(cfg)
 	if err != nil {
+		_ = ls[0].Close()
+		_ = ls[1].Close()
 		c.t.Fatalf("new %s: %v", cfg.Self, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -199,6 +215,33 @@ func (c *Cluster) WaitAllUp(limit time.Duration) error {
 		}
 	}
 	return nil
+}
+
+func listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = l.Close() }) // a no-op once a server owns and closed it
+	return l
+}
+
+// relisten binds addr again, for as long as 10 seconds.
+func relisten(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			t.Cleanup(func() { _ = l.Close() })
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listen %s again: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
