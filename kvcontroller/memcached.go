@@ -123,7 +123,7 @@ func (s *MemcachedStore) Get(ctx context.Context, key string) (Item, error) {
 	if err := s.ready(ctx); err != nil {
 		return Item{}, err
 	}
-	rk, err := pipelineKey(opGet, key)
+	rk, err := replicaKey(key)
 	if err != nil {
 		return Item{}, err
 	}
@@ -148,11 +148,6 @@ func (s *MemcachedStore) GetMulti(ctx context.Context, keys []string) (map[strin
 	rkeys, back, err := replicaKeys(keys)
 	if err != nil {
 		return nil, err
-	}
-	for _, rk := range rkeys {
-		if !legalReplicaKey(rk) {
-			return nil, errMalformedKey(opGetMulti)
-		}
 	}
 	got, err := s.pipe.getMulti(ctx, rkeys)
 	if err != nil {
@@ -196,7 +191,7 @@ func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	rk, err := pipelineKey(opSet, item.Key)
+	rk, err := replicaKey(item.Key)
 	if err != nil {
 		return err
 	}
@@ -236,7 +231,7 @@ func (s *MemcachedStore) Delete(ctx context.Context, key string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	rk, err := pipelineKey(opDelete, key)
+	rk, err := replicaKey(key)
 	if err != nil {
 		return err
 	}

@@ -255,34 +255,3 @@ func callsErr(calls []*call) error {
 	}
 	return nil
 }
-
-// pipelineKey returns the replica key of key, checked to be one memcached
-// accepts: a bad key would put the connection out of step.
-func pipelineKey(op opKind, key string) (string, error) {
-	rk, err := replicaKey(key)
-	if err != nil {
-		return "", err
-	}
-	if !legalReplicaKey(rk) {
-		return "", errMalformedKey(op)
-	}
-	return rk, nil
-}
-
-// legalReplicaKey reports whether memcached's text protocol takes rk as one
-// key: 1 to 250 bytes, none of them a space or control character.
-func legalReplicaKey(rk string) bool {
-	if len(rk) == 0 || len(rk) > maxReplicaKey {
-		return false
-	}
-	for i := 0; i < len(rk); i++ {
-		if c := rk[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func errMalformedKey(op opKind) error {
-	return fmt.Errorf("%w: %s: malformed key", ErrBackend, op)
-}

@@ -23,9 +23,22 @@ const maxReplicaKey = 250
 // accepts, injectively: each such byte, and the escape byte itself, becomes
 // keyEscape followed by a printable code. Keys without them pass unchanged.
 func replicaKey(key string) (string, error) {
-	if !needsEscape(key) {
-		return key, nil
+	rk := key
+	if needsEscape(key) {
+		rk = escapeKey(key)
 	}
+	if !legalReplicaKey(rk) {
+		if len(rk) > maxReplicaKey && len(key) <= maxReplicaKey {
+			return "", fmt.Errorf("%w: %w (%d bytes)", ErrBackend, ErrKeyUnstorable, len(rk))
+		}
+		return "", fmt.Errorf("%w: malformed key", ErrBackend)
+	}
+	return rk, nil
+}
+
+// escapeKey writes each byte gomemcache refuses, and the escape byte, as
+// keyEscape followed by a printable code.
+func escapeKey(key string) string {
 	var b strings.Builder
 	b.Grow(len(key) + 8)
 	for i := 0; i < len(key); i++ {
@@ -44,10 +57,23 @@ func replicaKey(key string) (string, error) {
 			b.WriteByte(c)
 		}
 	}
-	if b.Len() > maxReplicaKey {
-		return "", fmt.Errorf("%w: %w (%d bytes)", ErrBackend, ErrKeyUnstorable, b.Len())
+	return b.String()
+}
+
+// legalReplicaKey reports whether memcached's text protocol takes rk as one
+// key: 1 to 250 bytes, none of them a space or control character. Every key
+// sent to the replica passes this check, so a bad key can never put a
+// pipelined connection out of step.
+func legalReplicaKey(rk string) bool {
+	if len(rk) == 0 || len(rk) > maxReplicaKey {
+		return false
 	}
-	return b.String(), nil
+	for i := 0; i < len(rk); i++ {
+		if c := rk[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func needsEscape(key string) bool {
@@ -90,12 +116,16 @@ func clientKey(rkey string) (string, error) {
 	return b.String(), nil
 }
 
-// replicaKeys maps keys to replica keys; back maps the escaped ones to their
+// replicaKeys maps keys to replica keys, refusing any replicaKey refuses;
+// back maps the escaped ones to their
 // client keys and is nil when no key needed escaping.
 func replicaKeys(keys []string) (rkeys []string, back map[string]string, err error) {
 	rkeys = keys
 	for i, k := range keys {
 		if !needsEscape(k) {
+			if !legalReplicaKey(k) {
+				return nil, nil, fmt.Errorf("%w: malformed key", ErrBackend)
+			}
 			continue
 		}
 		if back == nil {
