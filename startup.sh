@@ -68,22 +68,10 @@ case "$store" in
 	;;
 esac
 
-# MEMCONS_RUN_DIR moves the binary, pid files and logs (tests use it).
-run="${MEMCONS_RUN_DIR:-$root/run}"
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 bin="$run/bin/memcons"
-pids="$run/pids"
 logs="$run/logs"
-
-# is_ours succeeds when pid $1 is alive and is a memcons or memcached
-# process (a pid file can outlive its process and the pid be reused).
-is_ours() {
-	local comm
-	kill -0 "$1" 2>/dev/null || return 1
-	if [[ -r "/proc/$1/comm" ]]; then
-		comm="$(<"/proc/$1/comm")"
-		[[ "$comm" == memcons || "$comm" == memcached ]]
-	fi
-}
 
 # Refuse to start over a running cluster; forget pid files of dead processes.
 mkdir -p "$pids" "$logs"
@@ -236,7 +224,7 @@ cluster_up() {
 		out="$("$bin" show --addr "$(dial_addr "$(cfg "$p.client_addr")")" --timeout 2s 2>/dev/null)" || return 1
 		for q in "${peers[@]}"; do
 			# The first table's rows start with the peer name.
-			line="$(grep -m 1 -E "^$q[[:space:]]" <<<"$out")" || return 1
+			line="$(grep -m 1 -E "^${q}[[:space:]]" <<<"$out")" || return 1
 			grep -qwE 'up|self' <<<"$line" || return 1
 			if grep -qw down <<<"$line"; then
 				return 1

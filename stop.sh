@@ -4,23 +4,13 @@
 # memcached replicas the same way.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-pids="${MEMCONS_RUN_DIR:-$PWD/run}/pids"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
 	echo "Usage: ./stop.sh   (stops the cluster started by ./startup.sh)"
 	exit 0
 fi
-
-# is_ours succeeds when pid $1 is alive and is a memcons or memcached
-# process (a pid file can outlive its process and the pid be reused).
-is_ours() {
-	local comm
-	kill -0 "$1" 2>/dev/null || return 1
-	if [[ -r "/proc/$1/comm" ]]; then
-		comm="$(<"/proc/$1/comm")"
-		[[ "$comm" == memcons || "$comm" == memcached ]]
-	fi
-}
 
 stopped=0
 
