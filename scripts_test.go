@@ -90,9 +90,10 @@ func writeScriptConfig(t *testing.T, dir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[cluster]\nname = scripts\nmode = eventual\nsecret = s\npeers = peer1, peer2, peer3\n")
 	fmt.Fprintf(&b, "heartbeat_interval = 100ms\nheartbeat_timeout = 2s\ndata_dir = %s\n", filepath.Join(dir, "data"))
-	for i := 1; i <= 3; i++ {
-		fmt.Fprintf(&b, "[peer%d]\nclient_addr = %s\npeer_addr = %s\nreplica_addr = %s\n", i,
-			memcachedtest.FreeAddr(t), memcachedtest.FreeAddr(t), memcachedtest.FreeAddr(t))
+	addrs := memcachedtest.FreeAddrs(t, 9)
+	for i := range 3 {
+		fmt.Fprintf(&b, "[peer%d]\nclient_addr = %s\npeer_addr = %s\nreplica_addr = %s\n", i+1,
+			addrs[3*i], addrs[3*i+1], addrs[3*i+2])
 	}
 	path := filepath.Join(dir, "config.ini")
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
