@@ -84,8 +84,9 @@ type testCluster struct {
 func newTestCluster(t *testing.T, names ...string) testCluster {
 	t.Helper()
 	c := testCluster{addrs: make(map[string]string)}
-	for _, n := range names {
-		addr := memcachedtest.FreeAddr(t)
+	addrs := memcachedtest.FreeAddrs(t, len(names))
+	for i, n := range names {
+		addr := addrs[i]
 		c.addrs[n] = addr
 		c.members = append(c.members, MemberAddrs{
 			Name: n, ClientAddr: "client-" + n, PeerAddr: addr, ReplicaAddr: "replica-" + n,
