@@ -20,6 +20,7 @@ type clusterInfo struct {
 type peerInfo struct {
 	name   string
 	fields map[string]string
+	order  []string // field names in the order the reply gave them
 }
 
 // column is one table column: its heading and the peer field it shows.
@@ -97,13 +98,18 @@ func parseCluster(stats []stat) clusterInfo {
 				index[name] = i
 				info.peers = append(info.peers, peerInfo{name: name, fields: map[string]string{}})
 			}
+			if _, dup := info.peers[i].fields[field]; !dup {
+				info.peers[i].order = append(info.peers[i].order, field)
+			}
 			info.peers[i].fields[field] = s.value
 		}
 	}
 	return info
 }
 
-// printCluster writes a heading line and the two aligned tables.
+// printCluster writes a heading line and the aligned tables: members,
+// requests, and the mode's own details (sync or log state) when peers
+// report any.
 func printCluster(w io.Writer, info clusterInfo) error {
 	fmt.Fprintf(w, "cluster %s, mode %s, answered by %s\n\n", orDash(info.name), orDash(info.mode), orDash(info.self))
 	if err := printTable(w, info, memberColumns()); err != nil {
@@ -111,7 +117,35 @@ func printCluster(w io.Writer, info clusterInfo) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "requests")
-	return printTable(w, info, requestColumns())
+	if err := printTable(w, info, requestColumns()); err != nil {
+		return err
+	}
+	if cols := detailColumns(info); len(cols) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, info.mode)
+		return printTable(w, info, cols)
+	}
+	return nil
+}
+
+// detailColumns lists the fields that are neither member nor request
+// columns (the mode's details), in the order peers reported them; the
+// heading is the field name in upper case with spaces.
+func detailColumns(info clusterInfo) []column {
+	known := map[string]bool{}
+	for _, c := range append(memberColumns(), requestColumns()...) {
+		known[c.field] = true
+	}
+	var cols []column
+	for _, p := range info.peers {
+		for _, f := range p.order {
+			if !known[f] {
+				known[f] = true
+				cols = append(cols, column{strings.ToUpper(strings.ReplaceAll(f, "_", " ")), f})
+			}
+		}
+	}
+	return cols
 }
 
 func printTable(w io.Writer, info clusterInfo, cols []column) error {

@@ -29,6 +29,8 @@ const cannedCluster = "STAT cluster_name prod east\r\n" +
 	"STAT peer:a:queued 0\r\n" +
 	"STAT peer:a:completed 123456\r\n" +
 	"STAT peer:a:errors 2\r\n" +
+	"STAT peer:a:leader a\r\n" +
+	"STAT peer:a:commit_index 1200\r\n" +
 	"STAT peer:bravo-long-name:client_addr 127.0.0.1:8001\r\n" +
 	"STAT peer:bravo-long-name:state up\r\n" +
 	"STAT peer:bravo-long-name:last_heard_ms 120\r\n" +
@@ -48,7 +50,7 @@ const cannedCluster = "STAT cluster_name prod east\r\n" +
 func cellUnder(t *testing.T, header, row, heading string) string {
 	t.Helper()
 	heads := []string{"PEER", "CLIENT ADDR", "PEER ADDR", "REPLICA ADDR", "STATE", "LAST HEARD", "ROLE", "MODE", "PROGRESS", "BACKEND",
-		"IN FLIGHT", "QUEUED", "COMPLETED", "ERRORS"}
+		"IN FLIGHT", "QUEUED", "COMPLETED", "ERRORS", "LEADER", "COMMIT INDEX", "FUTURE FIELD"}
 	start := strings.Index(header, heading)
 	require.GreaterOrEqual(t, start, 0, "heading %q in %q", heading, header)
 	end := len(row)
@@ -74,7 +76,7 @@ func TestShow_FakeCluster(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, Show(context.Background(), f.addr(), 5*time.Second, &out))
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-	require.Len(t, lines, 12, out.String())
+	require.Len(t, lines, 18, out.String())
 	assert.Equal(t, "cluster prod east, mode linearizable, answered by a", lines[0])
 
 	members := map[string]map[string]string{
@@ -90,6 +92,11 @@ func TestShow_FakeCluster(t *testing.T) {
 		"bravo-long-name": {"PEER": "bravo-long-name", "IN FLIGHT": "0", "QUEUED": "-", "COMPLETED": "-", "ERRORS": "-"},
 		"c":               {"PEER": "c", "IN FLIGHT": "-", "QUEUED": "-", "COMPLETED": "-", "ERRORS": "-"},
 	}
+	details := map[string]map[string]string{
+		"a":               {"PEER": "a", "LEADER": "a", "COMMIT INDEX": "1200", "FUTURE FIELD": "-"},
+		"bravo-long-name": {"PEER": "bravo-long-name", "LEADER": "-", "COMMIT INDEX": "-", "FUTURE FIELD": "-"},
+		"c":               {"PEER": "c", "LEADER": "-", "COMMIT INDEX": "-", "FUTURE FIELD": "whatever"},
+	}
 	order := []string{"a", "bravo-long-name", "c"}
 
 	tables := []struct {
@@ -99,10 +106,13 @@ func TestShow_FakeCluster(t *testing.T) {
 	}{
 		{name: "members", header: 2, want: members},
 		{name: "requests", header: 8, want: requests},
+		{name: "mode details", header: 14, want: details},
 	}
 	assert.Empty(t, lines[1])
 	assert.Empty(t, lines[6])
 	assert.Equal(t, "requests", lines[7])
+	assert.Empty(t, lines[12])
+	assert.Equal(t, "linearizable", lines[13], "the details table is headed by the mode")
 	for _, tb := range tables {
 		t.Run(tb.name, func(t *testing.T) {
 			header := lines[tb.header]
@@ -147,9 +157,9 @@ func TestParseCluster_Fields(t *testing.T) {
 				{"peer:z:role", "leader"}, {"peer:a:backend", "ok too"},
 			},
 			want: clusterInfo{name: "x", peers: []peerInfo{
-				{name: "z", fields: map[string]string{"state": "up", "role": "leader"}},
-				{name: "host:1", fields: map[string]string{"state": "down"}},
-				{name: "a", fields: map[string]string{"backend": "ok too"}},
+				{name: "z", fields: map[string]string{"state": "up", "role": "leader"}, order: []string{"state", "role"}},
+				{name: "host:1", fields: map[string]string{"state": "down"}, order: []string{"state"}},
+				{name: "a", fields: map[string]string{"backend": "ok too"}, order: []string{"backend"}},
 			}},
 		},
 		{

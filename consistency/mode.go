@@ -38,6 +38,27 @@ type Mode interface {
 	Close() error
 }
 
+// Starter is implemented by modes that need the peer port running before
+// they can serve (joining the log, a first sync). The server calls Start
+// after the peer layer is up and before the client port opens.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Detail is one named fact a mode reports for `show` (leader, term, last
+// sync, pending pushes, ...).
+type Detail struct {
+	Key   string
+	Value string
+}
+
+// Reporter is implemented by modes with more to report than Role and
+// Progress; the details travel in heartbeats and appear in `stats cluster`
+// and `show`. Keys are short snake_case words.
+type Reporter interface {
+	Details() []Detail
+}
+
 // Kind names a consistency promise, chosen once for the whole cluster.
 type Kind string
 

@@ -23,7 +23,15 @@ type Heartbeat struct {
 	Progress string       `json:"progress"` // applied index or last sync time
 	Backend  string       `json:"backend"`  // replica health
 	Requests RequestStats `json:"requests"`
+	Details  []Detail     `json:"details,omitempty"` // mode-specific facts for show
 	Sent     time.Time    `json:"sent"`
+}
+
+// Detail is one named, mode-specific fact in a heartbeat (leader, term,
+// last sync, ...).
+type Detail struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
 }
 
 // RequestStats counts a peer's client requests.

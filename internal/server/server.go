@@ -54,13 +54,14 @@ func New(cfg Config) (*Server, error) {
 	if s.store, err = newStore(cfg, self); err != nil {
 		return nil, err
 	}
-	s.mode = consistency.NewLocal(s.store, consistency.LocalConfig{
-		Kind: cfg.Mode, ItemSizeMax: cfg.ItemSizeMax, Logger: s.log,
-	})
 	s.health = newHealthProbe(s.store, cfg.HeartbeatInterval, cfg.StoreTimeout)
 	if err := s.buildPeer(); err != nil {
-		s.closeParts()
+		_ = s.closeParts()
 		return nil, err
+	}
+	if s.mode, err = s.newMode(); err != nil {
+		_ = s.closeParts()
+		return nil, fmt.Errorf("server %s: %s mode: %w", cfg.Self, cfg.Mode, err)
 	}
 	s.ctrl, err = controller.New(controller.Config{
 		Addr:          self.ClientAddr,
@@ -143,7 +144,14 @@ func (s *Server) buildPeer() error {
 // localHeartbeat is this peer's state as its heartbeats carry it.
 func (s *Server) localHeartbeat() peer.Heartbeat {
 	c := s.ctrl.Counters()
+	var details []peer.Detail
+	if r, ok := s.mode.(consistency.Reporter); ok {
+		for _, d := range r.Details() {
+			details = append(details, peer.Detail{Key: d.Key, Value: d.Value})
+		}
+	}
 	return peer.Heartbeat{
+		Details:  details,
 		Name:     s.cfg.Self,
 		Mode:     string(s.mode.Kind()),
 		Role:     s.mode.Role(),
@@ -164,6 +172,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("server %s: peer port %s: %w", s.cfg.Self, s.self.PeerAddr, err)
 	}
 	s.members.Start()
+	if st, ok := s.mode.(consistency.Starter); ok {
+		if err := st.Start(ctx); err != nil {
+			return fmt.Errorf("server %s: %s mode: %w", s.cfg.Self, s.cfg.Mode, err)
+		}
+	}
 	ln := s.cfg.ClientListener
 	if ln == nil {
 		var err error
@@ -263,9 +276,13 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// closeParts stops everything below the controller, in reverse start order.
+// closeParts stops everything below the controller: the mode first (it
+// uses the peer layer), then the peer layer, the probe and the store.
 func (s *Server) closeParts() error {
 	var errs []error
+	if s.mode != nil {
+		errs = append(errs, s.mode.Close())
+	}
 	if s.members != nil {
 		errs = append(errs, s.members.Close())
 	}
@@ -274,9 +291,6 @@ func (s *Server) closeParts() error {
 	}
 	if s.health != nil {
 		s.health.stop()
-	}
-	if s.mode != nil {
-		errs = append(errs, s.mode.Close())
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

@@ -111,6 +111,9 @@ func (c clusterStats) ClusterStats() []controller.Stat {
 			controller.Stat{Name: p + "completed", Value: strconv.FormatUint(hb.Requests.Completed, 10)},
 			controller.Stat{Name: p + "errors", Value: strconv.FormatUint(hb.Requests.Errors, 10)},
 		)
+		for _, d := range hb.Details {
+			stats = append(stats, controller.Stat{Name: p + d.Key, Value: orDash(d.Value)})
+		}
 	}
 	return stats
 }
