@@ -160,7 +160,9 @@ func (s *Server) ListenAndServe() error {
 // accept error if l fails otherwise.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
-	if s.closed {
+	// Shutdown may run before this goroutine does: it must neither miss
+	// closing l nor race its WaitGroup.Wait with the Add below.
+	if s.closed || s.draining.Load() {
 		s.mu.Unlock()
 		_ = l.Close()
 		return ErrServerClosed

@@ -265,7 +265,8 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		if s.serveErr != nil {
-			if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+			// ErrServerClosed: Close ran before the Serve goroutine did.
+			if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, controller.ErrServerClosed) {
 				errs = append(errs, err)
 			}
 		}
