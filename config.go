@@ -50,6 +50,15 @@ func clusterKeys() []keySpec {
 		{"memory_limit", "64m", "capacity of the embedded memory store (k/m/g suffixes)"},
 		{"store_timeout", "1s", "timeout of one backend call"},
 		{"store_max_idle", "64", "idle backend connections kept per peer"},
+		{"election_timeout", "1s", "linearizable/sequential: silence from the leader before a follower stands for election"},
+		{"leader_wait", "3s", "linearizable/sequential: how long a request waits for a reachable leader"},
+		{"request_timeout", "5s", "linearizable/sequential: bound on one request (at least leader_wait)"},
+		{"snapshot_threshold", "8192", "linearizable/sequential: new log entries that trigger a snapshot"},
+		{"snapshot_interval", "2m", "linearizable/sequential: how often to check whether to snapshot"},
+		{"sync_interval", "1s", "eventual mode: time between anti-entropy syncs with each peer"},
+		{"recent_log_size", "65536", "eventual mode: recent writes kept for delta sync (also the tombstone limit)"},
+		{"push_queue", "8192", "eventual mode: writes waiting to be pushed to one peer; more are left to sync"},
+		{"push_batch", "128", "eventual mode: most writes sent in one push"},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/consistency/ordered"
 	"github.com/memcons/memcons/internal/server"
 )
 
@@ -165,6 +166,15 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	cfg.MaxConns = p.integer("max_connections", 1, 1<<20)
 	cfg.MaxLineLength = p.integer("max_line_length", minLineLength, maxLineLength)
 	cfg.StoreMaxIdle = p.integer("store_max_idle", 0, 1<<16)
+	p.ordered(&cfg.Ordered)
+	if si, ok := p.duration("sync_interval"); ok && si < time.Millisecond {
+		p.fail(clusterSection+".sync_interval", "must be at least 1ms, got %s", si)
+	} else {
+		cfg.Eventual.SyncInterval = si
+	}
+	cfg.Eventual.RecentLogSize = p.integer("recent_log_size", 1, 1<<24)
+	cfg.Eventual.PushQueue = p.integer("push_queue", 1, 1<<24)
+	cfg.Eventual.PushBatch = p.integer("push_batch", 1, 1<<16)
 
 	switch s := server.StoreKind(p.str("store")); s {
 	case server.StoreMemcached, server.StoreMemory:
@@ -343,4 +353,30 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q too large", s)
 	}
 	return n * mult, nil
+}
+
+// ordered parses the linearizable and sequential modes' raft settings.
+func (p *fieldParser) ordered(o *ordered.Config) {
+	if et, ok := p.duration("election_timeout"); ok && et < 10*time.Millisecond {
+		p.fail(clusterSection+".election_timeout", "must be at least 10ms, got %s", et)
+	} else {
+		o.ElectionTimeout = et
+	}
+	lw, okW := p.duration("leader_wait")
+	rt, okR := p.duration("request_timeout")
+	switch {
+	case okW && lw == 0:
+		p.fail(clusterSection+".leader_wait", "must be positive")
+	case okR && rt == 0:
+		p.fail(clusterSection+".request_timeout", "must be positive")
+	case okW && okR && rt < lw:
+		p.fail(clusterSection+".request_timeout", "%s must be at least cluster.leader_wait %s", rt, lw)
+	}
+	o.LeaderWait, o.RequestTimeout = lw, rt
+	o.SnapshotThreshold = uint64(p.integer("snapshot_threshold", 1, 1<<30))
+	if si, ok := p.duration("snapshot_interval"); ok && si < time.Millisecond {
+		p.fail(clusterSection+".snapshot_interval", "must be at least 1ms, got %s", si)
+	} else {
+		o.SnapshotInterval = si
+	}
 }

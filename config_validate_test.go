@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/consistency/eventual"
+	"github.com/memcons/memcons/consistency/ordered"
 	"github.com/memcons/memcons/internal/server"
 )
 
@@ -50,7 +52,14 @@ func TestBuildConfig_Valid(t *testing.T) {
 		MemoryLimitBytes:  64 << 20,
 		StoreTimeout:      time.Second,
 		StoreMaxIdle:      64,
-		Self:              "peer1",
+		Eventual: eventual.Config{
+			SyncInterval: time.Second, RecentLogSize: 65536, PushQueue: 8192, PushBatch: 128,
+		},
+		Ordered: ordered.Config{
+			ElectionTimeout: time.Second, LeaderWait: 3 * time.Second, RequestTimeout: 5 * time.Second,
+			SnapshotThreshold: 8192, SnapshotInterval: 2 * time.Minute,
+		},
+		Self: "peer1",
 		Peers: []server.PeerAddrs{
 			{Name: "peer1", ClientAddr: "127.0.0.1:8000", PeerAddr: "127.0.0.1:7000", ReplicaAddr: "127.0.0.1:11201"},
 			{Name: "peer2", ClientAddr: "127.0.0.1:8001", PeerAddr: "127.0.0.1:7001", ReplicaAddr: "127.0.0.1:11202"},
@@ -193,6 +202,16 @@ func TestBuildConfig_Rejects(t *testing.T) {
 		{"zero max connections", set("max_connections", "0"), "cluster.max_connections", "out of range"},
 		{"tiny max line length", set("max_line_length", "100"), "cluster.max_line_length", "out of range"},
 		{"negative store max idle", set("store_max_idle", "-1"), "cluster.store_max_idle", "out of range"},
+		{"zero sync interval", set("sync_interval", "0s"), "cluster.sync_interval", "at least 1ms"},
+		{"bad sync interval", set("sync_interval", "often"), "cluster.sync_interval", "bad duration"},
+		{"zero recent log size", set("recent_log_size", "0"), "cluster.recent_log_size", "out of range"},
+		{"bad push queue", set("push_queue", "big"), "cluster.push_queue", `bad integer "big"`},
+		{"zero push batch", set("push_batch", "0"), "cluster.push_batch", "out of range"},
+		{"tiny election timeout", set("election_timeout", "1ms"), "cluster.election_timeout", "at least 10ms"},
+		{"zero leader wait", set("leader_wait", "0s"), "cluster.leader_wait", "must be positive"},
+		{"request timeout below leader wait", set("request_timeout", "1s"), "cluster.request_timeout", "at least cluster.leader_wait"},
+		{"zero snapshot threshold", set("snapshot_threshold", "0"), "cluster.snapshot_threshold", "out of range"},
+		{"bad snapshot interval", set("snapshot_interval", "soon"), "cluster.snapshot_interval", "bad duration"},
 		{"unknown store", set("store", "redis"), "cluster.store", `unknown store "redis"`},
 		{"empty secret", set("secret", ""), "cluster.secret", "must not be empty"},
 		{"empty cluster name", set("name", ""), "cluster.name", "must not be empty"},

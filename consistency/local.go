@@ -2,7 +2,6 @@ package consistency
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -105,16 +104,7 @@ func (l *Local) Do(ctx context.Context, req *Request) (Result, error) {
 
 // live returns key's live item, or nil.
 func (l *Local) live(ctx context.Context, key string, now int64) (*kvcontroller.Item, error) {
-	it, err := l.store.Get(ctx, key)
-	switch {
-	case errors.Is(err, kvcontroller.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("read %q: %w", key, err)
-	case !Live(it, now):
-		return nil, nil
-	}
-	return &it, nil
+	return ReadLive(ctx, l.store, key, now)
 }
 
 // write applies req to cur and stores the effect.
@@ -131,39 +121,12 @@ func (l *Local) write(ctx context.Context, req *Request, cur *kvcontroller.Item,
 
 // commit carries out an effect on the store.
 func (l *Local) commit(ctx context.Context, eff Effect) error {
-	switch eff.Kind {
-	case EffectPut:
-		if err := l.store.Set(ctx, eff.Item); err != nil {
-			return fmt.Errorf("store %q: %w", eff.Item.Key, err)
-		}
-	case EffectDelete:
-		if err := l.store.Delete(ctx, eff.Item.Key); err != nil && !errors.Is(err, kvcontroller.ErrNotFound) {
-			return fmt.Errorf("delete %q: %w", eff.Item.Key, err)
-		}
-	}
-	return nil
+	return CommitEffect(ctx, l.store, eff)
 }
 
 // get returns the live items among keys, in request order.
 func (l *Local) get(ctx context.Context, keys []string, now int64) (Result, error) {
-	if len(keys) == 1 {
-		cur, err := l.live(ctx, keys[0], now)
-		if err != nil || cur == nil {
-			return Result{}, err
-		}
-		return Result{Items: []kvcontroller.Item{*cur}}, nil
-	}
-	found, err := l.store.GetMulti(ctx, keys)
-	if err != nil {
-		return Result{}, fmt.Errorf("read %d keys: %w", len(keys), err)
-	}
-	items := make([]kvcontroller.Item, 0, len(found))
-	for _, k := range keys {
-		if it, ok := found[k]; ok && Live(it, now) {
-			items = append(items, it)
-		}
-	}
-	return Result{Items: items}, nil
+	return ReadLiveMulti(ctx, l.store, keys, now)
 }
 
 // getAndTouch returns the live items among req.Keys after giving each the

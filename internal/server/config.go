@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/consistency/eventual"
+	"github.com/memcons/memcons/consistency/ordered"
 )
 
 // StoreKind selects what backs a peer's replica.
@@ -48,6 +50,12 @@ type Config struct {
 	MemoryLimitBytes int64         // StoreMemory capacity
 	StoreTimeout     time.Duration // per backend call
 	StoreMaxIdle     int           // idle backend connections kept
+
+	Eventual eventual.Config // eventual mode's sync tuning; zero fields mean defaults
+
+	// Ordered tunes the linearizable and sequential modes (raft timing,
+	// leader wait, snapshots); the server fills in names, paths and limits.
+	Ordered ordered.Config
 
 	Self  string      // name of this peer
 	Peers []PeerAddrs // every peer, this one included

@@ -1,0 +1,63 @@
+package ordered_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/internal/server"
+	"github.com/memcons/memcons/internal/testcluster"
+)
+
+// Test timing: short raft timeouts keep fault runs quick; slack absorbs a
+// loaded 2-core machine running -race.
+const (
+	testElection   = 300 * time.Millisecond
+	testLeaderWait = 1500 * time.Millisecond
+	slack          = 5 * time.Second
+)
+
+// startCluster runs a 3-peer cluster in mode with test timing; hook, when
+// set, may adjust each peer's ordered config.
+func startCluster(t *testing.T, mode consistency.Kind, store server.StoreKind, hook func(name string, c *ordered.Config)) *testcluster.Cluster {
+	t.Helper()
+	c := testcluster.Start(t, testcluster.Options{Mode: mode, Store: store, Configure: func(cfg *server.Config) {
+		cfg.Ordered.ElectionTimeout = testElection
+		cfg.Ordered.LeaderWait = testLeaderWait
+		cfg.Ordered.RequestTimeout = 3 * time.Second
+		if hook != nil {
+			hook(cfg.Self, &cfg.Ordered)
+		}
+	}})
+	require.NoError(t, c.WaitAllUp(slack))
+	return c
+}
+
+func TestOrdered_WriteAtOnePeerReadAtEvery(t *testing.T) {
+	for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := startCluster(t, mode, server.StoreMemory, nil)
+			cl, err := dialText(c.ClientAddr(0), opTimeout)
+			require.NoError(t, err)
+			defer cl.Close()
+			r, err := cl.store("set", "k", "v1")
+			require.NoError(t, err)
+			require.Equal(t, "STORED", r)
+			_, unique, found, err := cl.gets("k")
+			require.NoError(t, err)
+			require.True(t, found, "the writing connection reads its write at once")
+			for i := range 3 {
+				other, err := dialText(c.ClientAddr(i), opTimeout)
+				require.NoError(t, err)
+				require.Eventually(t, func() bool {
+					v, u, found, err := other.gets("k")
+					return err == nil && found && v == "v1" && u == unique
+				}, slack, 10*time.Millisecond, "%s serves v1 with the same cas unique %d", c.Name(i), unique)
+				_ = other.Close()
+			}
+		})
+	}
+}

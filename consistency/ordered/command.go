@@ -1,0 +1,151 @@
+package ordered
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// errBadCommand reports a log entry or forwarded frame that does not decode.
+var errBadCommand = errors.New("ordered: malformed command")
+
+// commandFormat is the first byte of every encoded command.
+const commandFormat = 1
+
+// cmdKind says what a log entry asks the FSM to do.
+type cmdKind uint8
+
+const (
+	// cmdRequest applies a client write.
+	cmdRequest cmdKind = iota + 1
+	// cmdTick only advances the log's clock, so a due delayed flush_all runs.
+	cmdTick
+)
+
+// command is one log entry: a client write with its expiry already
+// absolute, the proposer's clock, and who is waiting for its result.
+type command struct {
+	Kind   cmdKind
+	Origin uint64 // incarnation of the proposing mode; 0 if nobody waits
+	Seq    uint64 // the proposer's request number within Origin
+	Now    int64  // proposer's unix seconds: every replica decides expiry with it
+	Req    consistency.Request
+}
+
+// encode appends the binary form of c to b.
+func (c *command) encode(b []byte) []byte {
+	b = append(b, commandFormat, byte(c.Kind))
+	b = binary.AppendUvarint(b, c.Origin)
+	b = binary.AppendUvarint(b, c.Seq)
+	b = binary.AppendVarint(b, c.Now)
+	if c.Kind != cmdRequest {
+		return b
+	}
+	r := &c.Req
+	b = append(b, byte(r.Op))
+	b = binary.AppendUvarint(b, uint64(r.Flags))
+	b = binary.AppendVarint(b, r.Exptime)
+	b = binary.AppendUvarint(b, r.Cas)
+	b = binary.AppendUvarint(b, r.Delta)
+	b = binary.AppendUvarint(b, uint64(len(r.Keys)))
+	for _, k := range r.Keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Value)))
+	return append(b, r.Value...)
+}
+
+// decodeCommand parses an encoded command; the request's Value aliases b.
+func decodeCommand(b []byte) (command, error) {
+	d := decoder{b: b}
+	var c command
+	if f := d.byte(); f != commandFormat {
+		return c, fmt.Errorf("%w: format %d", errBadCommand, f)
+	}
+	c.Kind = cmdKind(d.byte())
+	c.Origin = d.uvarint()
+	c.Seq = d.uvarint()
+	c.Now = d.varint()
+	switch c.Kind {
+	case cmdTick:
+	case cmdRequest:
+		r := &c.Req
+		r.Op = consistency.Op(d.byte())
+		flags := d.uvarint()
+		if flags > 1<<32-1 {
+			d.fail()
+		}
+		r.Flags = uint32(flags)
+		r.Exptime = d.varint()
+		r.Cas = d.uvarint()
+		r.Delta = d.uvarint()
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			d.fail()
+			n = 0
+		}
+		r.Keys = make([]string, 0, n)
+		for range n {
+			r.Keys = append(r.Keys, string(d.bytes()))
+		}
+		r.Value = d.bytes()
+	default:
+		d.fail()
+	}
+	if d.bad || len(d.b) != 0 {
+		return command{}, fmt.Errorf("%w (%d bytes)", errBadCommand, len(b))
+	}
+	return c, nil
+}
+
+// decoder reads varints and byte strings, remembering the first failure.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) fail() { d.bad, d.b = true, nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,74 @@
+package ordered
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+func TestCommand_RoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  command
+	}{
+		{"tick", command{Kind: cmdTick, Now: 1700000000}},
+		{"set", command{Kind: cmdRequest, Origin: 7, Seq: 9, Now: 1700000000, Req: consistency.Request{
+			Op: consistency.OpSet, Keys: []string{"k"}, Value: []byte("value"), Flags: 1<<32 - 1, Exptime: 1700000100,
+		}}},
+		{"cas with expired time", command{Kind: cmdRequest, Origin: 1, Seq: 1, Now: -5, Req: consistency.Request{
+			Op: consistency.OpCas, Keys: []string{"k"}, Value: []byte{}, Exptime: -1, Cas: 1 << 63,
+		}}},
+		{"gat many keys", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpGat, Keys: []string{"a", "b", "c"}, Value: []byte{}, Exptime: 9,
+		}}},
+		{"flush_all no keys", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpFlushAll, Keys: []string{}, Value: []byte{},
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeCommand(tt.cmd.encode(nil))
+			require.NoError(t, err)
+			assert.Equal(t, tt.cmd, got)
+		})
+	}
+}
+
+func TestCommand_DecodeRejectsMalformed(t *testing.T) {
+	good := (&command{Kind: cmdRequest, Now: 1, Req: consistency.Request{
+		Op: consistency.OpSet, Keys: []string{"key"}, Value: []byte("v"),
+	}}).encode(nil)
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"wrong format", append([]byte{9}, good[1:]...)},
+		{"unknown kind", append([]byte{commandFormat, 99}, good[2:]...)},
+		{"truncated", good[:len(good)-1]},
+		{"trailing bytes", append(append([]byte{}, good...), 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeCommand(tt.data)
+			assert.ErrorIs(t, err, errBadCommand)
+		})
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add((&command{Kind: cmdTick}).encode(nil))
+	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpIncr, Keys: []string{"n"}, Delta: 3}}).encode(nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := decodeCommand(data)
+		if err != nil {
+			return
+		}
+		again, err := decodeCommand(c.encode(nil))
+		require.NoError(t, err)
+		assert.Equal(t, c, again)
+	})
+}

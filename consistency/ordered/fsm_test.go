@@ -1,0 +1,117 @@
+package ordered
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/kvcontroller"
+)
+
+func newTestFSM(t *testing.T) (*fsm, kvcontroller.Store, *[]outcome) {
+	t.Helper()
+	store := kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{LimitBytes: 1 << 20})
+	t.Cleanup(func() { _ = store.Close() })
+	var outs []outcome
+	f := (&fsm{
+		store: store, log: slog.New(slog.DiscardHandler), ctx: context.Background(), storeWait: time.Second,
+		deliver: func(_, _ uint64, out outcome) { outs = append(outs, out) },
+	}).init()
+	return f, store, &outs
+}
+
+// entry encodes req as the log entry at index, proposed at unix time now.
+func entry(index uint64, now int64, req consistency.Request) *raft.Log {
+	c := command{Kind: cmdRequest, Origin: 1, Seq: index, Now: now, Req: req}
+	return &raft.Log{Index: index, Type: raft.LogCommand, Data: c.encode(nil)}
+}
+
+func TestFSM_AppliesInOrderWithLogIndexAsUnique(t *testing.T) {
+	f, store, outs := newTestFSM(t)
+	const now = 1_700_000_000
+	f.ApplyBatch([]*raft.Log{
+		entry(3, now, consistency.Request{Op: consistency.OpSet, Keys: []string{"n"}, Value: []byte("10")}),
+		{Index: 4, Type: raft.LogNoop},
+		entry(5, now, consistency.Request{Op: consistency.OpIncr, Keys: []string{"n"}, Delta: 5}),
+		entry(6, now, consistency.Request{Op: consistency.OpCas, Keys: []string{"n"}, Value: []byte("x"), Cas: 3}),
+		entry(7, now, consistency.Request{Op: consistency.OpAdd, Keys: []string{"e"}, Value: []byte("gone"), Exptime: now}),
+	})
+	require.Len(t, *outs, 4)
+	assert.Equal(t, consistency.StatusStored, (*outs)[0].res.Status)
+	assert.Equal(t, consistency.Result{Status: consistency.StatusNumber, Number: 15}, (*outs)[1].res)
+	assert.Equal(t, consistency.StatusExists, (*outs)[2].res.Status, "cas unique 3 is stale after incr at 5")
+	assert.Equal(t, consistency.StatusStored, (*outs)[3].res.Status, "add with an already-past expiry")
+
+	it, err := store.Get(context.Background(), "n")
+	require.NoError(t, err)
+	assert.Equal(t, "15", string(it.Value))
+	assert.Equal(t, uint64(5), it.Version, "the unique is the index that wrote the item")
+	_, err = store.Get(context.Background(), "e")
+	assert.ErrorIs(t, err, kvcontroller.ErrNotFound, "expired by the proposer's clock")
+	applied, _ := f.appliedIndex()
+	assert.Equal(t, uint64(7), applied)
+}
+
+func TestFSM_DelayedFlushRunsAtItsLogPosition(t *testing.T) {
+	f, store, _ := newTestFSM(t)
+	const now = 1_700_000_000
+	f.ApplyBatch([]*raft.Log{
+		entry(1, now, consistency.Request{Op: consistency.OpSet, Keys: []string{"a"}, Value: []byte("1")}),
+		entry(2, now, consistency.Request{Op: consistency.OpFlushAll, Exptime: now + 10}),
+		entry(3, now+5, consistency.Request{Op: consistency.OpSet, Keys: []string{"b"}, Value: []byte("2")}),
+	})
+	assert.False(t, f.flushDue(now+5))
+	assert.True(t, f.flushDue(now+10), "reads hide items once the flush is due")
+	tick := command{Kind: cmdTick, Now: now + 10}
+	f.ApplyBatch([]*raft.Log{{Index: 4, Type: raft.LogCommand, Data: tick.encode(nil)}})
+	for _, k := range []string{"a", "b"} {
+		_, err := store.Get(context.Background(), k)
+		assert.ErrorIs(t, err, kvcontroller.ErrNotFound, k)
+	}
+	assert.Zero(t, f.nextFlush())
+}
+
+// memSink is a raft.SnapshotSink over a buffer.
+type memSink struct{ bytes.Buffer }
+
+func (s *memSink) ID() string    { return "test" }
+func (s *memSink) Cancel() error { return nil }
+func (s *memSink) Close() error  { return nil }
+
+func TestFSM_SnapshotRestoreRoundTrip(t *testing.T) {
+	src, _, _ := newTestFSM(t)
+	now := time.Now().Unix()
+	src.ApplyBatch([]*raft.Log{
+		entry(1, now, consistency.Request{Op: consistency.OpSet, Keys: []string{"a"}, Value: []byte("1"), Flags: 7}),
+		entry(2, now, consistency.Request{Op: consistency.OpSet, Keys: []string{"b"}, Value: []byte("two"), Exptime: now + 1000}),
+		entry(3, now, consistency.Request{Op: consistency.OpFlushAll, Exptime: now + 50}),
+	})
+	snap, err := src.Snapshot()
+	require.NoError(t, err)
+	sink := &memSink{}
+	require.NoError(t, snap.Persist(sink))
+	snap.Release()
+
+	dst, dstStore, _ := newTestFSM(t)
+	require.NoError(t, dstStore.Set(context.Background(), kvcontroller.Item{Key: "stale", Value: []byte("x")}))
+	require.NoError(t, dst.Restore(io.NopCloser(&sink.Buffer)))
+	applied, _ := dst.appliedIndex()
+	assert.Equal(t, uint64(3), applied)
+	assert.Equal(t, now+50, dst.nextFlush())
+	_, err = dstStore.Get(context.Background(), "stale")
+	assert.ErrorIs(t, err, kvcontroller.ErrNotFound, "restore empties the replica first")
+	a, err := dstStore.Get(context.Background(), "a")
+	require.NoError(t, err)
+	assert.Equal(t, kvcontroller.Item{Key: "a", Value: []byte("1"), Flags: 7, Version: 1}, a)
+	b, err := dstStore.Get(context.Background(), "b")
+	require.NoError(t, err)
+	assert.Equal(t, now+1000, b.Exptime)
+}

@@ -1,0 +1,607 @@
+package ordered
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/kvcontroller"
+	"github.com/memcons/memcons/peer"
+)
+
+// walSegmentSize is the size of one raft-wal segment file.
+const walSegmentSize = 16 << 20
+
+// tickInterval is how often the leader checks for a due delayed flush_all.
+const tickInterval = 100 * time.Millisecond
+
+// Mode is the linearizable or sequential mode of one peer. It is safe for
+// concurrent use.
+type Mode struct {
+	cfg         Config
+	store       kvcontroller.Store
+	trans       Transport
+	log         *slog.Logger
+	hlog        hclog.Logger
+	fsm         *fsm
+	layer       *streamLayer
+	fwd         *forwarder
+	incarnation uint64 // tells this run's own log entries from a previous run's
+
+	raft     atomic.Pointer[raft.Raft] // set by Start
+	netTrans *raft.NetworkTransport    // set by Start
+	logs     *guardedWAL               // set by Start
+	meta     *metadb.BoltMetaDB        // set by Start
+
+	seq       atomic.Uint64
+	pmu       sync.Mutex // guards pending
+	pending   map[uint64]chan outcome
+	verify    verifier
+	barriers  singleflight.Group
+	termReady atomic.Uint64 // term in which this leader's barrier completed
+
+	ctx    context.Context // ends when Close starts
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // tick loop and verify rounds
+
+	nmu         sync.Mutex // guards nudgeWanted, nudging, nudgeClosed
+	nudgeWanted bool
+	nudging     bool
+	nudgeClosed bool
+
+	smu       sync.Mutex // guards srvConns, srvClosed
+	srvConns  map[net.Conn]struct{}
+	srvClosed bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ consistency.Mode     = (*Mode)(nil)
+	_ consistency.Starter  = (*Mode)(nil)
+	_ consistency.Reporter = (*Mode)(nil)
+)
+
+// New returns an ordered mode over store and registers its raft and
+// forwarding channels on trans, which must not have started yet. Raft
+// itself starts in Start.
+func New(store kvcontroller.Store, trans Transport, cfg Config) (*Mode, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("ordered: incarnation id: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Mode{
+		cfg: cfg, store: store, trans: trans, log: cfg.Logger,
+		hlog:        newHCLogger(cfg.Logger),
+		layer:       newStreamLayer(cfg.Self, trans),
+		fwd:         &forwarder{trans: trans, conns: map[string]*fwdConn{}},
+		incarnation: binary.BigEndian.Uint64(b[:]) | 1,
+		pending:     map[uint64]chan outcome{},
+		ctx:         ctx, cancel: cancel,
+		srvConns: map[net.Conn]struct{}{},
+	}
+	m.fsm = (&fsm{
+		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
+		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply,
+	}).init()
+	m.verify = verifier{wg: &m.wg, round: m.verifyRound}
+	trans.Handle(peer.ChannelRaft, m.layer.handle)
+	trans.Handle(peer.ChannelForward, m.handleForward)
+	return m, nil
+}
+
+// Start empties the replica, opens the raft log under DataDir, bootstraps
+// the cluster on first start, and replays the snapshot and log into the
+// replica. A peer that had state waits up to LeaderWait to catch up with
+// the leader before it returns.
+func (m *Mode) Start(ctx context.Context) error {
+	// The replica's contents are rebuilt from the latest snapshot and the
+	// log, so replay starts from exactly the state the log assumes and no
+	// read-modify-write is applied twice.
+	if err := m.store.FlushAll(ctx); err != nil {
+		return fmt.Errorf("empty replica before replay: %w", err)
+	}
+	dir := filepath.Join(m.cfg.DataDir, "raft")
+	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o750); err != nil {
+		return fmt.Errorf("raft directory: %w", err)
+	}
+	// raft-wal's Close leaves its meta database open (and its file lock
+	// held), so the mode owns that database and closes it after the WAL.
+	m.meta = &metadb.BoltMetaDB{}
+	w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(m.hlog.Named("wal")),
+		wal.WithSegmentSize(walSegmentSize), wal.WithMetaStore(m.meta))
+	if err != nil {
+		return fmt.Errorf("open raft log in %s: %w", dir, err)
+	}
+	logs := &guardedWAL{w: w}
+	m.logs = logs
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, m.hlog.Named("snapshots"))
+	if err != nil {
+		return fmt.Errorf("open snapshot store in %s: %w", dir, err)
+	}
+	m.netTrans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: m.layer, MaxPool: 3, Timeout: max(2*m.cfg.ElectionTimeout, time.Second),
+		Logger: m.hlog.Named("net"),
+	})
+	rc := m.raftConfig()
+	had, err := raft.HasExistingState(logs, logs, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	if !had {
+		var servers []raft.Server
+		for _, p := range m.cfg.Peers {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p), Address: raft.ServerAddress(p)})
+		}
+		if err := raft.BootstrapCluster(rc, logs, logs, snaps, noPipelineTransport{m.netTrans}, raft.Configuration{Servers: servers}); err != nil {
+			return fmt.Errorf("bootstrap raft with %v: %w", m.cfg.Peers, err)
+		}
+		m.log.Info("raft bootstrapped", "peers", strings.Join(m.cfg.Peers, ","))
+	}
+	r, err := raft.NewRaft(rc, m.fsm, logs, logs, snaps, noPipelineTransport{m.netTrans})
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	m.raft.Store(r)
+	m.wg.Go(m.tickLoop)
+	if had {
+		m.catchUp(ctx)
+	}
+	return nil
+}
+
+func (m *Mode) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(m.cfg.Self)
+	rc.HeartbeatTimeout = m.cfg.ElectionTimeout
+	rc.ElectionTimeout = m.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = m.cfg.ElectionTimeout / 2
+	rc.CommitTimeout = min(rc.CommitTimeout, m.cfg.ElectionTimeout/10)
+	rc.SnapshotThreshold = m.cfg.SnapshotThreshold
+	rc.SnapshotInterval = m.cfg.SnapshotInterval
+	rc.TrailingLogs = m.cfg.SnapshotThreshold
+	rc.MaxAppendEntries = 256
+	// BatchApplyCh stays off: with a buffered apply channel an Apply can
+	// be left in the buffer at shutdown and its future never answered.
+	// Concurrent Applies still go out as one batch.
+	rc.Logger = m.hlog
+	return rc
+}
+
+// catchUp waits, for at most LeaderWait, until the replica has applied
+// what the leader had committed; a peer that cannot reach a leader starts
+// serving anyway (linearizable reads then fail, sequential reads may lag).
+func (m *Mode) catchUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.LeaderWait)
+	defer cancel()
+	idx, err := m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, 0))
+	if err == nil {
+		err = m.fsm.waitApplied(ctx, idx)
+	}
+	applied, _ := m.fsm.appliedIndex()
+	if err != nil {
+		m.log.Warn("serving before catching up with the leader", "applied_index", applied, "err", err)
+		return
+	}
+	m.log.Info("caught up with the leader", "applied_index", applied)
+}
+
+// tickLoop runs on the leader: when a delayed flush_all falls due it
+// appends a tick entry so every replica flushes at the same log position.
+func (m *Mode) tickLoop() {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r := m.raft.Load()
+		at := m.fsm.nextFlush()
+		now := m.cfg.Now().Unix()
+		if at == 0 || now < at || r.State() != raft.Leader {
+			continue
+		}
+		c := command{Kind: cmdTick, Now: now}
+		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
+			m.log.Debug("tick for delayed flush_all failed", "err", err)
+		}
+	}
+}
+
+// Kind returns linearizable or sequential.
+func (m *Mode) Kind() consistency.Kind { return m.cfg.Kind }
+
+// Role returns this peer's raft state: leader, follower or candidate.
+func (m *Mode) Role() string {
+	r := m.raft.Load()
+	if r == nil {
+		return "starting"
+	}
+	return strings.ToLower(r.State().String())
+}
+
+// Progress returns the last log index applied to the replica.
+func (m *Mode) Progress() string {
+	applied, _ := m.fsm.appliedIndex()
+	return "applied " + strconv.FormatUint(applied, 10)
+}
+
+// Details reports leader, term, commit and applied index, and how far
+// this replica is behind the commit index it knows (each follower reports
+// its own lag; the leader's commit index is the cluster's).
+func (m *Mode) Details() []consistency.Detail {
+	r := m.raft.Load()
+	if r == nil {
+		return nil
+	}
+	_, leader := r.LeaderWithID()
+	applied, _ := m.fsm.appliedIndex()
+	commit := r.CommitIndex()
+	d := []consistency.Detail{
+		{Key: "leader", Value: string(leader)},
+		{Key: "term", Value: strconv.FormatUint(r.CurrentTerm(), 10)},
+		{Key: "commit_index", Value: strconv.FormatUint(commit, 10)},
+		{Key: "applied_index", Value: strconv.FormatUint(applied, 10)},
+		{Key: "behind", Value: strconv.FormatUint(commit-min(commit, applied), 10)},
+	}
+	return d
+}
+
+// Close stops raft and every goroutine of the mode and waits for them.
+// It is safe to call twice.
+func (m *Mode) Close() error {
+	m.closeOnce.Do(func() {
+		m.verify.close()
+		m.nmu.Lock()
+		m.nudgeClosed = true
+		m.nmu.Unlock()
+		m.smu.Lock()
+		m.srvClosed = true
+		for c := range m.srvConns {
+			_ = c.Close()
+		}
+		m.smu.Unlock()
+		m.fwd.close()
+		m.cancel()
+		var errs []error
+		if r := m.raft.Load(); r != nil {
+			if err := r.Shutdown().Error(); err != nil {
+				errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+			}
+		}
+		if m.netTrans != nil {
+			errs = append(errs, m.netTrans.Close())
+		}
+		errs = append(errs, m.layer.Close())
+		m.wg.Wait()
+		if m.logs != nil {
+			if err := m.logs.close(); err != nil {
+				errs = append(errs, fmt.Errorf("close raft log: %w", err))
+			}
+		}
+		if m.meta != nil {
+			if err := m.meta.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close raft log metadata: %w", err))
+			}
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
+
+// Do executes req: writes go through the log, reads through the read
+// index (linearizable) or straight to the replica (sequential).
+func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Result, error) {
+	if m.raft.Load() == nil {
+		return consistency.Result{}, fmt.Errorf("%w: raft not started", consistency.ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	now := m.cfg.Now().Unix()
+	if req.Op.IsRead() {
+		if m.cfg.Kind == consistency.Linearizable {
+			applied, _ := m.fsm.appliedIndex()
+			idx, err := m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
+			if err != nil {
+				return consistency.Result{}, fmt.Errorf("read index: %w", err)
+			}
+			if err := m.fsm.waitApplied(ctx, idx); err != nil {
+				return consistency.Result{}, err
+			}
+		}
+		m.fsm.restoring.RLock()
+		defer m.fsm.restoring.RUnlock()
+		if m.fsm.flushDue(now) {
+			return consistency.Result{}, nil
+		}
+		return consistency.ReadLiveMulti(ctx, m.store, req.Keys, now)
+	}
+	switch req.Op {
+	case consistency.OpGat, consistency.OpGats, consistency.OpFlushAll:
+	default:
+		if len(req.Keys) != 1 {
+			return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
+		}
+	}
+	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: *req}
+	c.Req.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+	return m.propose(ctx, &c)
+}
+
+// propose appends c to the log and waits until this peer's replica has
+// applied it, returning the result the FSM computed here.
+func (m *Mode) propose(ctx context.Context, c *command) (consistency.Result, error) {
+	ch := make(chan outcome, 1)
+	m.pmu.Lock()
+	m.pending[c.Seq] = ch
+	m.pmu.Unlock()
+	defer func() {
+		m.pmu.Lock()
+		delete(m.pending, c.Seq)
+		m.pmu.Unlock()
+	}()
+	index, err := m.toLeader(ctx, fwdPropose, c.encode(nil))
+	if err != nil {
+		return consistency.Result{}, fmt.Errorf("%s: %w", c.Req.Op, err)
+	}
+	select {
+	case out := <-ch:
+		return out.res, out.err
+	case <-ctx.Done():
+		applied, _ := m.fsm.appliedIndex()
+		return consistency.Result{}, fmt.Errorf("%s: %w: committed at index %d, replica applied only %d: %w",
+			c.Req.Op, consistency.ErrUnavailable, index, applied, ctx.Err())
+	}
+}
+
+// deliver hands an applied outcome to the request of this run waiting for it.
+func (m *Mode) deliver(origin, seq uint64, out outcome) {
+	if origin != m.incarnation {
+		return
+	}
+	m.pmu.Lock()
+	ch := m.pending[seq]
+	m.pmu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- out:
+		default:
+		}
+	}
+}
+
+// toLeader runs a propose or read-index request on the leader, locally or
+// over the forward channel. While no leader is known or reachable it
+// retries for up to LeaderWait; a request that may have reached the leader
+// is never sent twice.
+func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, error) {
+	deadline := time.Now().Add(m.cfg.LeaderWait)
+	var last error
+	for {
+		r := m.raft.Load()
+		_, id := r.LeaderWithID()
+		leader := string(id)
+		var a fwdAnswer
+		var err error
+		switch {
+		case leader == "":
+			err = errors.New("no leader elected")
+		case leader == m.cfg.Self:
+			a = m.answer(ctx, kind, data)
+		default:
+			a, err = m.fwd.call(ctx, leader, kind, data)
+			if err != nil && !errors.Is(err, errNotSent) && kind == fwdPropose {
+				return 0, fmt.Errorf("%w: forwarded to leader %s, outcome unknown: %w", consistency.ErrUnavailable, leader, err)
+			}
+		}
+		switch {
+		case err != nil:
+			last = err
+		case a.status == fwdOK:
+			return a.index, nil
+		case a.status == fwdNotLeader:
+			last = fmt.Errorf("%s: %w", leader, errNotLeader)
+		default:
+			return 0, fmt.Errorf("%w: leader %s: %s", consistency.ErrUnavailable, leader, a.msg)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("%w: no reachable leader within leader_wait %v: %w", consistency.ErrUnavailable, m.cfg.LeaderWait, last)
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// answer runs a propose or read-index request on this peer as the leader.
+func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
+	r := m.raft.Load()
+	if r == nil || r.State() != raft.Leader {
+		return fwdAnswer{status: fwdNotLeader}
+	}
+	switch kind {
+	case fwdPropose:
+		f := r.Apply(data, m.cfg.RequestTimeout)
+		if err := m.await(ctx, f); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) {
+				return fwdAnswer{status: fwdNotLeader}
+			}
+			return fwdAnswer{status: fwdFailed, msg: "append to log: " + err.Error()}
+		}
+		return fwdAnswer{status: fwdOK, index: f.Index()}
+	case fwdReadIndex:
+		idx, err := m.leaderReadIndex(ctx)
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return fwdAnswer{status: fwdNotLeader}
+			}
+			return fwdAnswer{status: fwdFailed, msg: "read index: " + err.Error()}
+		}
+		return fwdAnswer{status: fwdOK, index: idx}
+	}
+	return fwdAnswer{status: fwdFailed, msg: fmt.Sprintf("unknown forwarded request kind %d", kind)}
+}
+
+// leaderReadIndex returns a commit index that covers every write
+// acknowledged before the call, once this peer confirmed it still leads.
+// A new leader first commits a barrier in its term, so its commit index
+// covers the entries of earlier terms.
+func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
+	r := m.raft.Load()
+	if term := r.CurrentTerm(); m.termReady.Load() != term {
+		_, err, _ := m.barriers.Do("barrier", func() (any, error) {
+			term := r.CurrentTerm()
+			if m.termReady.Load() == term {
+				return nil, nil
+			}
+			if err := m.await(m.ctx, r.Barrier(m.cfg.RequestTimeout)); err != nil {
+				return nil, fmt.Errorf("barrier in term %d: %w", term, err)
+			}
+			m.termReady.Store(term)
+			return nil, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return m.verify.readIndex(ctx)
+}
+
+// verifyRound is one leadership confirmation shared by the reads waiting
+// when it starts: the commit index is taken before the heartbeat round.
+func (m *Mode) verifyRound() (uint64, error) {
+	r := m.raft.Load()
+	idx := r.CommitIndex()
+	if err := m.await(m.ctx, r.VerifyLeader()); err != nil {
+		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	return m.lastStateIndex(idx), nil
+}
+
+// lastStateIndex returns the index of the last entry at or before idx that
+// the FSM applies (a command or configuration): raft's no-op and barrier
+// entries never reach the FSM, so a replica's applied index stops at the
+// entry before them.
+func (m *Mode) lastStateIndex(idx uint64) uint64 {
+	for i := idx; i > 0; i-- {
+		var l raft.Log
+		if err := m.logs.GetLog(i, &l); err != nil {
+			return i // compacted into a snapshot, which the FSM did apply
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return 0
+}
+
+// handleForward serves the forward channel of one follower.
+func (m *Mode) handleForward(conn net.Conn, from string) {
+	m.smu.Lock()
+	if m.srvClosed {
+		m.smu.Unlock()
+		return
+	}
+	m.srvConns[conn] = struct{}{}
+	m.smu.Unlock()
+	defer func() {
+		m.smu.Lock()
+		delete(m.srvConns, conn)
+		m.smu.Unlock()
+	}()
+	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+		defer cancel()
+		a := m.answer(ctx, kind, data)
+		if a.status == fwdOK && (kind == fwdPropose || len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
+			m.nudge()
+		}
+		return a
+	})
+}
+
+// nudge makes the leader send the followers its commit index soon. A
+// follower learns that an entry committed only from the next AppendEntries,
+// which raft sends for new entries or with its periodic heartbeat (a tenth
+// of the election timeout); a forwarded request waits for its follower to
+// apply the entry, so the leader appends a tick entry, one at a time, that
+// carries the commit index at once. Under load the ticks coalesce.
+func (m *Mode) nudge() {
+	m.nmu.Lock()
+	defer m.nmu.Unlock()
+	if m.nudgeClosed {
+		return
+	}
+	m.nudgeWanted = true
+	if !m.nudging {
+		m.nudging = true
+		m.wg.Go(m.nudgeLoop)
+	}
+}
+
+func (m *Mode) nudgeLoop() {
+	for {
+		m.nmu.Lock()
+		if !m.nudgeWanted {
+			m.nudging = false
+			m.nmu.Unlock()
+			return
+		}
+		m.nudgeWanted = false
+		m.nmu.Unlock()
+		r := m.raft.Load()
+		c := command{Kind: cmdTick, Now: m.cfg.Now().Unix()}
+		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
+			m.log.Debug("commit nudge failed", "err", err)
+		}
+	}
+}
+
+// errShuttingDown reports a raft future abandoned because the mode closes.
+var errShuttingDown = errors.New("peer shutting down")
+
+// await waits for a raft future, or until ctx ends or the mode closes. raft
+// answers every future except, rarely, one still queued in a buffered
+// channel when it shuts down (verify, FSM batches); waiting for such a
+// future must not hold up Close, so the wait runs on its own goroutine,
+// which ends as soon as raft answers.
+func (m *Mode) await(ctx context.Context, f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("outcome unknown: %w", ctx.Err())
+	case <-m.ctx.Done():
+		return fmt.Errorf("outcome unknown: %w", errShuttingDown)
+	}
+}

@@ -1,0 +1,158 @@
+package ordered
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/memcons/memcons/kvcontroller"
+)
+
+// snapshotMagic opens every snapshot this package writes.
+const snapshotMagic = "memcons-snap-1\n"
+
+// maxSnapshotField bounds one key or value read from a snapshot.
+const maxSnapshotField = 64 << 20
+
+// Snapshot dumps the replica while raft holds back further applies (raft
+// calls Snapshot on the FSM goroutine), so the dump is exactly the state at
+// the applied index; Persist then only writes the bytes out.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	applied, _ := f.appliedIndex()
+	buf := bytes.NewBufferString(snapshotMagic)
+	var scratch []byte
+	scratch = binary.AppendUvarint(scratch[:0], applied)
+	scratch = binary.AppendVarint(scratch, f.nextFlush())
+	buf.Write(scratch)
+	err := f.retry("dump", func(ctx context.Context) error {
+		buf.Truncate(len(snapshotMagic) + len(scratch))
+		return f.store.Dump(ctx, func(it kvcontroller.Item) error {
+			if it.Tombstone {
+				return nil // the ordered modes delete keys outright
+			}
+			b := binary.AppendUvarint(nil, uint64(len(it.Key)))
+			b = append(b, it.Key...)
+			b = binary.AppendUvarint(b, uint64(len(it.Value)))
+			b = append(b, it.Value...)
+			b = binary.AppendUvarint(b, uint64(it.Flags))
+			b = binary.AppendVarint(b, it.Exptime)
+			b = binary.AppendUvarint(b, it.Version)
+			buf.Write(b)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot at index %d: %w", applied, err)
+	}
+	return &snapshot{data: buf.Bytes()}, nil
+}
+
+// Restore empties the replica and loads a snapshot into it.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r := bufio.NewReaderSize(rc, 64<<10)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic {
+		return fmt.Errorf("restore: not a memcons snapshot (%v)", err)
+	}
+	applied, err := binary.ReadUvarint(r)
+	if err != nil {
+		return fmt.Errorf("restore: header: %w", err)
+	}
+	flushAt, err := binary.ReadVarint(r)
+	if err != nil {
+		return fmt.Errorf("restore: header: %w", err)
+	}
+	f.restoring.Lock()
+	defer f.restoring.Unlock()
+	if err := f.retry("flush before restore", func(ctx context.Context) error { return f.store.FlushAll(ctx) }); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	n := 0
+	for {
+		it, err := readSnapshotItem(r)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("restore: item %d: %w", n, err)
+		}
+		if err := f.retry("load", func(ctx context.Context) error { return f.store.Set(ctx, it) }); err != nil {
+			return fmt.Errorf("restore: item %d: %w", n, err)
+		}
+		n++
+	}
+	f.setPendingFlush(flushAt)
+	f.setApplied(applied)
+	f.log.Info("replica restored from snapshot", "index", applied, "items", n)
+	return nil
+}
+
+func readSnapshotItem(r *bufio.Reader) (kvcontroller.Item, error) {
+	var it kvcontroller.Item
+	if _, err := r.Peek(1); err != nil {
+		return it, err // io.EOF at an item boundary is the clean end
+	}
+	key, err := readField(r)
+	if err != nil {
+		return it, err
+	}
+	if it.Value, err = readField(r); err != nil {
+		return it, err
+	}
+	flags, err := binary.ReadUvarint(r)
+	if err != nil {
+		return it, unexpected(err)
+	}
+	if it.Exptime, err = binary.ReadVarint(r); err != nil {
+		return it, unexpected(err)
+	}
+	if it.Version, err = binary.ReadUvarint(r); err != nil {
+		return it, unexpected(err)
+	}
+	it.Key, it.Flags = string(key), uint32(flags)
+	return it, nil
+}
+
+func readField(r *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	if n > maxSnapshotField {
+		return nil, fmt.Errorf("field of %d bytes exceeds %d", n, maxSnapshotField)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, unexpected(err)
+	}
+	return b, nil
+}
+
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// snapshot is a finished dump waiting to be written out.
+type snapshot struct{ data []byte }
+
+// Persist writes the dump to the sink.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release drops the dump.
+func (s *snapshot) Release() { s.data = nil }

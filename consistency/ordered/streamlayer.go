@@ -1,0 +1,143 @@
+package ordered
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/memcons/memcons/peer"
+)
+
+// Transport is what the ordered modes need from the peer port:
+// *peer.Transport implements it.
+type Transport interface {
+	// Dial opens an authenticated connection to the named peer on ch.
+	Dial(ctx context.Context, peerName string, ch peer.Channel) (net.Conn, error)
+	// Handle registers the handler for connections arriving on ch.
+	Handle(ch peer.Channel, h func(conn net.Conn, from string))
+}
+
+// nameAddr is a net.Addr that is a peer's name: raft addresses peers by
+// name and the peer port resolves names.
+type nameAddr string
+
+func (a nameAddr) Network() string { return "memcons-peer" }
+func (a nameAddr) String() string  { return string(a) }
+
+// streamLayer carries raft's RPCs over the peer port's raft channel.
+// Accepted connections stay owned by the peer transport's handler
+// goroutine, which blocks until raft closes them or the layer closes.
+type streamLayer struct {
+	self   string
+	trans  Transport
+	accept chan net.Conn
+	done   chan struct{}
+	once   sync.Once
+
+	mu    sync.Mutex // guards conns
+	conns map[*layerConn]struct{}
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+func newStreamLayer(self string, trans Transport) *streamLayer {
+	return &streamLayer{
+		self: self, trans: trans,
+		accept: make(chan net.Conn),
+		done:   make(chan struct{}),
+		conns:  map[*layerConn]struct{}{},
+	}
+}
+
+// handle is the peer transport's handler for the raft channel.
+func (l *streamLayer) handle(conn net.Conn, _ string) {
+	lc := &layerConn{Conn: conn, closed: make(chan struct{})}
+	l.mu.Lock()
+	select {
+	case <-l.done:
+		l.mu.Unlock()
+		return
+	default:
+	}
+	l.conns[lc] = struct{}{}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, lc)
+		l.mu.Unlock()
+	}()
+	select {
+	case l.accept <- lc:
+	case <-l.done:
+		return
+	}
+	select {
+	case <-lc.closed:
+	case <-l.done:
+		_ = lc.Close()
+	}
+}
+
+// Accept returns the next raft connection from another peer.
+func (l *streamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting and closes the accepted connections still open.
+func (l *streamLayer) Close() error {
+	l.once.Do(func() {
+		l.mu.Lock()
+		close(l.done)
+		for c := range l.conns {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
+	})
+	return nil
+}
+
+// Addr returns this peer's name.
+func (l *streamLayer) Addr() net.Addr { return nameAddr(l.self) }
+
+// Dial opens a raft connection to the peer named address.
+func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return l.trans.Dial(ctx, string(address), peer.ChannelRaft)
+}
+
+// layerConn tells the handler goroutine when raft has closed the conn.
+type layerConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *layerConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.closed) })
+	return err
+}
+
+// noPipelineTransport is raft's network transport without pipelined
+// replication: under a lossy link raft v1.8.0's pipeline can deadlock
+// (its decoder blocks handing a response to a consumer that has already
+// stopped while the sender blocks on the full in-flight queue), stalling
+// replication to that follower and raft's Shutdown. Plain AppendEntries
+// RPCs carry batches of up to MaxAppendEntries entries just as well.
+type noPipelineTransport struct {
+	*raft.NetworkTransport
+}
+
+// AppendEntriesPipeline reports that pipelining is not supported.
+func (noPipelineTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
