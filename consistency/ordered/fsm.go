@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/kvcontroller"
@@ -17,6 +18,9 @@ import (
 // applyRetries is how often the FSM tries a failing store call before it
 // gives up on that entry (and logs that the replica may now differ).
 const applyRetries = 3
+
+// applyWriters bounds the replica writes one batch of entries makes at once.
+const applyWriters = 16
 
 // outcome is the result of applying one client write.
 type outcome struct {
@@ -71,10 +75,12 @@ func (f *fsm) init() *fsm {
 func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch applies committed entries in order and then publishes the
-// last index as applied. Outcomes of this peer's own writes go straight to
-// their waiting requests.
+// last index as applied. Runs of single-key writes are applied together
+// (see applyRun); the rest one by one. Outcomes of this peer's own writes go
+// straight to their waiting requests.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	var run []runEntry
 	for _, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue
@@ -84,18 +90,144 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			f.log.Error("skipping undecodable log entry", "index", l.Index, "err", err)
 			continue
 		}
+		if f.batchable(&c) {
+			run = append(run, runEntry{index: l.Index, cmd: c})
+			continue
+		}
+		run = f.applyRun(run)
 		res, err := f.applyCommand(l.Index, &c)
-		if c.Origin != 0 && c.Kind == cmdRequest {
-			f.deliver(c.Origin, c.Seq, outcome{res: res, err: err})
-		}
-		if f.onApply != nil && c.Kind == cmdRequest {
-			f.onApply(AppliedEntry{Index: l.Index, Op: c.Req.Op, Keys: c.Req.Keys})
-		}
+		f.finish(l.Index, &c, outcome{res: res, err: err})
 	}
+	f.applyRun(run)
 	if len(logs) > 0 {
 		f.setApplied(logs[len(logs)-1].Index)
 	}
 	return out
+}
+
+// runEntry is one decoded log entry waiting in a run.
+type runEntry struct {
+	index uint64
+	cmd   command
+}
+
+// finish hands an applied entry's outcome to its waiting request and to
+// the OnApply hook.
+func (f *fsm) finish(index uint64, c *command, out outcome) {
+	if c.Kind != cmdRequest {
+		return
+	}
+	if c.Origin != 0 {
+		f.deliver(c.Origin, c.Seq, out)
+	}
+	if f.onApply != nil {
+		f.onApply(AppliedEntry{Index: index, Op: c.Req.Op, Keys: c.Req.Keys})
+	}
+}
+
+// batchable reports whether c is a single-key write that applyRun can
+// apply together with its neighbours: not flush_all or gat, and not the
+// entry at which a delayed flush_all falls due.
+func (f *fsm) batchable(c *command) bool {
+	if c.Kind != cmdRequest || len(c.Req.Keys) != 1 {
+		return false
+	}
+	switch c.Req.Op {
+	case consistency.OpFlushAll, consistency.OpGat, consistency.OpGats, consistency.OpGet, consistency.OpGets:
+		return false
+	}
+	at := f.nextFlush()
+	return at == 0 || c.Now < at
+}
+
+// applyRun applies a run of single-key writes with one replica read for
+// all their keys and one write per key touched, instead of a read and a
+// write per entry: each entry is computed in log order against the run's
+// in-memory view of its key, and only each key's final state is written
+// (concurrently). Outcomes are delivered once the replica holds them. It
+// returns run emptied for reuse.
+func (f *fsm) applyRun(run []runEntry) []runEntry {
+	if len(run) == 0 {
+		return run
+	}
+	// What the replica holds for every key the run reads, live or not.
+	view := map[string]*kvcontroller.Item{}
+	var reads []string
+	for i := range run {
+		key := run[i].cmd.Req.Keys[0]
+		if _, seen := view[key]; !seen && run[i].cmd.Req.Op != consistency.OpSet {
+			reads = append(reads, key)
+		}
+		view[key] = nil
+	}
+	if len(reads) > 0 {
+		var found map[string]kvcontroller.Item
+		err := f.retry("read", func(ctx context.Context) error {
+			var err error
+			found, err = f.store.GetMulti(ctx, reads)
+			return err
+		})
+		if err != nil {
+			for i := range run {
+				f.finish(run[i].index, &run[i].cmd, outcome{err: fmt.Errorf("read %d keys: %w", len(reads), err)})
+			}
+			return run[:0]
+		}
+		for k, it := range found {
+			view[k] = &it
+		}
+	}
+
+	outs := make([]outcome, len(run))
+	final := map[string]consistency.Effect{}
+	var order []string // keys in final, in first-written order
+	for i := range run {
+		c := &run[i].cmd
+		key := c.Req.Keys[0]
+		var cur *kvcontroller.Item
+		if it := view[key]; it != nil && consistency.Live(*it, c.Now) {
+			cur = it
+		}
+		eff, res, err := consistency.ApplyWrite(&c.Req, cur, c.Now, run[i].index, f.itemSizeMax)
+		outs[i] = outcome{res: res, err: err}
+		if err != nil || eff.Kind == consistency.EffectNone {
+			continue
+		}
+		if _, ok := final[key]; !ok {
+			order = append(order, key)
+		}
+		final[key] = eff
+		if eff.Kind == consistency.EffectPut {
+			it := eff.Item
+			view[key] = &it
+		} else {
+			view[key] = nil
+		}
+	}
+
+	failed := make([]error, len(order))
+	var g errgroup.Group
+	g.SetLimit(applyWriters)
+	for n, key := range order {
+		g.Go(func() error {
+			failed[n] = f.commit(final[key])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	errs := map[string]error{}
+	for n, key := range order {
+		if failed[n] != nil {
+			errs[key] = failed[n]
+		}
+	}
+	for i := range run {
+		if err := errs[run[i].cmd.Req.Keys[0]]; err != nil && outs[i].err == nil {
+			outs[i] = outcome{err: err}
+		}
+		f.finish(run[i].index, &run[i].cmd, outs[i])
+	}
+	return run[:0]
 }
 
 func (f *fsm) setApplied(index uint64) {

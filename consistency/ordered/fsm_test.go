@@ -115,3 +115,47 @@ func TestFSM_SnapshotRestoreRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, now+1000, b.Exptime)
 }
+
+// TestFSM_BatchedRunMatchesOneByOne applies the same entries once as one
+// batch (one read for all keys, one write per key) and once entry by entry,
+// and expects the same outcomes and the same replica.
+func TestFSM_BatchedRunMatchesOneByOne(t *testing.T) {
+	const now = 1_700_000_000
+	reqs := []consistency.Request{
+		{Op: consistency.OpAdd, Keys: []string{"a"}, Value: []byte("1")},
+		{Op: consistency.OpIncr, Keys: []string{"a"}, Delta: 41},
+		{Op: consistency.OpAppend, Keys: []string{"a"}, Value: []byte("x")},
+		{Op: consistency.OpIncr, Keys: []string{"a"}, Delta: 1},
+		{Op: consistency.OpDelete, Keys: []string{"a"}},
+		{Op: consistency.OpReplace, Keys: []string{"a"}, Value: []byte("no")},
+		{Op: consistency.OpAdd, Keys: []string{"a"}, Value: []byte("again")},
+		{Op: consistency.OpSet, Keys: []string{"b"}, Value: []byte("b1"), Flags: 7},
+		{Op: consistency.OpCas, Keys: []string{"b"}, Value: []byte("b2"), Cas: 8},
+		{Op: consistency.OpCas, Keys: []string{"b"}, Value: []byte("b3"), Cas: 8},
+		{Op: consistency.OpTouch, Keys: []string{"b"}, Exptime: now + 100},
+		{Op: consistency.OpPrepend, Keys: []string{"c"}, Value: []byte("none")},
+		{Op: consistency.OpDelete, Keys: []string{"c"}},
+		{Op: consistency.OpSet, Keys: []string{"d"}, Value: []byte("short-lived"), Exptime: now},
+		{Op: consistency.OpAdd, Keys: []string{"d"}, Value: []byte("after expiry")},
+	}
+	var logs []*raft.Log
+	for i, r := range reqs {
+		logs = append(logs, entry(uint64(i+1), now, r))
+	}
+	batched, batchedStore, batchedOuts := newTestFSM(t)
+	single, singleStore, singleOuts := newTestFSM(t)
+	batched.ApplyBatch(logs)
+	for _, l := range logs {
+		single.Apply(l)
+	}
+	require.Len(t, *batchedOuts, len(reqs))
+	assert.Equal(t, *singleOuts, *batchedOuts)
+	assert.Equal(t, consistency.StatusExists, (*batchedOuts)[9].res.Status, "the second cas sees the first one's unique")
+	assert.Equal(t, consistency.StatusStored, (*batchedOuts)[14].res.Status, "add after the item expired by the proposer's clock")
+	for _, key := range []string{"a", "b", "c", "d"} {
+		want, wantErr := singleStore.Get(context.Background(), key)
+		got, gotErr := batchedStore.Get(context.Background(), key)
+		assert.Equal(t, wantErr, gotErr, key)
+		assert.Equal(t, want, got, key)
+	}
+}
