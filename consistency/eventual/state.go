@@ -74,6 +74,7 @@ func (m *Mode) start(ctx context.Context) error {
 		m.wg.Go(func() { m.runLink(l) })
 	}
 	m.wg.Go(func() { m.maintain(intact) })
+	m.wg.Go(m.watchLinks)
 	return nil
 }
 

@@ -46,6 +46,7 @@ type pushEntry struct {
 type link struct {
 	name   string
 	notify chan struct{} // one token when the queue becomes non-empty
+	kicked chan struct{} // one token when the peer is heard again: sync now
 
 	mu       sync.Mutex // guards the fields below
 	queue    []pushEntry
@@ -61,10 +62,50 @@ type link struct {
 	lastSync time.Time // when the last sync completed
 
 	syncItems, syncBytes int // brought by the last completed sync
+
+	opCancel context.CancelFunc // cancels the exchange in progress, if any
+}
+
+// beginOp returns the context of one exchange with the peer, which kick
+// cancels.
+func (l *link) beginOp(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	l.mu.Lock()
+	l.opCancel = cancel
+	l.mu.Unlock()
+	return ctx
+}
+
+// endOp ends the exchange begun with op and reports whether kick cut it
+// short.
+func (l *link) endOp(op context.Context, parent context.Context) (kicked bool) {
+	kicked = op.Err() != nil && parent.Err() == nil
+	l.mu.Lock()
+	if l.opCancel != nil {
+		l.opCancel()
+		l.opCancel = nil
+	}
+	l.mu.Unlock()
+	return kicked
+}
+
+// kick abandons the exchange in progress and asks for a sync at once: the
+// peer was just heard again, so neither a dial or read stuck on the link as
+// it was nor the next sync tick is worth waiting for.
+func (l *link) kick() {
+	l.mu.Lock()
+	if l.opCancel != nil {
+		l.opCancel()
+	}
+	l.mu.Unlock()
+	select {
+	case l.kicked <- struct{}{}:
+	default:
+	}
 }
 
 func newLink(name string) *link {
-	return &link{name: name, notify: make(chan struct{}, 1)}
+	return &link{name: name, notify: make(chan struct{}, 1), kicked: make(chan struct{}, 1)}
 }
 
 // enqueue adds e unless the queue holds limit entries already.
@@ -147,23 +188,34 @@ func (m *Mode) runLink(l *link) {
 			l.mu.Lock()
 			l.up = up
 			l.mu.Unlock()
+			op := l.beginOp(m.ctx)
 			if sc == nil {
-				if sc, err = m.dial(l.name); err != nil {
+				if sc, err = m.dial(op, l.name); err != nil {
 					l.mu.Lock()
 					l.attempts++
 					l.mu.Unlock()
 					m.opts.Logger.Debug("sync dial failed", "peer", l.name, "err", err)
-					break
 				}
 			}
-			if err = m.sendPushes(sc, l); err == nil {
-				err = m.syncWith(sc, l)
+			if sc != nil {
+				err = withConn(op, sc, func() error {
+					if err := m.sendPushes(sc, l); err != nil {
+						return err
+					}
+					return m.syncWith(sc, l)
+				})
+			}
+			if l.endOp(op, m.ctx) {
+				tick = true // heard again: redial and sync at once
 			}
 		default:
 			select {
 			case <-m.ctx.Done():
 				return
 			case <-ticker.C:
+				tick = true
+				continue
+			case <-l.kicked:
 				tick = true
 				continue
 			case <-l.notify:
@@ -179,7 +231,11 @@ func (m *Mode) runLink(l *link) {
 					case <-time.After(pushLinger):
 					}
 				}
-				err = m.sendPushes(sc, l)
+				op := l.beginOp(m.ctx)
+				err = withConn(op, sc, func() error { return m.sendPushes(sc, l) })
+				if l.endOp(op, m.ctx) {
+					tick = true
+				}
 			}
 		}
 		if err != nil && sc != nil {
@@ -195,8 +251,19 @@ func (m *Mode) runLink(l *link) {
 	}
 }
 
-func (m *Mode) dial(peer string) (*syncConn, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.syncTimeout())
+// withConn runs fn, an exchange over sc, and closes sc's connection if op
+// ends first, so that a read or write stuck on a dead link returns at once.
+func withConn(op context.Context, sc *syncConn, fn func() error) error {
+	stop := context.AfterFunc(op, func() { _ = sc.c.Close() })
+	err := fn()
+	if !stop() && err == nil {
+		err = fmt.Errorf("sync exchange abandoned: %w", context.Cause(op))
+	}
+	return err
+}
+
+func (m *Mode) dial(op context.Context, peer string) (*syncConn, error) {
+	ctx, cancel := context.WithTimeout(op, m.syncTimeout())
 	defer cancel()
 	c, err := m.opts.Dial(ctx, peer)
 	if err != nil {
@@ -449,4 +516,31 @@ func (m *Mode) answer(conn net.Conn, bw *bufio.Writer, req frame, from string) e
 		return fmt.Errorf("answer sync: %w", err)
 	}
 	return nil
+}
+
+// watchLinks kicks a link's exchange when its peer is heard again after
+// being down: a dial or read stuck on the link as it was would otherwise
+// hold up the next sync for up to syncTimeout.
+func (m *Mode) watchLinks() {
+	t := time.NewTicker(max(min(m.cfg.SyncInterval/2, 100*time.Millisecond), 10*time.Millisecond))
+	defer t.Stop()
+	up := make(map[string]bool, len(m.order))
+	for _, name := range m.order {
+		up[name] = true
+	}
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range m.order {
+			now := m.opts.Up(name)
+			if now && !up[name] {
+				m.opts.Logger.Debug("peer heard again: restarting the sync exchange", "peer", name)
+				m.links[name].kick()
+			}
+			up[name] = now
+		}
+	}
 }

@@ -14,7 +14,8 @@ import (
 // BenchmarkEventual_ConvergeAfterPartition measures how long the replicas
 // of an eventual-mode cluster (default sync interval) take to become
 // identical after peer3 was cut off from both others for 10 seconds while
-// clients wrote at all three peers. Each iteration takes over 10 seconds:
+// clients wrote at all three peers: links closed ("cut") or silently
+// dropping every byte ("drop"). Each iteration takes over 10 seconds:
 // run it with -benchtime 1x.
 //
 //	go test -run '^$' -bench ConvergeAfterPartition -benchtime 1x ./internal/testcluster
@@ -28,6 +29,12 @@ func BenchmarkEventual_ConvergeAfterPartition(b *testing.B) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("key%d", i)
 	}
+	for _, kind := range []string{"cut", "drop"} {
+		b.Run(kind, func(b *testing.B) { benchPartition(b, store, keys, partition, kind == "drop") })
+	}
+}
+
+func benchPartition(b *testing.B, store server.StoreKind, keys []string, partition time.Duration, drop bool) {
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
 		c := Start(b, Options{Mode: consistency.Eventual, Store: store})
@@ -42,8 +49,13 @@ func BenchmarkEventual_ConvergeAfterPartition(b *testing.B) {
 				wg.Go(func() { runClient(c, i, uint64(n*10+j), keys, h, stop) })
 			}
 		}
-		c.Net.Cut("peer1", "peer3")
-		c.Net.Cut("peer2", "peer3")
+		if drop {
+			c.Net.Drop("peer1", "peer3", true)
+			c.Net.Drop("peer2", "peer3", true)
+		} else {
+			c.Net.Cut("peer1", "peer3")
+			c.Net.Cut("peer2", "peer3")
+		}
 		time.Sleep(partition) // the load phase of a benchmark, not a wait on a condition
 		close(stop)
 		wg.Wait()
