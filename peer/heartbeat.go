@@ -78,7 +78,9 @@ func (m *Membership) sendLoop(peer string) {
 				lastErr = msg
 				m.log.Warn("heartbeat dial failed; retrying", "peer", peer, "err", err)
 			}
-			backoff = min(max(2*backoff, m.cfg.Interval), m.cfg.Timeout)
+			// Capped well below Timeout: how soon a peer is marked up
+			// again after a partition heals is what this cap costs.
+			backoff = min(max(2*backoff, m.cfg.Interval), max(m.cfg.Interval, m.cfg.Timeout/4))
 			continue
 		}
 		lastErr = ""
