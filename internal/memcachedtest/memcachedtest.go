@@ -3,10 +3,12 @@
 package memcachedtest
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,7 +90,7 @@ func launch(t testing.TB, bin, addr string, args []string) (stop func(), ok bool
 		_ = cmd.Process.Kill()
 		<-done
 	})
-	switch waitListening(addr, done, 5*time.Second) {
+	switch waitListening(addr, cmd.Process.Pid, done, 5*time.Second) {
 	case listening:
 		t.Cleanup(kill)
 		return kill, true
@@ -107,9 +109,11 @@ const (
 	exited
 )
 
-// waitListening waits until addr accepts connections, the process exits
-// (done yields), or limit passes.
-func waitListening(addr string, done <-chan error, limit time.Duration) startResult {
+// waitListening waits until the memcached with process id pid answers on
+// addr, the process exits (done yields), or limit passes. Answering on addr
+// is not enough: another process may hold the port, or a dial to a port in
+// the ephemeral range may connect to itself.
+func waitListening(addr string, pid int, done <-chan error, limit time.Duration) startResult {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
@@ -117,14 +121,41 @@ func waitListening(addr string, done <-chan error, limit time.Duration) startRes
 			return exited
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
+		if answeredPid(addr) == pid {
 			return listening
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return timedOut
+}
+
+// answeredPid asks the memcached on addr for its process id; 0 if nothing
+// on addr answers `stats` with one.
+func answeredPid(addr string) int {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+		return 0
+	}
+	r := bufio.NewReader(c)
+	pid := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return 0
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if v, ok := strings.CutPrefix(line, "STAT pid "); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+		if line == "END" || strings.HasSuffix(line, "ERROR") {
+			return pid
+		}
+	}
 }
 
 func freePort(t testing.TB) int {
