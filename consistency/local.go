@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/memcons/memcons/kvcontroller"
@@ -29,11 +28,7 @@ type Local struct {
 	clock *Clock
 	locks *keyLocks
 
-	mu        sync.Mutex  // guards flush and closed
-	flush     *time.Timer // pending delayed flush_all, if any
-	flushGen  uint64      // bumped whenever flush is replaced
-	closed    bool
-	flushDone sync.WaitGroup // running delayed flushes
+	flush DelayedFlush // pending delayed flush_all, if any
 }
 
 var _ Mode = (*Local)(nil)
@@ -60,14 +55,7 @@ func (l *Local) Progress() string { return "version " + strconv.FormatUint(l.clo
 
 // Close cancels a pending delayed flush_all and waits for a running one.
 func (l *Local) Close() error {
-	l.mu.Lock()
-	l.closed = true
-	if l.flush != nil {
-		l.flush.Stop()
-		l.flush = nil
-	}
-	l.mu.Unlock()
-	l.flushDone.Wait()
+	l.flush.Close()
 	return nil
 }
 
@@ -169,41 +157,21 @@ func (l *Local) touchOne(ctx context.Context, key string, exptime, now int64) (*
 // later flush_all replaces a pending one, as in memcached.
 func (l *Local) flushAll(ctx context.Context, delay, now int64) (Result, error) {
 	at := AbsoluteExptime(delay, now)
-	l.mu.Lock()
-	if l.flush != nil {
-		l.flush.Stop()
-		l.flush = nil
-	}
-	l.flushGen++
-	if at <= now {
-		l.mu.Unlock()
-		if err := l.store.FlushAll(ctx); err != nil {
-			return Result{}, fmt.Errorf("flush_all: %w", err)
+	if at > now {
+		if err := l.flush.Schedule(time.Duration(at-now)*time.Second, l.delayedFlush); err != nil {
+			return Result{}, err
 		}
 		return Result{Status: StatusOK}, nil
 	}
-	if l.closed {
-		l.mu.Unlock()
-		return Result{}, fmt.Errorf("flush_all: %w: mode closed", ErrUnavailable)
+	l.flush.Cancel()
+	if err := l.store.FlushAll(ctx); err != nil {
+		return Result{}, fmt.Errorf("flush_all: %w", err)
 	}
-	gen := l.flushGen
-	l.flush = time.AfterFunc(time.Duration(at-now)*time.Second, func() { l.delayedFlush(gen) })
-	l.mu.Unlock()
 	return Result{Status: StatusOK}, nil
 }
 
-// delayedFlush runs a scheduled flush_all unless it was replaced or the mode
-// closed meanwhile.
-func (l *Local) delayedFlush(gen uint64) {
-	l.mu.Lock()
-	if l.closed || gen != l.flushGen {
-		l.mu.Unlock()
-		return
-	}
-	l.flush = nil
-	l.flushDone.Add(1)
-	l.mu.Unlock()
-	defer l.flushDone.Done()
+// delayedFlush empties the replica when a scheduled flush_all falls due.
+func (l *Local) delayedFlush() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := l.store.FlushAll(ctx); err != nil {

@@ -5,17 +5,18 @@ import (
 	"sync"
 )
 
-// connSet tracks live connections so that an owner's Close can close them
-// all, including ones still being set up by another goroutine.
-type connSet struct {
+// ConnSet tracks live connections so that an owner's Close can close them
+// all, including ones still being set up by another goroutine. The zero
+// value is ready to use.
+type ConnSet struct {
 	mu     sync.Mutex // guards closed and m
 	closed bool
 	m      map[net.Conn]struct{}
 }
 
-// add tracks c and reports true, or reports false once closeAll has run;
+// Add tracks c and reports true, or reports false once CloseAll has run;
 // the caller then owns c and must close it.
-func (s *connSet) add(c net.Conn) bool {
+func (s *ConnSet) Add(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -28,15 +29,15 @@ func (s *connSet) add(c net.Conn) bool {
 	return true
 }
 
-// remove stops tracking c; it does not close it.
-func (s *connSet) remove(c net.Conn) {
+// Remove stops tracking c; it does not close it.
+func (s *ConnSet) Remove(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, c)
 }
 
-// closeAll closes every tracked connection and refuses later adds.
-func (s *connSet) closeAll() {
+// CloseAll closes every tracked connection and refuses later adds.
+func (s *ConnSet) CloseAll() {
 	s.mu.Lock()
 	s.closed = true
 	conns := s.m

@@ -97,12 +97,12 @@ func (m *Membership) sendLoop(peer string) {
 
 // sendOn writes a heartbeat every Interval until a write fails or Close.
 func (m *Membership) sendOn(conn net.Conn) error {
-	if !m.conns.add(conn) {
+	if !m.conns.Add(conn) {
 		_ = conn.Close()
 		return ErrClosed
 	}
 	defer func() { _ = conn.Close() }()
-	defer m.conns.remove(conn)
+	defer m.conns.Remove(conn)
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
 	for {
@@ -148,10 +148,10 @@ func jitter(d time.Duration) time.Duration {
 // serveHeartbeats is the ChannelHeartbeat handler: it records every
 // heartbeat read from an authenticated connection from peer from.
 func (m *Membership) serveHeartbeats(conn net.Conn, from string) {
-	if !m.conns.add(conn) {
+	if !m.conns.Add(conn) {
 		return // closed; the transport closes conn
 	}
-	defer m.conns.remove(conn)
+	defer m.conns.Remove(conn)
 	m.replaceIncoming(from, conn)
 	defer m.dropIncoming(from, conn)
 

@@ -100,7 +100,7 @@ type Membership struct {
 	changed  chan struct{}           // closed and replaced on every up/down change
 	incoming map[string]net.Conn     // current heartbeat connection from each peer
 
-	conns     connSet            // heartbeat connections in both directions
+	conns     ConnSet            // heartbeat connections in both directions
 	ctx       context.Context    // cancelled by Close
 	cancel    context.CancelFunc // cancels ctx
 	wg        sync.WaitGroup     // send loops and the check loop
@@ -164,7 +164,7 @@ func (m *Membership) Close() error {
 	m.closeOnce.Do(func() {
 		m.startOnce.Do(func() {}) // a later Start does nothing
 		m.cancel()
-		m.conns.closeAll()
+		m.conns.CloseAll()
 		m.wg.Wait()
 	})
 	return nil

@@ -114,7 +114,7 @@ type Transport struct {
 	started  bool
 	ln       net.Listener
 
-	conns     connSet        // accepted connections, from accept until their handler returns
+	conns     ConnSet        // accepted connections, from accept until their handler returns
 	wg        sync.WaitGroup // accept loop and one goroutine per accepted connection
 	done      chan struct{}  // closed by Close
 	closeOnce sync.Once
@@ -204,7 +204,7 @@ func (t *Transport) Close() error {
 			}
 		}
 		t.mu.Unlock()
-		t.conns.closeAll()
+		t.conns.CloseAll()
 		t.wg.Wait()
 	})
 	return err
@@ -290,7 +290,7 @@ func (t *Transport) acceptLoop(ln net.Listener) {
 			continue
 		}
 		backoff = 0
-		if !t.conns.add(c) {
+		if !t.conns.Add(c) {
 			_ = c.Close()
 			return
 		}
@@ -300,7 +300,7 @@ func (t *Transport) acceptLoop(ln net.Listener) {
 
 // serveConn authenticates one accepted connection and runs its handler.
 func (t *Transport) serveConn(c net.Conn) {
-	defer t.conns.remove(c)
+	defer t.conns.Remove(c)
 	defer func() { _ = c.Close() }()
 	remote := c.RemoteAddr().String()
 	if err := c.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {

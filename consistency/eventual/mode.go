@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/kvcontroller"
+	"github.com/memcons/memcons/peer"
 )
 
 // Mode is eventual mode on one peer. It is safe for concurrent use.
@@ -49,12 +49,9 @@ type Mode struct {
 	ctx    context.Context    // cancelled by Close
 	cancel context.CancelFunc // cancels ctx
 	wg     sync.WaitGroup     // link loops, maintenance, delayed flushes
-	conns  connSet            // sync connections in both directions
+	conns  peer.ConnSet       // sync connections in both directions
 
-	timerMu    sync.Mutex  // guards flushTimer, flushGen, closed
-	flushTimer *time.Timer // pending delayed flush_all
-	flushGen   uint64
-	closed     bool
+	flush consistency.DelayedFlush // pending delayed flush_all, if any
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -181,15 +178,9 @@ func (m *Mode) Details() []consistency.Detail {
 func (m *Mode) Close() error {
 	m.closeOnce.Do(func() {
 		m.startOnce.Do(func() {}) // a later Start does nothing
-		m.timerMu.Lock()
-		m.closed = true
-		if m.flushTimer != nil {
-			m.flushTimer.Stop()
-			m.flushTimer = nil
-		}
-		m.timerMu.Unlock()
+		m.flush.Close()
 		m.cancel()
-		m.conns.closeAll()
+		m.conns.CloseAll()
 		m.wg.Wait()
 	})
 	return nil
@@ -238,6 +229,16 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 		unlock()
 		return res, err
 	}
+	if _, err := m.replicate(ctx, eff, key, version, unlock); err != nil {
+		return consistency.Result{}, err
+	}
+	return res, nil
+}
+
+// replicate stores eff's result with version (a tombstone for a delete),
+// releases the key's lock with unlock, and queues the item for the other
+// peers.
+func (m *Mode) replicate(ctx context.Context, eff consistency.Effect, key string, version uint64, unlock func()) (kvcontroller.Item, error) {
 	item := eff.Item
 	item.Version = version // touch keeps the old version in ApplyWrite; here it must replicate
 	if eff.Kind == consistency.EffectDelete {
@@ -246,11 +247,11 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	evicted, err := m.commitLocked(ctx, item)
 	unlock()
 	if err != nil {
-		return consistency.Result{}, err
+		return kvcontroller.Item{}, err
 	}
 	m.push(item)
 	m.dropTombs(evicted)
-	return res, nil
+	return item, nil
 }
 
 func tombstone(key string, version uint64) kvcontroller.Item {
@@ -461,18 +462,10 @@ func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now in
 			unlock()
 			return consistency.Result{}, err
 		}
-		item := eff.Item
-		item.Version = version
-		if eff.Kind == consistency.EffectDelete {
-			item = tombstone(key, version)
-		}
-		evicted, err := m.commitLocked(ctx, item)
-		unlock()
+		item, err := m.replicate(ctx, eff, key, version, unlock)
 		if err != nil {
 			return consistency.Result{}, err
 		}
-		m.push(item)
-		m.dropTombs(evicted)
 		if !item.Tombstone {
 			items = append(items, item)
 		}
@@ -484,41 +477,21 @@ func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now in
 // seconds; a later flush_all replaces a pending one, as in memcached.
 func (m *Mode) flushAll(ctx context.Context, delay, now int64) (consistency.Result, error) {
 	at := consistency.AbsoluteExptime(delay, now)
-	m.timerMu.Lock()
-	if m.flushTimer != nil {
-		m.flushTimer.Stop()
-		m.flushTimer = nil
-	}
-	m.flushGen++
-	if at <= now {
-		m.timerMu.Unlock()
-		if err := m.flushLocal(ctx); err != nil {
+	if at > now {
+		if err := m.flush.Schedule(time.Duration(at-now)*time.Second, m.delayedFlush); err != nil {
 			return consistency.Result{}, err
 		}
 		return consistency.Result{Status: consistency.StatusOK}, nil
 	}
-	if m.closed {
-		m.timerMu.Unlock()
-		return consistency.Result{}, fmt.Errorf("flush_all: %w: mode closed", consistency.ErrUnavailable)
+	m.flush.Cancel()
+	if err := m.flushLocal(ctx); err != nil {
+		return consistency.Result{}, err
 	}
-	gen := m.flushGen
-	m.flushTimer = time.AfterFunc(time.Duration(at-now)*time.Second, func() { m.delayedFlush(gen) })
-	m.timerMu.Unlock()
 	return consistency.Result{Status: consistency.StatusOK}, nil
 }
 
-// delayedFlush runs a scheduled flush_all unless it was replaced or the mode
-// closed meanwhile.
-func (m *Mode) delayedFlush(gen uint64) {
-	m.timerMu.Lock()
-	if m.closed || gen != m.flushGen {
-		m.timerMu.Unlock()
-		return
-	}
-	m.flushTimer = nil
-	m.wg.Add(1)
-	m.timerMu.Unlock()
-	defer m.wg.Done()
+// delayedFlush issues a scheduled flush_all when it falls due.
+func (m *Mode) delayedFlush() {
 	if err := m.flushLocal(m.ctx); err != nil {
 		m.opts.Logger.Error("delayed flush_all failed", "err", err)
 	}
@@ -586,45 +559,5 @@ func (m *Mode) deleteOlder(ctx context.Context, key string, v uint64) error {
 func (m *Mode) push(item kvcontroller.Item) {
 	for _, l := range m.links {
 		l.enqueue(pushEntry{item: item}, m.cfg.PushQueue)
-	}
-}
-
-// connSet tracks live sync connections so Close can close them all.
-type connSet struct {
-	mu     sync.Mutex // guards closed and m
-	closed bool
-	m      map[net.Conn]struct{}
-}
-
-// add tracks c and reports true, or false once closeAll has run.
-func (s *connSet) add(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if s.m == nil {
-		s.m = make(map[net.Conn]struct{})
-	}
-	s.m[c] = struct{}{}
-	return true
-}
-
-// remove stops tracking c without closing it.
-func (s *connSet) remove(c net.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, c)
-}
-
-// closeAll closes every tracked connection and refuses later adds.
-func (s *connSet) closeAll() {
-	s.mu.Lock()
-	s.closed = true
-	conns := s.m
-	s.m = nil
-	s.mu.Unlock()
-	for c := range conns {
-		_ = c.Close()
 	}
 }

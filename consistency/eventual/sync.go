@@ -269,7 +269,7 @@ func (m *Mode) dial(op context.Context, peer string) (*syncConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s for sync: %w", peer, err)
 	}
-	if !m.conns.add(c) {
+	if !m.conns.Add(c) {
 		_ = c.Close()
 		return nil, fmt.Errorf("dial %s for sync: mode closed", peer)
 	}
@@ -277,7 +277,7 @@ func (m *Mode) dial(op context.Context, peer string) (*syncConn, error) {
 }
 
 func (m *Mode) dropConn(sc *syncConn) {
-	m.conns.remove(sc.c)
+	m.conns.Remove(sc.c)
 	_ = sc.c.Close()
 }
 
@@ -393,10 +393,10 @@ func (m *Mode) syncWith(sc *syncConn, l *link) error {
 // pushes and flushes it sends and answers its sync requests, until the
 // connection fails or the mode closes. Register it for peer.ChannelSync.
 func (m *Mode) ServeConn(conn net.Conn, from string) {
-	if !m.conns.add(conn) {
+	if !m.conns.Add(conn) {
 		return
 	}
-	defer m.conns.remove(conn)
+	defer m.conns.Remove(conn)
 	l := m.links[from]
 	if l == nil {
 		m.opts.Logger.Warn("sync connection from unknown peer", "peer", from)

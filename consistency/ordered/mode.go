@@ -67,9 +67,7 @@ type Mode struct {
 	nudging     bool
 	nudgeClosed bool
 
-	smu       sync.Mutex // guards srvConns, srvClosed
-	srvConns  map[net.Conn]struct{}
-	srvClosed bool
+	srvConns peer.ConnSet // forward connections this peer serves
 
 	closeOnce sync.Once
 	closeErr  error
@@ -101,7 +99,6 @@ func New(store kvcontroller.Store, trans Transport, cfg Config) (*Mode, error) {
 		incarnation: binary.BigEndian.Uint64(b[:]) | 1,
 		pending:     map[uint64]chan outcome{},
 		ctx:         ctx, cancel: cancel,
-		srvConns: map[net.Conn]struct{}{},
 	}
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
@@ -280,12 +277,7 @@ func (m *Mode) Close() error {
 		m.nmu.Lock()
 		m.nudgeClosed = true
 		m.nmu.Unlock()
-		m.smu.Lock()
-		m.srvClosed = true
-		for c := range m.srvConns {
-			_ = c.Close()
-		}
-		m.smu.Unlock()
+		m.srvConns.CloseAll()
 		m.fwd.close()
 		m.cancel()
 		var errs []error
@@ -525,18 +517,10 @@ func (m *Mode) lastStateIndex(idx uint64) uint64 {
 
 // handleForward serves the forward channel of one follower.
 func (m *Mode) handleForward(conn net.Conn, from string) {
-	m.smu.Lock()
-	if m.srvClosed {
-		m.smu.Unlock()
+	if !m.srvConns.Add(conn) {
 		return
 	}
-	m.srvConns[conn] = struct{}{}
-	m.smu.Unlock()
-	defer func() {
-		m.smu.Lock()
-		delete(m.srvConns, conn)
-		m.smu.Unlock()
-	}()
+	defer m.srvConns.Remove(conn)
 	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
 		defer cancel()
