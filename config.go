@@ -59,6 +59,7 @@ func clusterKeys() []keySpec {
 		{"recent_log_size", "65536", "eventual mode: recent writes kept for delta sync (also the tombstone limit)"},
 		{"push_queue", "8192", "eventual mode: writes waiting to be pushed to one peer; more are left to sync"},
 		{"push_batch", "128", "eventual mode: most writes sent in one push"},
+		{"push_delay", "10ms", "eventual mode: how long a push waits for more writes to share its batch"},
 	}
 }
 

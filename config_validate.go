@@ -175,6 +175,11 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	cfg.Eventual.RecentLogSize = p.integer("recent_log_size", 1, 1<<24)
 	cfg.Eventual.PushQueue = p.integer("push_queue", 1, 1<<24)
 	cfg.Eventual.PushBatch = p.integer("push_batch", 1, 1<<16)
+	if pd, ok := p.duration("push_delay"); ok && (pd < time.Microsecond || pd > time.Second) {
+		p.fail(clusterSection+".push_delay", "must be between 1µs and 1s, got %s", pd)
+	} else {
+		cfg.Eventual.PushDelay = pd
+	}
 
 	switch s := server.StoreKind(p.str("store")); s {
 	case server.StoreMemcached, server.StoreMemory:

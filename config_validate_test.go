@@ -53,7 +53,7 @@ func TestBuildConfig_Valid(t *testing.T) {
 		StoreTimeout:      time.Second,
 		StoreMaxIdle:      64,
 		Eventual: eventual.Config{
-			SyncInterval: time.Second, RecentLogSize: 65536, PushQueue: 8192, PushBatch: 128,
+			SyncInterval: time.Second, RecentLogSize: 65536, PushQueue: 8192, PushBatch: 128, PushDelay: 10 * time.Millisecond,
 		},
 		Ordered: ordered.Config{
 			ElectionTimeout: time.Second, LeaderWait: 3 * time.Second, RequestTimeout: 5 * time.Second,
@@ -207,6 +207,8 @@ func TestBuildConfig_Rejects(t *testing.T) {
 		{"zero recent log size", set("recent_log_size", "0"), "cluster.recent_log_size", "out of range"},
 		{"bad push queue", set("push_queue", "big"), "cluster.push_queue", `bad integer "big"`},
 		{"zero push batch", set("push_batch", "0"), "cluster.push_batch", "out of range"},
+		{"zero push delay", set("push_delay", "0s"), "cluster.push_delay", "between 1µs and 1s"},
+		{"bad push delay", set("push_delay", "soon"), "cluster.push_delay", "bad duration"},
 		{"tiny election timeout", set("election_timeout", "1ms"), "cluster.election_timeout", "at least 10ms"},
 		{"zero leader wait", set("leader_wait", "0s"), "cluster.leader_wait", "must be positive"},
 		{"request timeout below leader wait", set("request_timeout", "1s"), "cluster.request_timeout", "at least cluster.leader_wait"},

@@ -19,6 +19,7 @@ const (
 	DefaultRecentLogSize = 65536
 	DefaultPushQueue     = 8192
 	DefaultPushBatch     = 128
+	DefaultPushDelay     = 10 * time.Millisecond
 )
 
 // Config holds the [cluster] keys of eventual mode; zero fields mean the
@@ -34,6 +35,11 @@ type Config struct {
 	PushQueue int
 	// PushBatch is the most writes sent in one push frame.
 	PushBatch int
+	// PushDelay is how long a push waits for more writes to share its
+	// frame, unless PushBatch writes are already queued; at most
+	// SyncInterval, which is also its default when shorter than
+	// DefaultPushDelay.
+	PushDelay time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -50,6 +56,9 @@ func (c Config) WithDefaults() Config {
 	if c.PushBatch == 0 {
 		c.PushBatch = DefaultPushBatch
 	}
+	if c.PushDelay == 0 {
+		c.PushDelay = min(DefaultPushDelay, c.SyncInterval)
+	}
 	return c
 }
 
@@ -64,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: PushQueue must be positive, got %d", ErrInvalidConfig, c.PushQueue)
 	case c.PushBatch < 1:
 		return fmt.Errorf("%w: PushBatch must be positive, got %d", ErrInvalidConfig, c.PushBatch)
+	case c.PushDelay < 0 || c.PushDelay > c.SyncInterval:
+		return fmt.Errorf("%w: PushDelay must be between 0 and SyncInterval %v, got %v", ErrInvalidConfig, c.SyncInterval, c.PushDelay)
 	}
 	return nil
 }

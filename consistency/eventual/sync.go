@@ -23,8 +23,6 @@ const (
 	batchBytes = 256 << 10
 	// getBatch is how many keys one replica read of a delta answer asks for.
 	getBatch = 128
-	// pushLinger is how long a push waits for more writes to share its frame.
-	pushLinger = time.Millisecond
 	// connBuffer is the read and write buffer size of a sync connection.
 	connBuffer = 64 << 10
 )
@@ -223,12 +221,15 @@ func (m *Mode) runLink(l *link) {
 					break
 				}
 				if l.pending() < m.cfg.PushBatch {
-					// Linger a moment so that a burst of writes travels
-					// (and is applied) as one batch.
+					// Linger so that the writes of the next moment travel
+					// (and are applied) as one batch: every frame costs
+					// the receiver a wake-up and two replica round trips.
+					t := time.NewTimer(m.cfg.PushDelay)
 					select {
 					case <-m.ctx.Done():
+						t.Stop()
 						return
-					case <-time.After(pushLinger):
+					case <-t.C:
 					}
 				}
 				op := l.beginOp(m.ctx)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -176,4 +177,32 @@ func TestTombSet_LimitAndCollection(t *testing.T) {
 	}
 	assert.Equal(t, 1, s.len())
 	assert.Less(t, len(s.order), 200)
+}
+
+func TestConfig_DefaultsAndValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		want    time.Duration // PushDelay after defaults
+		wantErr string
+	}{
+		{"defaults", Config{}, DefaultPushDelay, ""},
+		{"short sync interval caps the default delay", Config{SyncInterval: 2 * time.Millisecond}, 2 * time.Millisecond, ""},
+		{"explicit delay", Config{PushDelay: time.Millisecond}, time.Millisecond, ""},
+		{"delay above sync interval", Config{SyncInterval: time.Second, PushDelay: 2 * time.Second}, 2 * time.Second, "PushDelay must be between 0 and SyncInterval"},
+		{"negative delay", Config{PushDelay: -time.Millisecond}, -time.Millisecond, "PushDelay must be between 0 and SyncInterval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.cfg.WithDefaults()
+			assert.Equal(t, tt.want, c.PushDelay)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
 }
