@@ -54,7 +54,8 @@ type Mode struct {
 	seq       atomic.Uint64
 	pmu       sync.Mutex // guards pending
 	pending   map[uint64]chan outcome
-	verify    verifier
+	verify    verifier // leadership confirmations, on the leader
+	reads     verifier // read index requests of this peer's reads
 	barriers  singleflight.Group
 	termReady atomic.Uint64 // term in which this leader's barrier completed
 
@@ -105,6 +106,7 @@ func New(store kvcontroller.Store, trans Transport, cfg Config) (*Mode, error) {
 		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply,
 	}).init()
 	m.verify = verifier{wg: &m.wg, round: m.verifyRound}
+	m.reads = verifier{wg: &m.wg, round: m.readIndexRound}
 	trans.Handle(peer.ChannelRaft, m.layer.handle)
 	trans.Handle(peer.ChannelForward, m.handleForward)
 	return m, nil
@@ -274,6 +276,7 @@ func (m *Mode) Details() []consistency.Detail {
 func (m *Mode) Close() error {
 	m.closeOnce.Do(func() {
 		m.verify.close()
+		m.reads.close()
 		m.nmu.Lock()
 		m.nudgeClosed = true
 		m.nmu.Unlock()
@@ -317,8 +320,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	now := m.cfg.Now().Unix()
 	if req.Op.IsRead() {
 		if m.cfg.Kind == consistency.Linearizable {
-			applied, _ := m.fsm.appliedIndex()
-			idx, err := m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
+			idx, err := m.reads.readIndex(ctx)
 			if err != nil {
 				return consistency.Result{}, fmt.Errorf("read index: %w", err)
 			}
@@ -343,6 +345,15 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: *req}
 	c.Req.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
 	return m.propose(ctx, &c)
+}
+
+// readIndexRound asks the leader (this peer or, over the forward channel,
+// another) for a read index on behalf of the reads batched into one round.
+func (m *Mode) readIndexRound() (uint64, error) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	applied, _ := m.fsm.appliedIndex()
+	return m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
 }
 
 // propose appends c to the log and waits until this peer's replica has

@@ -8,9 +8,10 @@ import (
 	"github.com/memcons/memcons/consistency"
 )
 
-// verifier batches leadership confirmations: every read index request that
-// arrives while a round runs joins the next round, so one heartbeat round
-// serves all reads waiting at its start.
+// verifier batches read index rounds: a leadership confirmation on the
+// leader (verifyRound), a read index request to the leader on any peer
+// (readIndexRound). Every read that arrives while a round runs joins the
+// next round, so one round serves all reads waiting at its start.
 type verifier struct {
 	wg    *sync.WaitGroup // owner's; counts the running round loop
 	round func() (uint64, error)
@@ -48,7 +49,7 @@ func (v *verifier) readIndex(ctx context.Context) (uint64, error) {
 	case <-r.done:
 		return r.index, r.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, fmt.Errorf("%w: waiting for a read index: %w", consistency.ErrUnavailable, ctx.Err())
 	}
 }
 
