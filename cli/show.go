@@ -104,7 +104,37 @@ func parseCluster(stats []stat) clusterInfo {
 			info.peers[i].fields[field] = s.value
 		}
 	}
+	leaderLag(&info)
 	return info
+}
+
+// leaderLag sets each peer's behind field, in the ordered modes, to how far
+// its applied index trails the leader's commit index. A peer's own figure
+// (its commit index minus its applied index) stays 0 on a follower that is
+// cut off, since it no longer learns of new commits. The leader is the peer
+// that names itself leader with the highest commit index; with none, or for
+// a peer that reports no applied index, the peer's own figure stays.
+func leaderLag(info *clusterInfo) {
+	var commit uint64
+	found := false
+	for _, p := range info.peers {
+		if p.fields["leader"] != p.name {
+			continue
+		}
+		if c, err := strconv.ParseUint(p.fields["commit_index"], 10, 64); err == nil && (!found || c > commit) {
+			commit, found = c, true
+		}
+	}
+	if !found {
+		return
+	}
+	for _, p := range info.peers {
+		applied, err := strconv.ParseUint(p.fields["applied_index"], 10, 64)
+		if _, ok := p.fields["behind"]; !ok || err != nil {
+			continue
+		}
+		p.fields["behind"] = strconv.FormatUint(commit-min(commit, applied), 10)
+	}
 }
 
 // printCluster writes a heading line and the aligned tables: members,

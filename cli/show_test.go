@@ -163,6 +163,30 @@ func TestParseCluster_Fields(t *testing.T) {
 			}},
 		},
 		{
+			name: "behind is counted from the leader's commit index",
+			stats: []stat{
+				{"peer:p1:leader", "p1"}, {"peer:p1:commit_index", "90"}, {"peer:p1:applied_index", "88"}, {"peer:p1:behind", "2"},
+				{"peer:p2:leader", "p1"}, {"peer:p2:commit_index", "40"}, {"peer:p2:applied_index", "40"}, {"peer:p2:behind", "0"},
+				{"peer:p3:leader", "p3"}, {"peer:p3:commit_index", "30"}, {"peer:p3:applied_index", "30"}, {"peer:p3:behind", "0"},
+				{"peer:p4:state", "down"},
+			},
+			want: clusterInfo{peers: []peerInfo{
+				{name: "p1", fields: map[string]string{"leader": "p1", "commit_index": "90", "applied_index": "88", "behind": "2"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
+				{name: "p2", fields: map[string]string{"leader": "p1", "commit_index": "40", "applied_index": "40", "behind": "50"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
+				{name: "p3", fields: map[string]string{"leader": "p3", "commit_index": "30", "applied_index": "30", "behind": "60"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
+				{name: "p4", fields: map[string]string{"state": "down"}, order: []string{"state"}},
+			}},
+		},
+		{
+			name: "no leader keeps each peer's own figure",
+			stats: []stat{
+				{"peer:p1:leader", ""}, {"peer:p1:commit_index", "9"}, {"peer:p1:applied_index", "7"}, {"peer:p1:behind", "2"},
+			},
+			want: clusterInfo{peers: []peerInfo{
+				{name: "p1", fields: map[string]string{"leader": "", "commit_index": "9", "applied_index": "7", "behind": "2"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
+			}},
+		},
+		{
 			name:  "ignored lines",
 			stats: []stat{{"pid", "1"}, {"peer:", "x"}, {"peer::state", "up"}, {"peer:nofield", "x"}},
 			want:  clusterInfo{},

@@ -50,6 +50,7 @@ type Config struct {
 	MemoryLimitBytes int64         // StoreMemory capacity
 	StoreTimeout     time.Duration // per backend call
 	StoreMaxIdle     int           // idle backend connections kept
+	StoreConns       int           // pipelined backend connections for get, set and delete
 
 	Eventual eventual.Config // eventual mode's sync tuning; zero fields mean defaults
 

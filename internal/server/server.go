@@ -94,6 +94,7 @@ func newStore(cfg Config, self PeerAddrs) (kvcontroller.Store, error) {
 	case StoreMemcached, "":
 		st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{
 			Addr: self.ReplicaAddr, Timeout: cfg.StoreTimeout, MaxIdleConns: cfg.StoreMaxIdle,
+			PipelineConns: cfg.StoreConns,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server %s: replica %s: %w", cfg.Self, self.ReplicaAddr, err)
