@@ -109,21 +109,30 @@ func parseCluster(stats []stat) clusterInfo {
 }
 
 // leaderLag sets each peer's behind field, in the ordered modes, to how far
-// its applied index trails the leader's commit index. A peer's own figure
-// (its commit index minus its applied index) stays 0 on a follower that is
-// cut off, since it no longer learns of new commits. The leader is the peer
-// that names itself leader with the highest commit index; with none, or for
-// a peer that reports no applied index, the peer's own figure stays.
+// its applied index trails what the leader has committed. A peer's own
+// figure stays 0 on a follower that is cut off, since it no longer learns
+// of new commits. The leader is the peer that names itself leader with the
+// highest commit index; what it has committed, counted in entries a replica
+// applies (raft's no-op and barrier entries are not), is its applied index
+// plus its own behind. With no leader, or for a peer that reports no
+// applied index, the peer's own figure stays.
 func leaderLag(info *clusterInfo) {
-	var commit uint64
+	var commit, ref uint64
 	found := false
 	for _, p := range info.peers {
 		if p.fields["leader"] != p.name {
 			continue
 		}
-		if c, err := strconv.ParseUint(p.fields["commit_index"], 10, 64); err == nil && (!found || c > commit) {
-			commit, found = c, true
+		c, err := strconv.ParseUint(p.fields["commit_index"], 10, 64)
+		if err != nil || (found && c <= commit) {
+			continue
 		}
+		applied, errA := strconv.ParseUint(p.fields["applied_index"], 10, 64)
+		behind, errB := strconv.ParseUint(p.fields["behind"], 10, 64)
+		if errA != nil || errB != nil {
+			continue
+		}
+		commit, ref, found = c, applied+behind, true
 	}
 	if !found {
 		return
@@ -133,7 +142,7 @@ func leaderLag(info *clusterInfo) {
 		if _, ok := p.fields["behind"]; !ok || err != nil {
 			continue
 		}
-		p.fields["behind"] = strconv.FormatUint(commit-min(commit, applied), 10)
+		p.fields["behind"] = strconv.FormatUint(ref-min(ref, applied), 10)
 	}
 }
 

@@ -163,7 +163,7 @@ func TestParseCluster_Fields(t *testing.T) {
 			}},
 		},
 		{
-			name: "behind is counted from the leader's commit index",
+			name: "behind is counted from what the leader committed",
 			stats: []stat{
 				{"peer:p1:leader", "p1"}, {"peer:p1:commit_index", "90"}, {"peer:p1:applied_index", "88"}, {"peer:p1:behind", "2"},
 				{"peer:p2:leader", "p1"}, {"peer:p2:commit_index", "40"}, {"peer:p2:applied_index", "40"}, {"peer:p2:behind", "0"},
@@ -175,6 +175,17 @@ func TestParseCluster_Fields(t *testing.T) {
 				{name: "p2", fields: map[string]string{"leader": "p1", "commit_index": "40", "applied_index": "40", "behind": "50"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
 				{name: "p3", fields: map[string]string{"leader": "p3", "commit_index": "30", "applied_index": "30", "behind": "60"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
 				{name: "p4", fields: map[string]string{"state": "down"}, order: []string{"state"}},
+			}},
+		},
+		{
+			name: "the leader's trailing no-op entries are not counted",
+			stats: []stat{
+				{"peer:p1:leader", "p1"}, {"peer:p1:commit_index", "103"}, {"peer:p1:applied_index", "100"}, {"peer:p1:behind", "0"},
+				{"peer:p2:leader", "p1"}, {"peer:p2:commit_index", "103"}, {"peer:p2:applied_index", "100"}, {"peer:p2:behind", "0"},
+			},
+			want: clusterInfo{peers: []peerInfo{
+				{name: "p1", fields: map[string]string{"leader": "p1", "commit_index": "103", "applied_index": "100", "behind": "0"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
+				{name: "p2", fields: map[string]string{"leader": "p1", "commit_index": "103", "applied_index": "100", "behind": "0"}, order: []string{"leader", "commit_index", "applied_index", "behind"}},
 			}},
 		},
 		{

@@ -261,12 +261,15 @@ func (m *Mode) Details() []consistency.Detail {
 	_, leader := r.LeaderWithID()
 	applied, _ := m.fsm.appliedIndex()
 	commit := r.CommitIndex()
+	// raft's no-op and barrier entries never reach the FSM: count only the
+	// entries the replica applies.
+	state := m.lastStateIndex(commit)
 	d := []consistency.Detail{
 		{Key: "leader", Value: string(leader)},
 		{Key: "term", Value: strconv.FormatUint(r.CurrentTerm(), 10)},
 		{Key: "commit_index", Value: strconv.FormatUint(commit, 10)},
 		{Key: "applied_index", Value: strconv.FormatUint(applied, 10)},
-		{Key: "behind", Value: strconv.FormatUint(commit-min(commit, applied), 10)},
+		{Key: "behind", Value: strconv.FormatUint(state-min(state, applied), 10)},
 	}
 	return d
 }
