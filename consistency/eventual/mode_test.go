@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -329,6 +331,85 @@ func TestMode_RestartCatchesUpByDeltaOrFull(t *testing.T) {
 	assert.Eventually(t, func() bool { return a.Role() == "peer" }, 5*time.Second, time.Millisecond)
 	_, err := empty.Get(context.Background(), markerKey)
 	assert.False(t, errors.Is(err, kvcontroller.ErrNotFound), "the replica is marked again")
+}
+
+// fullSyncs records the items count of every "full sync done" log line.
+type fullSyncs struct {
+	mu    sync.Mutex
+	items []int64
+}
+
+func (f *fullSyncs) Enabled(context.Context, slog.Level) bool { return true }
+func (f *fullSyncs) WithAttrs([]slog.Attr) slog.Handler       { return f }
+func (f *fullSyncs) WithGroup(string) slog.Handler            { return f }
+func (f *fullSyncs) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "full sync done" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "items" {
+			f.mu.Lock()
+			f.items = append(f.items, a.Value.Int64())
+			f.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (f *fullSyncs) list() []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.items)
+}
+
+func TestMode_FullTransferLeavesOutRequesterOwnWrites(t *testing.T) {
+	storeA := kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{})
+	dirA := t.TempDir()
+	n := &testNet{modes: map[string]*Mode{}, down: map[string]bool{}}
+	t.Cleanup(n.wg.Wait)
+	start := func(name string, store kvcontroller.Store, dataDir string, log *slog.Logger) *Mode {
+		m, err := New(store, Config{SyncInterval: testInterval}, Options{
+			Self: name, Peers: []string{"a", "b"}, DataDir: dataDir, Dial: n.dialer(name), Logger: log,
+		})
+		require.NoError(t, err)
+		n.mu.Lock()
+		n.modes[name] = m
+		n.mu.Unlock()
+		require.NoError(t, m.Start(context.Background()))
+		return m
+	}
+	a := start("a", storeA, dirA, nil)
+	var fulls fullSyncs // b's full syncs; a is its only peer
+	b := start("b", kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{}), t.TempDir(), slog.New(&fulls))
+	t.Cleanup(func() { _ = b.Close() })
+	const ownA, ownB = 5, 12
+	for i := range ownA {
+		do(t, a, consistency.OpSet, fmt.Sprintf("a%d", i), "v")
+	}
+	for i := range ownB {
+		do(t, b, consistency.OpSet, fmt.Sprintf("b%d", i), "v")
+	}
+	// syncedPast reports whether m's link to other has applied other's
+	// whole log.
+	syncedPast := func(m *Mode, other *Mode) bool {
+		l := m.links[other.opts.Self]
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.cur.Epoch == other.epoch && l.cur.Seq >= other.log.last()
+	}
+	require.Eventually(t, func() bool { return syncedPast(a, b) && syncedPast(b, a) }, 5*time.Second, time.Millisecond)
+	require.NotNil(t, storedItem(t, a, fmt.Sprintf("b%d", ownB-1)))
+	require.NoError(t, a.Close())
+	before := len(fulls.list())
+
+	// a restarts over its intact replica with a new log epoch: b's cursor
+	// names the old one, so b gets a full transfer, which holds a's own
+	// writes but none of b's.
+	a = start("a", storeA, dirA, nil)
+	t.Cleanup(func() { _ = a.Close() })
+	require.Eventually(t, func() bool { return len(fulls.list()) > before }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, int64(ownA), fulls.list()[before], "full transfer to b: a's %d writes, none of b's %d", ownA, ownB)
 }
 
 func TestMode_SetOverIntactReplicaWins(t *testing.T) {

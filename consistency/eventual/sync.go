@@ -440,10 +440,10 @@ func (m *Mode) ServeConn(conn net.Conn, from string) {
 
 // answer streams the writes after the request's cursor (or, when this
 // peer's log no longer reaches back that far or the cursor is from another
-// epoch, every item of the replica), then complete with the new cursor. A
-// delta leaves out the requester's own writes: it stored each of them when
-// it made it and holds that or something newer (a requester whose replica
-// was emptied asks from zero and gets the full transfer).
+// epoch, every item of the replica), then complete with the new cursor.
+// Both leave out the requester's own writes: it stored each of them when it
+// made it and holds that or something newer (a requester whose replica was
+// emptied asks from zero and gets everything).
 func (m *Mode) answer(conn net.Conn, bw *bufio.Writer, req frame, from string) error {
 	fromOrdinal := m.ordinals[from]
 	ctx := m.ctx
@@ -463,8 +463,12 @@ func (m *Mode) answer(conn net.Conn, bw *bufio.Writer, req frame, from string) e
 		}
 		return nil
 	}
+	// A requester whose cursor is not zero has synced with this peer before
+	// on the replica it has now, which holds each of its own writes or
+	// something newer: a full transfer leaves those out as a delta does.
+	skipOwn := req.epoch != 0 || req.seq != 0
 	add := func(it kvcontroller.Item) error {
-		if it.Key == markerKey {
+		if it.Key == markerKey || (skipOwn && VersionOrdinal(it.Version) == fromOrdinal) {
 			return nil
 		}
 		batch = append(batch, it)
@@ -492,7 +496,7 @@ func (m *Mode) answer(conn net.Conn, bw *bufio.Writer, req frame, from string) e
 				return fmt.Errorf("answer sync: read %d keys: %w", len(chunk), err)
 			}
 			for _, k := range chunk {
-				if it, hit := found[k]; hit && VersionOrdinal(it.Version) != fromOrdinal {
+				if it, hit := found[k]; hit {
 					if err := add(it); err != nil {
 						return fmt.Errorf("answer sync: %w", err)
 					}
