@@ -44,6 +44,7 @@ type fsm struct {
 	log         *slog.Logger
 	ctx         context.Context // cancelled when the mode closes
 	storeWait   time.Duration   // bound on one store call
+	spoolDir    string          // where Snapshot dumps the replica; "" = os.TempDir()
 	// deliver hands the outcome of a write proposed by this mode to its
 	// waiting request; origin and seq identify it.
 	deliver func(origin, seq uint64, out outcome)

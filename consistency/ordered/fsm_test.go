@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,7 +25,8 @@ func newTestFSM(t *testing.T) (*fsm, kvcontroller.Store, *[]outcome) {
 	var outs []outcome
 	f := (&fsm{
 		store: store, log: slog.New(slog.DiscardHandler), ctx: context.Background(), storeWait: time.Second,
-		deliver: func(_, _ uint64, out outcome) { outs = append(outs, out) },
+		spoolDir: t.TempDir(),
+		deliver:  func(_, _ uint64, out outcome) { outs = append(outs, out) },
 	}).init()
 	return f, store, &outs
 }
@@ -97,8 +100,14 @@ func TestFSM_SnapshotRestoreRoundTrip(t *testing.T) {
 	snap, err := src.Snapshot()
 	require.NoError(t, err)
 	sink := &memSink{}
+	spooled, err := filepath.Glob(filepath.Join(src.spoolDir, spoolPattern))
+	require.NoError(t, err)
+	assert.Len(t, spooled, 1, "the dump waits in one spool file")
 	require.NoError(t, snap.Persist(sink))
 	snap.Release()
+	spooled, err = filepath.Glob(filepath.Join(src.spoolDir, spoolPattern))
+	require.NoError(t, err)
+	assert.Empty(t, spooled, "Release removes the spool file")
 
 	dst, dstStore, _ := newTestFSM(t)
 	require.NoError(t, dstStore.Set(context.Background(), kvcontroller.Item{Key: "stale", Value: []byte("x")}))
@@ -158,4 +167,19 @@ func TestFSM_BatchedRunMatchesOneByOne(t *testing.T) {
 		assert.Equal(t, wantErr, gotErr, key)
 		assert.Equal(t, want, got, key)
 	}
+}
+
+func TestRemoveSpool_LeavesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"snapshot-123.spool", "snapshot-9.spool", "wal", "1-2-3.snap"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600))
+	}
+	require.NoError(t, removeSpool(dir))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"wal", "1-2-3.snap"}, left)
 }

@@ -104,6 +104,7 @@ func New(store kvcontroller.Store, trans Transport, cfg Config) (*Mode, error) {
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
 		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply,
+		spoolDir: filepath.Join(cfg.DataDir, "raft"),
 	}).init()
 	m.verify = verifier{wg: &m.wg, round: m.verifyRound}
 	m.reads = verifier{wg: &m.wg, round: m.readIndexRound}
@@ -126,6 +127,9 @@ func (m *Mode) Start(ctx context.Context) error {
 	dir := filepath.Join(m.cfg.DataDir, "raft")
 	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o750); err != nil {
 		return fmt.Errorf("raft directory: %w", err)
+	}
+	if err := removeSpool(dir); err != nil {
+		return err
 	}
 	// raft-wal's Close leaves its meta database open (and its file lock
 	// held), so the mode owns that database and closes it after the WAL.

@@ -2,12 +2,13 @@ package ordered
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/raft"
 
@@ -20,37 +21,77 @@ const snapshotMagic = "memcons-snap-1\n"
 // maxSnapshotField bounds one key or value read from a snapshot.
 const maxSnapshotField = 64 << 20
 
+// spoolPattern names the files a snapshot is dumped into before raft
+// persists it; leftovers of a crashed process are removed at Start.
+const spoolPattern = "snapshot-*.spool"
+
 // Snapshot dumps the replica while raft holds back further applies (raft
 // calls Snapshot on the FSM goroutine), so the dump is exactly the state at
-// the applied index; Persist then only writes the bytes out.
+// the applied index. The dump goes to a spool file in the raft directory,
+// not to memory, so a large replica does not have to fit in the heap;
+// Persist then copies the file to raft's snapshot store.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	applied, _ := f.appliedIndex()
-	buf := bytes.NewBufferString(snapshotMagic)
-	var scratch []byte
-	scratch = binary.AppendUvarint(scratch[:0], applied)
-	scratch = binary.AppendVarint(scratch, f.nextFlush())
-	buf.Write(scratch)
-	err := f.retry("dump", func(ctx context.Context) error {
-		buf.Truncate(len(snapshotMagic) + len(scratch))
-		return f.store.Dump(ctx, func(it kvcontroller.Item) error {
+	file, err := os.CreateTemp(f.spoolDir, spoolPattern)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot at index %d: spool file: %w", applied, err)
+	}
+	snap := &snapshot{file: file}
+	w := bufio.NewWriterSize(file, 256<<10)
+	header := []byte(snapshotMagic)
+	header = binary.AppendUvarint(header, applied)
+	header = binary.AppendVarint(header, f.nextFlush())
+	var b []byte
+	err = f.retry("dump", func(ctx context.Context) error {
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := file.Truncate(0); err != nil {
+			return err
+		}
+		w.Reset(file)
+		if _, err := w.Write(header); err != nil {
+			return err
+		}
+		err := f.store.Dump(ctx, func(it kvcontroller.Item) error {
 			if it.Tombstone {
 				return nil // the ordered modes delete keys outright
 			}
-			b := binary.AppendUvarint(nil, uint64(len(it.Key)))
+			b = binary.AppendUvarint(b[:0], uint64(len(it.Key)))
 			b = append(b, it.Key...)
 			b = binary.AppendUvarint(b, uint64(len(it.Value)))
 			b = append(b, it.Value...)
 			b = binary.AppendUvarint(b, uint64(it.Flags))
 			b = binary.AppendVarint(b, it.Exptime)
 			b = binary.AppendUvarint(b, it.Version)
-			buf.Write(b)
-			return nil
+			_, err := w.Write(b)
+			return err
 		})
+		if err != nil {
+			return err
+		}
+		return w.Flush()
 	})
 	if err != nil {
+		snap.Release()
 		return nil, fmt.Errorf("snapshot at index %d: %w", applied, err)
 	}
-	return &snapshot{data: buf.Bytes()}, nil
+	return snap, nil
+}
+
+// removeSpool deletes spool files left in dir by a process that stopped
+// between Snapshot and Release.
+func removeSpool(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, spoolPattern))
+	if err != nil {
+		return fmt.Errorf("list snapshot spool files: %w", err)
+	}
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove snapshot spool file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Restore empties the replica and loads a snapshot into it.
@@ -142,17 +183,28 @@ func unexpected(err error) error {
 	return err
 }
 
-// snapshot is a finished dump waiting to be written out.
-type snapshot struct{ data []byte }
+// snapshot is a finished dump, in its spool file, waiting to be written out.
+type snapshot struct{ file *os.File }
 
-// Persist writes the dump to the sink.
+// Persist copies the dump to the sink.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.data); err != nil {
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: rewind spool file: %w", err)
+	}
+	if _, err := io.Copy(sink, bufio.NewReaderSize(s.file, 256<<10)); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	return sink.Close()
 }
 
-// Release drops the dump.
-func (s *snapshot) Release() { s.data = nil }
+// Release closes and removes the spool file; later calls do nothing.
+func (s *snapshot) Release() {
+	if s.file == nil {
+		return
+	}
+	_ = s.file.Close()
+	_ = os.Remove(s.file.Name())
+	s.file = nil
+}
