@@ -53,6 +53,21 @@ func (n *testNet) setDown(name string, down bool) {
 	n.down[name] = down
 }
 
+// start runs a Mode named name among peers over store, keeping its sync
+// state in dataDir, with the package's test sync interval.
+func (n *testNet) start(t *testing.T, name string, peers []string, store kvcontroller.Store, dataDir string, log *slog.Logger) *Mode {
+	t.Helper()
+	m, err := New(store, Config{SyncInterval: testInterval}, Options{
+		Self: name, Peers: peers, DataDir: dataDir, Dial: n.dialer(name), Logger: log,
+	})
+	require.NoError(t, err)
+	n.mu.Lock()
+	n.modes[name] = m
+	n.mu.Unlock()
+	require.NoError(t, m.Start(context.Background()))
+	return m
+}
+
 // startModes runs one Mode per name over a fresh MemStore.
 func startModes(t *testing.T, cfg Config, names ...string) (*testNet, []*Mode) {
 	t.Helper()
@@ -264,15 +279,7 @@ func TestMode_RestartCatchesUpByDeltaOrFull(t *testing.T) {
 	n := &testNet{modes: map[string]*Mode{}, down: map[string]bool{}}
 	t.Cleanup(n.wg.Wait)
 	start := func(name string, store kvcontroller.Store, dataDir string) *Mode {
-		m, err := New(store, Config{SyncInterval: testInterval}, Options{
-			Self: name, Peers: []string{"a", "b"}, DataDir: dataDir, Dial: n.dialer(name),
-		})
-		require.NoError(t, err)
-		n.mu.Lock()
-		n.modes[name] = m
-		n.mu.Unlock()
-		require.NoError(t, m.Start(context.Background()))
-		return m
+		return n.start(t, name, []string{"a", "b"}, store, dataDir, nil)
 	}
 	a := start("a", storeA, dir)
 	b := start("b", storeB, t.TempDir())
@@ -369,15 +376,7 @@ func TestMode_FullTransferLeavesOutRequesterOwnWrites(t *testing.T) {
 	n := &testNet{modes: map[string]*Mode{}, down: map[string]bool{}}
 	t.Cleanup(n.wg.Wait)
 	start := func(name string, store kvcontroller.Store, dataDir string, log *slog.Logger) *Mode {
-		m, err := New(store, Config{SyncInterval: testInterval}, Options{
-			Self: name, Peers: []string{"a", "b"}, DataDir: dataDir, Dial: n.dialer(name), Logger: log,
-		})
-		require.NoError(t, err)
-		n.mu.Lock()
-		n.modes[name] = m
-		n.mu.Unlock()
-		require.NoError(t, m.Start(context.Background()))
-		return m
+		return n.start(t, name, []string{"a", "b"}, store, dataDir, log)
 	}
 	a := start("a", storeA, dirA, nil)
 	var fulls fullSyncs // b's full syncs; a is its only peer
