@@ -190,6 +190,19 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
+// Up reports whether the named peer is currently heard; this peer itself
+// always is. Unlike Members it does not build this peer's heartbeat.
+func (m *Membership) Up(name string) bool {
+	if name == m.cfg.Self {
+		return true
+	}
+	m.check()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.states[name]
+	return st != nil && st.up
+}
+
 // WaitUp blocks until every named peer (every configured peer if none are
 // named) is up, ctx is done, or the membership is closed (ErrClosed).
 func (m *Membership) WaitUp(ctx context.Context, names ...string) error {

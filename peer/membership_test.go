@@ -62,6 +62,9 @@ func TestMembership_ClosedPeerDownThenUpAfterRestart(t *testing.T) {
 	for _, o := range []*testNode{a, b} {
 		assert.Contains(t, o.logs.String(), "peer c down: no heartbeat for", o.name)
 		assert.True(t, o.member(t, "a").Up && o.member(t, "b").Up, "%s still sees the live peers up", o.name)
+		assert.True(t, o.mem.Up("a") && o.mem.Up("b"), "%s: Up agrees with Members", o.name)
+		assert.False(t, o.mem.Up("c"), "%s: Up agrees with Members", o.name)
+		assert.False(t, o.mem.Up("nobody"), "an unknown name is not up")
 	}
 	names := []string{}
 	for _, m := range a.mem.Members() {

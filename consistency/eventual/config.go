@@ -100,25 +100,28 @@ type Options struct {
 	Logger *slog.Logger     // nil = discard
 }
 
-// validate checks opts and fills in defaults; it returns Self's ordinal.
-func (o *Options) validate() (int, error) {
+// validate checks opts and fills in defaults; it returns every peer's
+// ordinal, its index in the sorted list of names.
+func (o *Options) validate() (map[string]int, error) {
 	if o.Self == "" {
-		return 0, fmt.Errorf("%w: Self must not be empty", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Self must not be empty", ErrInvalidConfig)
 	}
-	peers := slices.Clone(o.Peers)
-	slices.Sort(peers)
-	if len(slices.Compact(slices.Clone(peers))) != len(peers) {
-		return 0, fmt.Errorf("%w: Peers %v has duplicates", ErrInvalidConfig, o.Peers)
+	peers := slices.Sorted(slices.Values(o.Peers))
+	ordinals := make(map[string]int, len(peers))
+	for i, p := range peers {
+		ordinals[p] = i
+	}
+	if len(ordinals) != len(peers) {
+		return nil, fmt.Errorf("%w: Peers %v has duplicates", ErrInvalidConfig, o.Peers)
 	}
 	if len(peers) > MaxPeers {
-		return 0, fmt.Errorf("%w: at most %d peers, got %d", ErrInvalidConfig, MaxPeers, len(peers))
+		return nil, fmt.Errorf("%w: at most %d peers, got %d", ErrInvalidConfig, MaxPeers, len(peers))
 	}
-	ordinal, ok := slices.BinarySearch(peers, o.Self)
-	if !ok {
-		return 0, fmt.Errorf("%w: Self %q must be in Peers %v", ErrInvalidConfig, o.Self, o.Peers)
+	if _, ok := ordinals[o.Self]; !ok {
+		return nil, fmt.Errorf("%w: Self %q must be in Peers %v", ErrInvalidConfig, o.Self, o.Peers)
 	}
 	if len(peers) > 1 && o.Dial == nil {
-		return 0, fmt.Errorf("%w: Dial must be set with more than one peer", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Dial must be set with more than one peer", ErrInvalidConfig)
 	}
 	if o.Up == nil {
 		o.Up = func(string) bool { return true }
@@ -129,5 +132,5 @@ func (o *Options) validate() (int, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return ordinal, nil
+	return ordinals, nil
 }

@@ -69,7 +69,7 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ordinal, err := opts.validate()
+	ordinals, err := opts.validate()
 	if err != nil {
 		return nil, err
 	}
@@ -79,23 +79,18 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
-		cfg:    cfg,
-		opts:   opts,
-		store:  store,
-		clock:  &versionClock{now: opts.Now, ordinal: ordinal},
-		locks:  consistency.NewKeyLocks(),
-		log:    newRecentLog(cfg.RecentLogSize),
-		tombs:  newTombSet(cfg.RecentLogSize),
-		epoch:  epoch,
-		links:  make(map[string]*link),
-		ctx:    ctx,
-		cancel: cancel,
-	}
-	sorted := slices.Clone(opts.Peers)
-	slices.Sort(sorted)
-	m.ordinals = make(map[string]int, len(sorted))
-	for i, p := range sorted {
-		m.ordinals[p] = i
+		cfg:      cfg,
+		opts:     opts,
+		store:    store,
+		clock:    &versionClock{now: opts.Now, ordinal: ordinals[opts.Self]},
+		locks:    consistency.NewKeyLocks(),
+		log:      newRecentLog(cfg.RecentLogSize),
+		tombs:    newTombSet(cfg.RecentLogSize),
+		epoch:    epoch,
+		links:    make(map[string]*link),
+		ordinals: ordinals,
+		ctx:      ctx,
+		cancel:   cancel,
 	}
 	for _, p := range opts.Peers {
 		if p != opts.Self {
@@ -192,7 +187,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	now := m.opts.Now().Unix()
 	switch req.Op {
 	case consistency.OpGet, consistency.OpGets:
-		return m.get(ctx, req.Keys, now)
+		return consistency.ReadLiveMulti(ctx, m.store, req.Keys, now)
 	case consistency.OpGat, consistency.OpGats:
 		return m.getAndTouch(ctx, req, now)
 	case consistency.OpFlushAll:
@@ -249,7 +244,7 @@ func (m *Mode) replicate(ctx context.Context, eff consistency.Effect, key string
 	if err != nil {
 		return kvcontroller.Item{}, err
 	}
-	m.push(item)
+	m.push(pushEntry{item: item})
 	m.dropTombs(evicted)
 	return item, nil
 }
@@ -416,28 +411,6 @@ func (m *Mode) dropTomb(ctx context.Context, t tomb) error {
 	return nil
 }
 
-// get returns the live items among keys, in request order.
-func (m *Mode) get(ctx context.Context, keys []string, now int64) (consistency.Result, error) {
-	if len(keys) == 1 {
-		cur, err := m.read(ctx, keys[0])
-		if err != nil || cur == nil || !consistency.Live(*cur, now) {
-			return consistency.Result{}, err
-		}
-		return consistency.Result{Items: []kvcontroller.Item{*cur}}, nil
-	}
-	found, err := m.store.GetMulti(ctx, keys)
-	if err != nil {
-		return consistency.Result{}, fmt.Errorf("read %d keys: %w", len(keys), err)
-	}
-	items := make([]kvcontroller.Item, 0, len(found))
-	for _, k := range keys {
-		if it, ok := found[k]; ok && consistency.Live(it, now) {
-			items = append(items, it)
-		}
-	}
-	return consistency.Result{Items: items}, nil
-}
-
 // getAndTouch gives each live key among req.Keys the new expiry, as a write
 // with a new version, and returns the touched items.
 func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
@@ -504,9 +477,7 @@ func (m *Mode) flushLocal(ctx context.Context) error {
 	if err := m.applyFlush(ctx, v); err != nil {
 		return err
 	}
-	for _, l := range m.links {
-		l.enqueue(pushEntry{flush: v}, m.cfg.PushQueue)
-	}
+	m.push(pushEntry{flush: v})
 	return nil
 }
 
@@ -555,9 +526,9 @@ func (m *Mode) deleteOlder(ctx context.Context, key string, v uint64) error {
 	return nil
 }
 
-// push queues item for every other peer.
-func (m *Mode) push(item kvcontroller.Item) {
+// push queues a write or a flush for every other peer.
+func (m *Mode) push(e pushEntry) {
 	for _, l := range m.links {
-		l.enqueue(pushEntry{item: item}, m.cfg.PushQueue)
+		l.enqueue(e, m.cfg.PushQueue)
 	}
 }

@@ -25,7 +25,7 @@ func (s *Server) newEventualMode() (consistency.Mode, error) {
 		Dial: func(ctx context.Context, name string) (net.Conn, error) {
 			return s.trans.Dial(ctx, name, peer.ChannelSync)
 		},
-		Up:     s.peerUp,
+		Up:     s.members.Up,
 		Logger: s.log,
 	})
 	if err != nil {
@@ -33,14 +33,4 @@ func (s *Server) newEventualMode() (consistency.Mode, error) {
 	}
 	s.trans.Handle(peer.ChannelSync, m.ServeConn)
 	return m, nil
-}
-
-// peerUp reports whether this peer currently hears the named peer.
-func (s *Server) peerUp(name string) bool {
-	for _, m := range s.members.Members() {
-		if m.Name == name {
-			return m.Up
-		}
-	}
-	return false
 }
