@@ -36,9 +36,7 @@ type streamLayer struct {
 	accept chan net.Conn
 	done   chan struct{}
 	once   sync.Once
-
-	mu    sync.Mutex // guards conns
-	conns map[*layerConn]struct{}
+	conns  peer.ConnSet // accepted connections still open
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -48,27 +46,16 @@ func newStreamLayer(self string, trans Transport) *streamLayer {
 		self: self, trans: trans,
 		accept: make(chan net.Conn),
 		done:   make(chan struct{}),
-		conns:  map[*layerConn]struct{}{},
 	}
 }
 
 // handle is the peer transport's handler for the raft channel.
 func (l *streamLayer) handle(conn net.Conn, _ string) {
 	lc := &layerConn{Conn: conn, closed: make(chan struct{})}
-	l.mu.Lock()
-	select {
-	case <-l.done:
-		l.mu.Unlock()
+	if !l.conns.Add(lc) {
 		return
-	default:
 	}
-	l.conns[lc] = struct{}{}
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.conns, lc)
-		l.mu.Unlock()
-	}()
+	defer l.conns.Remove(lc)
 	select {
 	case l.accept <- lc:
 	case <-l.done:
@@ -94,12 +81,8 @@ func (l *streamLayer) Accept() (net.Conn, error) {
 // Close stops accepting and closes the accepted connections still open.
 func (l *streamLayer) Close() error {
 	l.once.Do(func() {
-		l.mu.Lock()
 		close(l.done)
-		for c := range l.conns {
-			_ = c.Close()
-		}
-		l.mu.Unlock()
+		l.conns.CloseAll()
 	})
 	return nil
 }
