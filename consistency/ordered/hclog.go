@@ -2,70 +2,43 @@ package ordered
 
 import (
 	"context"
-	"encoding/json"
+	"io"
 	"log/slog"
-	"sort"
-	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-// newHCLogger returns an hclog.Logger that sends raft's log lines to lg:
-// hclog writes JSON lines to a writer that turns each into one slog record.
+// newHCLogger returns an hclog.Logger that sends raft's log lines to lg.
+// hclog hands every line, with its fields as they were logged, to the
+// registered sink; its own output is discarded.
 func newHCLogger(lg *slog.Logger) hclog.Logger {
 	level := hclog.Info
 	if lg.Enabled(context.Background(), slog.LevelDebug) {
 		level = hclog.Debug
 	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       "raft",
-		Level:      level,
-		Output:     slogWriter{lg},
-		JSONFormat: true,
-	})
+	l := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "raft", Level: level, Output: io.Discard})
+	l.RegisterSink(slogSink{lg})
+	return l
 }
 
-// slogWriter receives hclog's JSON lines.
-type slogWriter struct{ lg *slog.Logger }
+// slogSink turns each hclog line into one slog record; the hclog logger's
+// name becomes the module attribute.
+type slogSink struct{ lg *slog.Logger }
 
-func (w slogWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
-		w.record(line)
+func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...interface{}) {
+	lv := slog.LevelInfo
+	switch level {
+	case hclog.Trace:
+		return // below the Debug the logger is set to at most
+	case hclog.Debug:
+		lv = slog.LevelDebug
+	case hclog.Warn:
+		lv = slog.LevelWarn
+	case hclog.Error:
+		lv = slog.LevelError
 	}
-	return len(p), nil
-}
-
-func (w slogWriter) record(line string) {
-	if line == "" {
+	if !s.lg.Enabled(context.Background(), lv) {
 		return
 	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(line), &m); err != nil {
-		w.lg.Info(line, "module", "raft")
-		return
-	}
-	var level slog.Level
-	switch m["@level"] {
-	case "trace", "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	msg, _ := m["@message"].(string)
-	module, _ := m["@module"].(string)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		if !strings.HasPrefix(k, "@") {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	attrs := make([]any, 0, 2+2*len(keys))
-	attrs = append(attrs, "module", module)
-	for _, k := range keys {
-		attrs = append(attrs, k, m[k])
-	}
-	w.lg.Log(context.Background(), level, msg, attrs...)
+	s.lg.Log(context.Background(), lv, msg, append([]any{"module", name}, args...)...)
 }
