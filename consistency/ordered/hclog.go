@@ -2,6 +2,7 @@ package ordered
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -40,5 +41,14 @@ func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...int
 	if !s.lg.Enabled(context.Background(), lv) {
 		return
 	}
-	s.lg.Log(context.Background(), lv, msg, append([]any{"module", name}, args...)...)
+	attrs := append([]any{"module", name}, args...)
+	for i, a := range attrs {
+		// hclog.Fmt values are a format and its arguments, rendered late.
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				attrs[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	s.lg.Log(context.Background(), lv, msg, attrs...)
 }
