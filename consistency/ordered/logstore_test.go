@@ -1,0 +1,70 @@
+package ordered
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/stretchr/testify/require"
+)
+
+// After raft clears a log suffix (a new leader overwrote this peer's
+// unreplicated tail), the log must open again and hold every entry:
+// raft-wal v0.4.0 left the tail segment sealed without its index block,
+// and every later open failed with "sealed segment has no index block"
+// (raft-wal issue #31, fixed in v0.4.1).
+func TestLogStore_ReopensAfterTailTruncation(t *testing.T) {
+	cases := []struct {
+		name          string
+		stored, keep  uint64 // entries written, then kept by the truncation
+		appendedAfter uint64 // entries appended by the new leader
+	}{
+		{"suffix inside the tail segment", 40, 30, 15},
+		{"suffix reaching into a sealed segment", 400, 150, 20},
+		{"nothing appended after the truncation", 60, 25, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			// Small segments, so several are sealed before the truncation.
+			var meta *metadb.BoltMetaDB
+			open := func() *wal.WAL {
+				meta = &metadb.BoltMetaDB{}
+				w, err := wal.Open(dir, wal.WithSegmentSize(8<<10), wal.WithLogger(hclog.NewNullLogger()), wal.WithMetaStore(meta))
+				require.NoError(t, err, "open the log")
+				return w
+			}
+			entry := func(i, term uint64) *raft.Log {
+				return &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: fmt.Appendf(nil, "entry %d term %d %0100d", i, term, i)}
+			}
+			w := open()
+			for i := uint64(1); i <= tc.stored; i++ {
+				require.NoError(t, w.StoreLogs([]*raft.Log{entry(i, 1)}))
+			}
+			require.NoError(t, w.DeleteRange(tc.keep+1, tc.stored), "truncate the tail as raft does")
+			for i := tc.keep + 1; i <= tc.keep+tc.appendedAfter; i++ {
+				require.NoError(t, w.StoreLogs([]*raft.Log{entry(i, 2)}))
+			}
+			require.NoError(t, w.Close())
+			require.NoError(t, meta.Close())
+
+			w = open()
+			defer func() { _ = w.Close(); _ = meta.Close() }()
+			last, err := w.LastIndex()
+			require.NoError(t, err)
+			require.Equal(t, tc.keep+tc.appendedAfter, last)
+			for i := uint64(1); i <= last; i++ {
+				term := uint64(1)
+				if i > tc.keep {
+					term = 2
+				}
+				var got raft.Log
+				require.NoError(t, w.GetLog(i, &got), "read entry %d after reopening", i)
+				require.Equal(t, entry(i, term).Data, got.Data, "entry %d", i)
+			}
+		})
+	}
+}
