@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/datadir"
 	"github.com/memcons/memcons/internal/server"
 )
 
@@ -51,10 +53,18 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 		return exitError
 	}
 	if err := srv.Run(ctx); err != nil {
-		cfg.Logger.Error("stopped with error", "err", err)
+		switch {
+		case errors.Is(err, datadir.ErrMismatch):
+			// The message already says how to reset.
+			fmt.Fprintf(sio.err, "memcons serve: %v\n", err)
+		case errors.Is(err, consistency.ErrDataDir):
+			fmt.Fprintf(sio.err, "memcons serve: %v; the data in %s cannot be used: move it away or run %s\n",
+				err, cfg.DataDir, datadir.ResetHint(cfg.Self))
+		default:
+			cfg.Logger.Error("stopped with error", "err", err)
+		}
 		return exitError
 	}
-	cfg.Logger.Info("stopped")
 	return exitOK
 }
 

@@ -20,6 +20,11 @@ const (
 	clusterSection = "cluster"
 	// defaultConfigFile is read when --config is not given.
 	defaultConfigFile = "config.ini"
+	// runDirEnv names the run directory that startup.sh and stop.sh share;
+	// a relative data_dir lives inside it.
+	runDirEnv = "MEMCONS_RUN_DIR"
+	// defaultRunDir is the run directory when runDirEnv is unset.
+	defaultRunDir = "run"
 )
 
 // ErrUsage reports a command line that could not be parsed.
@@ -41,7 +46,7 @@ func clusterKeys() []keySpec {
 		{"peers", "", "comma-separated peer names, each with its own [section]"},
 		{"heartbeat_interval", "500ms", "how often peers send heartbeats"},
 		{"heartbeat_timeout", "3s", "silence after which a peer is marked down"},
-		{"data_dir", "run/data", "data directory; each peer uses <data_dir>/<name>"},
+		{"data_dir", "data", "data directory; each peer uses <data_dir>/<name>; a relative one is inside the run directory ($MEMCONS_RUN_DIR, default ./run)"},
 		{"item_size_max", "1m", "largest value accepted (k/m/g suffixes)"},
 		{"max_connections", "1024", "client connection limit per peer"},
 		{"idle_timeout", "0s", "close idle client connections after this long (0 disables)"},
@@ -85,6 +90,8 @@ type rawConfig struct {
 	// Sections maps each peer section that exists (in the file, or through
 	// an env or flag override of one of its keys) to its resolved keys.
 	Sections map[string]map[string]string
+	// RunDir is the run directory ($MEMCONS_RUN_DIR); "" means ./run.
+	RunDir string
 	// Unknown lists keys found in the file that memcons does not know, as
 	// "section.key" (or "key" outside any section).
 	Unknown []string
@@ -185,8 +192,10 @@ func loadConfig(cmd string, args []string, stderr io.Writer, extra func(*pflag.F
 	// A section named only in cluster.peers by the second pass (e.g. by an
 	// env override) still counts; so does one in the file.
 	peers = peerNames(fileSections, v.GetString(clusterSection+".peers"))
+	raw := resolveRaw(v, *second.name, peers, fileSections, fileTop)
+	raw.RunDir = os.Getenv(runDirEnv)
 	return &loadedConfig{
-		raw:   resolveRaw(v, *second.name, peers, fileSections, fileTop),
+		raw:   raw,
 		flags: second,
 		v:     v,
 	}, nil

@@ -193,6 +193,13 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	cfg.Peers = p.peers(cfg.Store)
 	cfg.Self = p.self(cfg.Peers)
 	if dataDir != "" && cfg.Self != "" {
+		if !filepath.IsAbs(dataDir) {
+			run := p.raw.RunDir
+			if run == "" {
+				run = defaultRunDir
+			}
+			dataDir = filepath.Join(run, dataDir)
+		}
 		cfg.DataDir = filepath.Join(dataDir, cfg.Self)
 	}
 	return cfg, p.problems

@@ -99,6 +99,26 @@ func TestBuildConfig_AcceptsVariants(t *testing.T) {
 			},
 		},
 		{
+			name: "relative data_dir inside the run directory",
+			mutate: func(r *rawConfig) {
+				r.RunDir = "/tmp/memcons-run"
+				r.Cluster["data_dir"] = "state"
+			},
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Equal(t, "/tmp/memcons-run/state/peer1", cfg.DataDir)
+			},
+		},
+		{
+			name: "absolute data_dir ignores the run directory",
+			mutate: func(r *rawConfig) {
+				r.RunDir = "/tmp/memcons-run"
+				r.Cluster["data_dir"] = "/var/lib/memcons"
+			},
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Equal(t, "/var/lib/memcons/peer1", cfg.DataDir)
+			},
+		},
+		{
 			name: "sizes, durations and peer order as written",
 			mutate: func(r *rawConfig) {
 				r.Cluster["item_size_max"] = "512K"

@@ -44,6 +44,7 @@ func commands() []command {
 		{name: "cli", summary: "interactive client for a peer", run: runCLI},
 		{name: "show", summary: "print the cluster's members as one peer sees them", run: runShow},
 		{name: "bench", summary: "load the cluster and report throughput and latency", run: runBench},
+		{name: "reset", summary: "erase a stopped peer's data (--name PEER, or --all) so it starts over", run: runReset},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", summary: "print this help", run: runHelp},
 		{name: "config-get", summary: "print resolved config keys (for scripts)", run: runConfigGet, hidden: true},

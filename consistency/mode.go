@@ -16,6 +16,11 @@ var ErrNonNumeric = errors.New("cannot increment or decrement non-numeric value"
 // quorum, replica down); the controller answers SERVER_ERROR with the cause.
 var ErrUnavailable = errors.New("unavailable")
 
+// ErrDataDir reports state under a peer's data directory that the mode
+// cannot use (a corrupt log, stable store or snapshot); the message names
+// the file and what is wrong with it.
+var ErrDataDir = errors.New("unusable data")
+
 // ErrUnknownMode reports a mode name that is not one of the three.
 var ErrUnknownMode = errors.New("unknown consistency mode")
 

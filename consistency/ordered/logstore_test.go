@@ -1,14 +1,21 @@
 package ordered
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
 )
 
 // After raft clears a log suffix (a new leader overwrote this peer's
@@ -65,6 +72,58 @@ func TestLogStore_ReopensAfterTailTruncation(t *testing.T) {
 				require.NoError(t, w.GetLog(i, &got), "read entry %d after reopening", i)
 				require.Equal(t, entry(i, term).Data, got.Data, "entry %d", i)
 			}
+		})
+	}
+}
+
+// A damaged log is reported naming its file, not by a panic at start.
+func TestOpenLogStore_DamagedSegmentNamed(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, sealed, tail string)
+	}{
+		{"sealed segment cut short", func(t *testing.T, sealed, _ string) {
+			fi, err := os.Stat(sealed)
+			require.NoError(t, err)
+			require.NoError(t, os.Truncate(sealed, fi.Size()/2))
+		}},
+		{"sealed segment overwritten", func(t *testing.T, sealed, _ string) {
+			fi, err := os.Stat(sealed)
+			require.NoError(t, err)
+			f, err := os.OpenFile(sealed, os.O_WRONLY, 0)
+			require.NoError(t, err)
+			_, err = f.WriteAt(bytes.Repeat([]byte{0xff}, int(fi.Size())-64), 32)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+		}},
+		{"sealed segment removed", func(t *testing.T, sealed, _ string) {
+			require.NoError(t, os.Remove(sealed))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			const segSize = 8 << 10
+			logs, err := openLogStore(dir, segSize, hclog.NewNullLogger())
+			require.NoError(t, err)
+			for i := uint64(1); i <= 300; i++ {
+				require.NoError(t, logs.StoreLog(&raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{'x'}, 100)}))
+			}
+			require.NoError(t, logs.SetUint64([]byte("CurrentTerm"), 1))
+			require.NoError(t, logs.close())
+
+			segs, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+			require.NoError(t, err)
+			require.Greater(t, len(segs), 2, "several segments")
+			sort.Strings(segs)
+			tc.damage(t, segs[1], segs[len(segs)-1])
+
+			logs, err = openLogStore(dir, segSize, hclog.NewNullLogger())
+			if err == nil {
+				_ = logs.close()
+			}
+			require.ErrorIs(t, err, consistency.ErrDataDir)
+			assert.Contains(t, err.Error(), segs[1], "names the damaged file")
 		})
 	}
 }

@@ -18,8 +18,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/memcons/memcons/consistency"
@@ -49,7 +47,6 @@ type Mode struct {
 	raft     atomic.Pointer[raft.Raft] // set by Start
 	netTrans *raft.NetworkTransport    // set by Start
 	logs     *guardedWAL               // set by Start
-	meta     *metadb.BoltMetaDB        // set by Start
 
 	seq       atomic.Uint64
 	pmu       sync.Mutex // guards pending
@@ -131,19 +128,17 @@ func (m *Mode) Start(ctx context.Context) error {
 	if err := removeSpool(dir); err != nil {
 		return err
 	}
-	// raft-wal's Close leaves its meta database open (and its file lock
-	// held), so the mode owns that database and closes it after the WAL.
-	m.meta = &metadb.BoltMetaDB{}
-	w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(m.hlog.Named("wal")),
-		wal.WithSegmentSize(walSegmentSize), wal.WithMetaStore(m.meta))
+	logs, err := openLogStore(filepath.Join(dir, "wal"), walSegmentSize, m.hlog.Named("wal"))
 	if err != nil {
-		return fmt.Errorf("open raft log in %s: %w", dir, err)
+		return err
 	}
-	logs := &guardedWAL{w: w}
 	m.logs = logs
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, m.hlog.Named("snapshots"))
 	if err != nil {
-		return fmt.Errorf("open snapshot store in %s: %w", dir, err)
+		return dataError(filepath.Join(dir, "snapshots"), fmt.Errorf("open the snapshot store: %w", err))
+	}
+	if err := checkSnapshots(dir, snaps); err != nil {
+		return err
 	}
 	m.netTrans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: m.layer, MaxPool: 3, Timeout: max(2*m.cfg.ElectionTimeout, time.Second),
@@ -164,9 +159,9 @@ func (m *Mode) Start(ctx context.Context) error {
 		}
 		m.log.Info("raft bootstrapped", "peers", strings.Join(m.cfg.Peers, ","))
 	}
-	r, err := raft.NewRaft(rc, m.fsm, logs, logs, snaps, noPipelineTransport{m.netTrans})
+	r, err := newRaft(dir, rc, m.fsm, logs, snaps, noPipelineTransport{m.netTrans})
 	if err != nil {
-		return fmt.Errorf("start raft: %w", err)
+		return err
 	}
 	m.raft.Store(r)
 	m.wg.Go(m.tickLoop)
@@ -304,11 +299,6 @@ func (m *Mode) Close() error {
 		if m.logs != nil {
 			if err := m.logs.close(); err != nil {
 				errs = append(errs, fmt.Errorf("close raft log: %w", err))
-			}
-		}
-		if m.meta != nil {
-			if err := m.meta.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close raft log metadata: %w", err))
 			}
 		}
 		m.closeErr = errors.Join(errs...)

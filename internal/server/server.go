@@ -11,6 +11,7 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/controller"
+	"github.com/memcons/memcons/internal/datadir"
 	"github.com/memcons/memcons/kvcontroller"
 	"github.com/memcons/memcons/peer"
 )
@@ -162,9 +163,16 @@ func (s *Server) localHeartbeat() peer.Heartbeat {
 	}
 }
 
-// Start checks the replica, joins the peers and opens the client port. It
+// Start claims the data directory (refusing one of another cluster, mode
+// or peer), checks the replica, joins the peers and opens the client port. It
 // returns once clients can connect.
 func (s *Server) Start(ctx context.Context) error {
+	if s.cfg.DataDir != "" {
+		id := datadir.Identity{Cluster: s.cfg.ClusterName, Mode: string(s.cfg.Mode), Peer: s.cfg.Self}
+		if err := datadir.Claim(s.cfg.DataDir, id); err != nil {
+			return fmt.Errorf("server %s: %w", s.cfg.Self, err)
+		}
+	}
 	if err := s.waitReplica(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,133 @@
+package ordered
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// metaFile is raft-wal's metadata database inside the WAL directory.
+const metaFile = "wal-meta.db"
+
+// dataError is state under the data directory that cannot be used: the
+// file (or directory) at path, and what is wrong with it.
+func dataError(path string, err error) error {
+	return fmt.Errorf("%w: %s: %w", consistency.ErrDataDir, path, err)
+}
+
+// openLogStore opens the raft log and stable store in dir and reads back
+// every stored entry and the stable keys (segments of segmentSize bytes), so that a damaged log is reported
+// here, naming its file, instead of making raft panic while it starts.
+func openLogStore(dir string, segmentSize int, log hclog.Logger) (logs *guardedWAL, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if logs != nil {
+				_ = logs.close()
+			}
+			logs, err = nil, dataError(dir, fmt.Errorf("reading the raft log failed: %v", p))
+		}
+	}()
+	w, err := wal.Open(dir, wal.WithLogger(log), wal.WithSegmentSize(segmentSize))
+	if err != nil {
+		return nil, dataError(dir, fmt.Errorf("open the raft log: %w", err))
+	}
+	logs = &guardedWAL{w: w}
+	if err := checkLog(dir, logs); err != nil {
+		_ = logs.close()
+		return nil, err
+	}
+	return logs, nil
+}
+
+// checkLog reads every entry between the first and last index and the
+// stable keys raft reads at start.
+func checkLog(dir string, logs *guardedWAL) error {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return dataError(dir, fmt.Errorf("read the first log index: %w", err))
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return dataError(dir, fmt.Errorf("read the last log index: %w", err))
+	}
+	if last > 0 {
+		for i := max(first, 1); i <= last; i++ {
+			var l raft.Log
+			if err := logs.GetLog(i, &l); err != nil {
+				return dataError(segmentOf(dir, i), fmt.Errorf("read log entry %d of %d..%d: %w", i, first, last, err))
+			}
+			if l.Index != i {
+				return dataError(segmentOf(dir, i), fmt.Errorf("log entry %d holds index %d", i, l.Index))
+			}
+		}
+	}
+	for _, key := range []string{"CurrentTerm", "LastVoteTerm"} {
+		if _, err := logs.GetUint64([]byte(key)); err != nil {
+			return dataError(filepath.Join(dir, metaFile), fmt.Errorf("read %s: %w", key, err))
+		}
+	}
+	return nil
+}
+
+// segmentOf names the segment file that holds entry idx: the one with the
+// highest base index at or below it (raft-wal names segments
+// <base index>-<id>.wal), or dir when none does.
+func segmentOf(dir string, idx uint64) string {
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil || len(names) == 0 {
+		return dir
+	}
+	slices.Sort(names)
+	best := dir
+	for _, n := range names {
+		base, _, ok := strings.Cut(filepath.Base(n), "-")
+		b, err := strconv.ParseUint(base, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		if b <= idx {
+			best = n
+		}
+	}
+	return best
+}
+
+// checkSnapshots opens the newest snapshot, which verifies its checksum,
+// so that a damaged one is reported naming its directory.
+func checkSnapshots(dir string, snaps *raft.FileSnapshotStore) error {
+	metas, err := snaps.List()
+	if err != nil {
+		return dataError(filepath.Join(dir, "snapshots"), fmt.Errorf("list snapshots: %w", err))
+	}
+	if len(metas) == 0 {
+		return nil
+	}
+	_, rc, err := snaps.Open(metas[0].ID)
+	if err != nil {
+		return dataError(filepath.Join(dir, "snapshots", metas[0].ID), fmt.Errorf("open snapshot: %w", err))
+	}
+	return rc.Close()
+}
+
+// newRaft starts raft over checked stores; a panic while raft reads them
+// (its start-up reads panic on a store error) becomes a data error.
+func newRaft(dir string, rc *raft.Config, fsm raft.FSM, logs *guardedWAL, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, dataError(dir, fmt.Errorf("raft failed reading its state: %v", p))
+		}
+	}()
+	r, err = raft.NewRaft(rc, fsm, logs, logs, snaps, trans)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	return r, nil
+}
