@@ -144,4 +144,3 @@ func emptyReplica(ctx context.Context, cfg server.Config) (bool, error) {
 	}
 	return true, nil
 }
-
