@@ -96,3 +96,33 @@ func parseFlags(fs *pflag.FlagSet, args []string, sio stdio) (code int, ok bool)
 	}
 	return exitOK, true
 }
+
+// runWaitReady waits until the cluster whose peers listen at --addr can
+// serve (for startup.sh), printing one line either way.
+func runWaitReady(ctx context.Context, args []string, sio stdio) int {
+	fs := newFlagSet("wait-ready", sio)
+	addrs := fs.StringSlice("addr", nil, "every peer's client address host:port, comma-separated")
+	wait := fs.Duration("wait", 30*time.Second, "how long to wait for the cluster")
+	timeout := fs.Duration("timeout", defaultClientTimeout, "timeout of one request")
+	if code, ok := parseFlags(fs, args, sio); !ok {
+		return code
+	}
+	if len(*addrs) == 0 {
+		fmt.Fprintln(sio.err, "memcons wait-ready: --addr is required")
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	summary, err := cli.WaitReady(ctx, *addrs, *timeout)
+	var nr *cli.NotReadyError
+	switch {
+	case errors.As(err, &nr):
+		fmt.Fprintf(sio.err, "memcons wait-ready: not ready after %v: %s\n", *wait, nr.Why)
+		return exitError
+	case err != nil:
+		fmt.Fprintf(sio.err, "memcons wait-ready: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(sio.out, "ready: %s\n", summary)
+	return exitOK
+}

@@ -48,6 +48,7 @@ func commands() []command {
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", summary: "print this help", run: runHelp},
 		{name: "config-get", summary: "print resolved config keys (for scripts)", run: runConfigGet, hidden: true},
+		{name: "wait-ready", summary: "wait until the cluster can serve (for scripts)", run: runWaitReady, hidden: true},
 		{name: "config-check", summary: "validate the config without starting (for scripts)", run: runConfigCheck, hidden: true},
 	}
 }

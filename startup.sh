@@ -3,26 +3,31 @@
 # per peer (when memcached is installed) and one memcons peer per section of
 # the config, then wait until every peer sees every other one up.
 #
-#   ./startup.sh [--consistency MODE] [--store memcached|memory] [--config FILE]
+#   ./startup.sh [--consistency MODE] [--store memcached|memory] [--config FILE] [--reset]
 #
 # Everything it starts is recorded under run/pids (or $MEMCONS_RUN_DIR/pids);
-# ./stop.sh stops it.
+# ./stop.sh stops it. It says "up" once the cluster can serve: a leader is
+# elected and every peer has caught up (strict modes), or every peer has
+# finished its first sync (eventual).
 set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: ./startup.sh [--consistency MODE] [--store memcached|memory] [--config FILE]
+Usage: ./startup.sh [--consistency MODE] [--store memcached|memory] [--config FILE] [--reset]
 
   --consistency MODE   linearizable, sequential or eventual (default: the config's cluster.mode)
   --store KIND         memcached (one replica per peer) or memory (embedded store);
                        default: the config's cluster.store, or memory when memcached is not installed
   --config FILE        config file (default: config.ini next to this script)
+  --reset              erase every peer's data first (memcons reset --all), e.g. to
+                       start in another mode: a peer refuses data of another mode
 EOF
 }
 
 mode=""
 store=""
 config=""
+reset=false
 while (($# > 0)); do
 	case "$1" in
 	--consistency | --store | --config)
@@ -40,6 +45,7 @@ while (($# > 0)); do
 	--consistency=*) mode="${1#*=}" && shift ;;
 	--store=*) store="${1#*=}" && shift ;;
 	--config=*) config="${1#*=}" && shift ;;
+	--reset) reset=true && shift ;;
 	-h | --help) usage && exit 0 ;;
 	*)
 		echo "startup.sh: unknown argument: $1" >&2
@@ -115,6 +121,10 @@ cfg() { "$bin" config-get --config "$config" "${overrides[@]}" "$@"; }
 IFS=', ' read -r -a peers <<<"$(cfg cluster.peers)"
 mode="$(cfg cluster.mode)"
 
+if [[ "$reset" == true ]]; then
+	"$bin" reset --config "$config" "${overrides[@]}" --all
+fi
+
 # dial_addr turns a listen address into one to connect to.
 dial_addr() {
 	local host="${1%:*}" port="${1##*:}"
@@ -135,8 +145,13 @@ cleanup_on_failure() {
 }
 trap cleanup_on_failure EXIT
 
-# show_log_tail prints the end of a log file for a failed start.
+# show_log_tail prints the end of a log file for a failed start, after the
+# peer's own one-line reason when it gave one.
 show_log_tail() {
+	local reason
+	if reason="$(grep -m 1 '^memcons serve: ' "$1")"; then
+		echo "$reason" >&2
+	fi
 	echo "---- last lines of $1 ----" >&2
 	tail -n 20 "$1" >&2 || true
 }
@@ -253,14 +268,32 @@ until cluster_up; do
 	sleep 0.5
 done
 
-first="$(dial_addr "$(cfg "${peers[0]}.client_addr")")"
+client_addrs=()
+for p in "${peers[@]}"; do
+	client_addrs+=("$(dial_addr "$(cfg "$p.client_addr")")")
+done
+echo "waiting until the cluster can serve (up to 60s)"
+if ! ready="$("$bin" wait-ready --addr "$(
+	IFS=,
+	echo "${client_addrs[*]}"
+)" --wait 60s)"; then
+	echo "startup.sh: the cluster is not ready; logs are in $logs" >&2
+	exit 1
+fi
+echo "$ready"
+
+first="${client_addrs[0]}"
 echo
 "$bin" show --addr "$first" || true
 echo
 echo "memcons is up: ${#peers[@]} peers, mode $mode, store $store"
-for p in "${peers[@]}"; do
-	echo "  $p: $(dial_addr "$(cfg "$p.client_addr")")"
+for i in "${!peers[@]}"; do
+	echo "  ${peers[$i]}: ${client_addrs[$i]}"
 done
+stop_cmd="./stop.sh"
+if [[ "$run" != "$root/run" ]]; then
+	stop_cmd="MEMCONS_RUN_DIR=$run ./stop.sh"
+fi
 cat <<EOF
 
 Connect with any memcached client, or:
@@ -268,5 +301,5 @@ Connect with any memcached client, or:
   ${bin#"$root"/} cli --addr $first
   ${bin#"$root"/} show --addr $first
 Stop with:
-  ./stop.sh
+  $stop_cmd
 EOF

@@ -91,7 +91,7 @@ func New(store kvcontroller.Store, trans Transport, cfg Config) (*Mode, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
 		cfg: cfg, store: store, trans: trans, log: cfg.Logger,
-		hlog:        newHCLogger(cfg.Logger),
+		hlog:        newHCLogger(cfg.Logger, func() bool { return ctx.Err() != nil }),
 		layer:       newStreamLayer(cfg.Self, trans),
 		fwd:         &forwarder{trans: trans, conns: map[string]*fwdConn{}},
 		incarnation: binary.BigEndian.Uint64(b[:]) | 1,

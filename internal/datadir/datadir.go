@@ -48,8 +48,12 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("data directory %s holds %s, but this start is for %s; start with the recorded settings, or erase the data first: %s",
-		e.Dir, e.Have, e.Want, ResetHint(e.Want.Peer))
+	if e.Have.Cluster == e.Want.Cluster && e.Have.Peer == e.Want.Peer {
+		return fmt.Sprintf("data directory %s holds %s mode data, not %s: start in %s mode, or erase the data to switch: './startup.sh --reset --consistency %s' for the whole cluster, 'memcons reset --name %s' for this peer",
+			e.Dir, e.Have.Mode, e.Want.Mode, e.Have.Mode, e.Want.Mode, e.Want.Peer)
+	}
+	return fmt.Sprintf("data directory %s holds %s, not %s: check data_dir and --name, or erase it with 'memcons reset --name %s'",
+		e.Dir, e.Have, e.Want, e.Want.Peer)
 }
 
 // Unwrap makes errors.Is(err, ErrMismatch) hold.
