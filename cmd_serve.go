@@ -58,7 +58,7 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 			// The message already says how to reset.
 			fmt.Fprintf(sio.err, "memcons serve: %v\n", err)
 		case errors.Is(err, consistency.ErrDataDir):
-			fmt.Fprintf(sio.err, "memcons serve: %v; the data in %s cannot be used: move it away or run %s\n",
+			fmt.Fprintf(sio.err, "memcons serve: %v; to start over, move %s away or %s\n",
 				err, cfg.DataDir, datadir.ResetHint(cfg.Self))
 		default:
 			cfg.Logger.Error("stopped with error", "err", err)

@@ -37,7 +37,7 @@ func openLogStore(dir string, segmentSize int, log hclog.Logger) (logs *guardedW
 	}()
 	w, err := wal.Open(dir, wal.WithLogger(log), wal.WithSegmentSize(segmentSize))
 	if err != nil {
-		return nil, dataError(dir, fmt.Errorf("open the raft log: %w", err))
+		return nil, dataError(openFailedPath(dir), fmt.Errorf("open the raft log: %w", err))
 	}
 	logs = &guardedWAL{w: w}
 	if err := checkLog(dir, logs); err != nil {
@@ -98,6 +98,23 @@ func segmentOf(dir string, idx uint64) string {
 		}
 	}
 	return best
+}
+
+// openFailedPath names what an open of the WAL in dir failed on: raft-wal
+// does not say which file, so with one segment it is that segment, else the
+// directory with its segments listed.
+func openFailedPath(dir string) string {
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	switch {
+	case err != nil || len(names) == 0:
+		return dir
+	case len(names) == 1:
+		return names[0]
+	}
+	for i, n := range names {
+		names[i] = filepath.Base(n)
+	}
+	return fmt.Sprintf("%s (segments %s)", dir, strings.Join(names, ", "))
 }
 
 // checkSnapshots opens the newest snapshot, which verifies its checksum,

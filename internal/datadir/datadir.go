@@ -19,7 +19,7 @@ const IdentityFile = "memcons.id"
 
 // ResetHint tells the operator how to start peer over on empty data.
 func ResetHint(peer string) string {
-	return fmt.Sprintf("'memcons reset --name %s' erases this peer's data (it then rejoins empty and catches up from the other peers), './startup.sh --reset' erases every peer's", peer)
+	return fmt.Sprintf("run 'memcons reset --name %s' to erase this peer's data: it then rejoins empty and catches up from the other peers", peer)
 }
 
 // ErrMismatch reports a data directory that belongs to another cluster,

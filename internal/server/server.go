@@ -266,6 +266,7 @@ func (s *Server) Store() kvcontroller.Store { return s.store }
 // layer, the mode and the store. It is safe to call twice.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.log.Info("stopping")
 		var errs []error
 		if s.ctrl != nil {
 			// Answer what clients already sent, then close their connections.
