@@ -8,6 +8,8 @@ import (
 	"net"
 	"slices"
 	"time"
+
+	"github.com/memcons/memcons/internal/field"
 )
 
 // ErrInvalidConfig reports a Config or Options that cannot run.
@@ -22,8 +24,18 @@ const (
 	DefaultPushDelay     = 10 * time.Millisecond
 )
 
-// Config holds the [cluster] keys of eventual mode; zero fields mean the
-// defaults above.
+// Bounds that Validate enforces.
+const (
+	minSyncInterval  = time.Millisecond
+	maxRecentLogSize = 1 << 24
+	maxPushQueue     = 1 << 24
+	maxPushBatch     = 1 << 16
+	minPushDelay     = time.Microsecond
+	maxPushDelay     = time.Second
+)
+
+// Config holds the [cluster] keys of eventual mode; New treats zero fields
+// as the defaults above.
 type Config struct {
 	// SyncInterval is the time between two anti-entropy syncs with a peer.
 	SyncInterval time.Duration
@@ -41,6 +53,9 @@ type Config struct {
 	// DefaultPushDelay.
 	PushDelay time.Duration
 }
+
+// DefaultConfig returns the Config of the defaults above.
+func DefaultConfig() Config { return Config{}.WithDefaults() }
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -62,21 +77,18 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first field of c (after defaults) that is out of range.
+// Validate reports every field of c that breaks its rule, as it is: a zero
+// field is an error here (New sets zero fields to defaults first). Each
+// problem is a *field.Error matching ErrInvalidConfig.
 func (c Config) Validate() error {
-	switch {
-	case c.SyncInterval < time.Millisecond:
-		return fmt.Errorf("%w: SyncInterval must be at least 1ms, got %v", ErrInvalidConfig, c.SyncInterval)
-	case c.RecentLogSize < 1:
-		return fmt.Errorf("%w: RecentLogSize must be positive, got %d", ErrInvalidConfig, c.RecentLogSize)
-	case c.PushQueue < 1:
-		return fmt.Errorf("%w: PushQueue must be positive, got %d", ErrInvalidConfig, c.PushQueue)
-	case c.PushBatch < 1:
-		return fmt.Errorf("%w: PushBatch must be positive, got %d", ErrInvalidConfig, c.PushBatch)
-	case c.PushDelay < 0 || c.PushDelay > c.SyncInterval:
-		return fmt.Errorf("%w: PushDelay must be between 0 and SyncInterval %v, got %v", ErrInvalidConfig, c.SyncInterval, c.PushDelay)
-	}
-	return nil
+	v := field.NewChecker(ErrInvalidConfig, "eventual.Config")
+	field.AtLeast(v, "SyncInterval", c.SyncInterval, minSyncInterval)
+	field.Between(v, "RecentLogSize", c.RecentLogSize, 1, maxRecentLogSize)
+	field.Between(v, "PushQueue", c.PushQueue, 1, maxPushQueue)
+	field.Between(v, "PushBatch", c.PushBatch, 1, maxPushBatch)
+	field.Between(v, "PushDelay", c.PushDelay, minPushDelay, maxPushDelay)
+	field.AtMostField(v, "PushDelay", c.PushDelay, "SyncInterval", c.SyncInterval)
+	return v.Err()
 }
 
 // Options are what the server hands a Mode besides its Config.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/memcons/memcons/internal/field"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
@@ -189,8 +190,12 @@ func TestConfig_DefaultsAndValidate(t *testing.T) {
 		{"defaults", Config{}, DefaultPushDelay, ""},
 		{"short sync interval caps the default delay", Config{SyncInterval: 2 * time.Millisecond}, 2 * time.Millisecond, ""},
 		{"explicit delay", Config{PushDelay: time.Millisecond}, time.Millisecond, ""},
-		{"delay above sync interval", Config{SyncInterval: time.Second, PushDelay: 2 * time.Second}, 2 * time.Second, "PushDelay must be between 0 and SyncInterval"},
-		{"negative delay", Config{PushDelay: -time.Millisecond}, -time.Millisecond, "PushDelay must be between 0 and SyncInterval"},
+		{"delay above sync interval", Config{SyncInterval: 100 * time.Millisecond, PushDelay: 500 * time.Millisecond}, 500 * time.Millisecond,
+			"PushDelay must be at most SyncInterval (100ms), got 500ms"},
+		{"delay above its bound", Config{SyncInterval: time.Minute, PushDelay: 2 * time.Second}, 2 * time.Second, "PushDelay must be between 1µs and 1s, got 2s"},
+		{"negative delay", Config{PushDelay: -time.Millisecond}, -time.Millisecond, "PushDelay must be between 1µs and 1s, got -1ms"},
+		{"tiny sync interval", Config{SyncInterval: time.Microsecond}, time.Microsecond, "SyncInterval must be at least 1ms, got 1µs"},
+		{"huge batch", Config{PushBatch: 1 << 20}, DefaultPushDelay, "PushBatch must be between 1 and 65536, got 1048576"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,4 +210,19 @@ func TestConfig_DefaultsAndValidate(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
+}
+
+func TestConfig_ValidateChecksEveryField(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+	fields, rest := field.All(Config{}.Validate())
+	assert.Empty(t, rest)
+	var paths []string
+	for _, f := range fields {
+		assert.ErrorIs(t, f, ErrInvalidConfig)
+		paths = append(paths, f.Path())
+	}
+	assert.Equal(t, []string{
+		"eventual.Config.SyncInterval", "eventual.Config.RecentLogSize", "eventual.Config.PushQueue",
+		"eventual.Config.PushBatch", "eventual.Config.PushDelay",
+	}, paths, "a zero field is an error: only New reads it as the default")
 }
