@@ -6,12 +6,13 @@ package ordered
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/field"
+	"github.com/memcons/memcons/kvcontroller"
 )
 
 // ErrInvalidConfig reports a Config that cannot run.
@@ -24,7 +25,16 @@ const (
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultSnapshotThreshold = 8192
 	DefaultSnapshotInterval  = 2 * time.Minute
-	DefaultStoreTimeout      = 2 * time.Second
+	// DefaultStoreTimeout is the replica's own call timeout: the log is
+	// applied under the same bound as every other replica call.
+	DefaultStoreTimeout = kvcontroller.DefaultMemcachedTimeout
+)
+
+// Bounds that Validate enforces.
+const (
+	minElectionTimeout   = 10 * time.Millisecond
+	maxSnapshotThreshold = 1 << 30
+	minSnapshotInterval  = time.Millisecond
 )
 
 // Config configures an ordered mode; zero optional fields mean defaults.
@@ -64,43 +74,59 @@ type Config struct {
 	OnApply func(AppliedEntry)
 }
 
-// validate checks c and fills in defaults.
-func (c *Config) validate() error {
-	if c.Kind != consistency.Linearizable && c.Kind != consistency.Sequential {
-		return fmt.Errorf("%w: Kind must be linearizable or sequential, got %q", ErrInvalidConfig, c.Kind)
-	}
-	if c.Self == "" || !slices.Contains(c.Peers, c.Self) {
-		return fmt.Errorf("%w: Self %q must be one of Peers %v", ErrInvalidConfig, c.Self, c.Peers)
-	}
-	if c.DataDir == "" {
-		return fmt.Errorf("%w: DataDir must not be empty", ErrInvalidConfig)
-	}
-	for _, d := range []struct {
-		name  string
-		value *time.Duration
-		def   time.Duration
-	}{
-		{"ElectionTimeout", &c.ElectionTimeout, DefaultElectionTimeout},
-		{"LeaderWait", &c.LeaderWait, DefaultLeaderWait},
-		{"RequestTimeout", &c.RequestTimeout, DefaultRequestTimeout},
-		{"SnapshotInterval", &c.SnapshotInterval, DefaultSnapshotInterval},
-		{"StoreTimeout", &c.StoreTimeout, DefaultStoreTimeout},
-	} {
-		if *d.value < 0 {
-			return fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidConfig, d.name, *d.value)
-		}
-		if *d.value == 0 {
-			*d.value = d.def
+// DefaultConfig returns a Config whose tuning fields (ElectionTimeout
+// through StoreTimeout) are the defaults above.
+func DefaultConfig() Config { return Config{}.WithDefaults() }
+
+// WithDefaults returns c with zero tuning fields set to the defaults above.
+func (c Config) WithDefaults() Config {
+	d := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
 		}
 	}
-	if c.ElectionTimeout < 10*time.Millisecond {
-		return fmt.Errorf("%w: ElectionTimeout must be at least 10ms, got %v", ErrInvalidConfig, c.ElectionTimeout)
-	}
-	if c.RequestTimeout < c.LeaderWait {
-		return fmt.Errorf("%w: RequestTimeout %v must be at least LeaderWait %v", ErrInvalidConfig, c.RequestTimeout, c.LeaderWait)
-	}
+	d(&c.ElectionTimeout, DefaultElectionTimeout)
+	d(&c.LeaderWait, DefaultLeaderWait)
+	d(&c.RequestTimeout, DefaultRequestTimeout)
+	d(&c.SnapshotInterval, DefaultSnapshotInterval)
+	d(&c.StoreTimeout, DefaultStoreTimeout)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	return c
+}
+
+// Validate reports every tuning field of c (ElectionTimeout through
+// StoreTimeout, the ones a user sets) that breaks its rule, as it is: a
+// zero field is an error here (New sets zero fields to defaults first).
+// Each problem is a *field.Error matching ErrInvalidConfig. New also checks
+// Kind, Self, Peers and DataDir, which the server fills in.
+func (c Config) Validate() error {
+	v := field.NewChecker(ErrInvalidConfig, "ordered.Config")
+	field.AtLeast(v, "ElectionTimeout", c.ElectionTimeout, minElectionTimeout)
+	field.Positive(v, "LeaderWait", c.LeaderWait)
+	field.Positive(v, "RequestTimeout", c.RequestTimeout)
+	field.AtLeastField(v, "RequestTimeout", c.RequestTimeout, "LeaderWait", c.LeaderWait)
+	field.Between(v, "SnapshotThreshold", c.SnapshotThreshold, 1, maxSnapshotThreshold)
+	field.AtLeast(v, "SnapshotInterval", c.SnapshotInterval, minSnapshotInterval)
+	field.Positive(v, "StoreTimeout", c.StoreTimeout)
+	return v.Err()
+}
+
+// validate checks the fields the server fills in, sets zero tuning fields
+// to their defaults and checks them.
+func (c *Config) validate() error {
+	v := field.NewChecker(ErrInvalidConfig, "ordered.Config")
+	if c.Kind != consistency.Linearizable && c.Kind != consistency.Sequential {
+		v.Failf("Kind", "must be linearizable or sequential, got %q", c.Kind)
+	}
+	if c.Self == "" || !slices.Contains(c.Peers, c.Self) {
+		v.Failf("Self", "must be one of Peers %v, got %q", c.Peers, c.Self)
+	}
+	field.NotEmpty(v, "DataDir", c.DataDir)
+	*c = c.WithDefaults()
+	if err := errors.Join(v.Err(), c.Validate()); err != nil {
+		return err
 	}
 	if c.Now == nil {
 		c.Now = time.Now
