@@ -194,8 +194,8 @@ func TestBadInput_ThousandConnections(t *testing.T) {
 }
 
 func TestBadInput_LineOverSmallLimit(t *testing.T) {
-	_, addr := startServer(t, Config{MaxLineLength: 100}, nil, Options{}, nil)
-	long := "get" + strings.Repeat(" k", 100) + "\r\n"
+	_, addr := startServer(t, Config{MaxLineLength: 512}, nil, Options{}, nil)
+	long := "get" + strings.Repeat(" k", 300) + "\r\n"
 	for name, send := range map[string]string{
 		"first line":             long,
 		"behind a short command": "get a\r\n" + long,

@@ -14,18 +14,25 @@ import (
 	"time"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/field"
 )
 
 // Defaults for zero Config fields.
 const (
 	DefaultMaxConns      = 1024
-	DefaultMaxLineLength = 64 << 10
+	DefaultMaxLineLength = 8 << 10
 	DefaultItemSizeMax   = 1 << 20
 	DefaultVersion       = "1.6.18-memcons"
 )
 
-// minItemSizeMax is memcached's smallest -I.
-const minItemSizeMax = 1024
+// Bounds that Validate enforces.
+const (
+	maxMaxConns      = 1 << 20
+	minMaxLineLength = 512 // room for the longest storage command a 250-byte key allows
+	maxMaxLineLength = 1 << 20
+	minItemSizeMax   = 1 << 10 // memcached's smallest -I
+	maxItemSizeMax   = 1 << 30 // memcached's largest -I
+)
 
 // ErrInvalidConfig reports a Config field outside its allowed range.
 var ErrInvalidConfig = errors.New("controller: invalid config")
@@ -40,19 +47,21 @@ const tooManyConns = "ERROR Too many open connections\r\n"
 type Config struct {
 	// Addr is the client address for ListenAndServe, e.g. "127.0.0.1:11211".
 	Addr string
-	// MaxConns bounds concurrent client connections (0 = 1024); a connection
-	// over the limit gets "ERROR Too many open connections" and is closed.
+	// MaxConns bounds concurrent client connections (0 = 1024, at most
+	// 1 Mi); a connection over the limit gets "ERROR Too many open
+	// connections" and is closed.
 	MaxConns int
 	// IdleTimeout closes a connection that sends nothing for this long, or
 	// does not take its replies for this long (0 = never).
 	IdleTimeout time.Duration
-	// MaxLineLength bounds a command line (0 = 64 KiB). As in memcached, a
-	// line still without a newline after 2048 bytes closes the connection
-	// unless it is a get/gets line; those may grow to MaxLineLength (memcached
-	// has no bound), beyond which the connection is closed.
+	// MaxLineLength bounds a command line (0 = 8 KiB; 512 bytes to 1 MiB).
+	// As in memcached, a line still without a newline after 2048 bytes
+	// closes the connection unless it is a get/gets line; those may grow to
+	// MaxLineLength (memcached has no bound), beyond which the connection is
+	// closed.
 	MaxLineLength int
 	// ItemSizeMax is the largest item as memcached -I counts it: value, key
-	// and about 60 bytes of header (0 = 1 MiB, at least 1 KiB).
+	// and about 60 bytes of header (0 = 1 MiB; 1 KiB to 1 GiB).
 	ItemSizeMax int
 	// Version is the version string replied to `version` (0 = "1.6.18-memcons").
 	Version string
@@ -60,35 +69,48 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// withDefaults returns cfg with zero fields set to their defaults, or an
-// error naming the first field that breaks its rule.
-func (cfg Config) withDefaults() (Config, error) {
+// DefaultConfig returns the Config whose values New uses for zero fields.
+func DefaultConfig() Config {
+	return Config{
+		MaxConns:      DefaultMaxConns,
+		MaxLineLength: DefaultMaxLineLength,
+		ItemSizeMax:   DefaultItemSizeMax,
+		Version:       DefaultVersion,
+	}
+}
+
+// withDefaults returns cfg with zero fields set from DefaultConfig.
+func (cfg Config) withDefaults() Config {
+	d := DefaultConfig()
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = DefaultMaxConns
+		cfg.MaxConns = d.MaxConns
 	}
 	if cfg.MaxLineLength == 0 {
-		cfg.MaxLineLength = DefaultMaxLineLength
+		cfg.MaxLineLength = d.MaxLineLength
 	}
 	if cfg.ItemSizeMax == 0 {
-		cfg.ItemSizeMax = DefaultItemSizeMax
+		cfg.ItemSizeMax = d.ItemSizeMax
 	}
 	if cfg.Version == "" {
-		cfg.Version = DefaultVersion
+		cfg.Version = d.Version
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case cfg.MaxConns < 0:
-		return cfg, fmt.Errorf("%w: MaxConns %d must be positive", ErrInvalidConfig, cfg.MaxConns)
-	case cfg.IdleTimeout < 0:
-		return cfg, fmt.Errorf("%w: IdleTimeout %v must not be negative", ErrInvalidConfig, cfg.IdleTimeout)
-	case cfg.MaxLineLength < 16:
-		return cfg, fmt.Errorf("%w: MaxLineLength %d must be at least 16", ErrInvalidConfig, cfg.MaxLineLength)
-	case cfg.ItemSizeMax < minItemSizeMax:
-		return cfg, fmt.Errorf("%w: ItemSizeMax %d must be at least %d", ErrInvalidConfig, cfg.ItemSizeMax, minItemSizeMax)
-	}
-	return cfg, nil
+	return cfg
+}
+
+// Validate reports every limit of cfg that breaks its rule, as it is: a
+// zero field is an error here but IdleTimeout's (New sets zero fields from
+// DefaultConfig first). Each problem is a *field.Error matching
+// ErrInvalidConfig.
+func (cfg Config) Validate() error {
+	v := field.NewChecker(ErrInvalidConfig, "controller.Config")
+	field.Between(v, "MaxConns", cfg.MaxConns, 1, maxMaxConns)
+	field.NotNegative(v, "IdleTimeout", cfg.IdleTimeout)
+	field.Between(v, "MaxLineLength", cfg.MaxLineLength, minMaxLineLength, maxMaxLineLength)
+	field.Between(v, "ItemSizeMax", cfg.ItemSizeMax, minItemSizeMax, maxItemSizeMax)
+	return v.Err()
 }
 
 // Options are the server's optional collaborators; nil fields mean none.
@@ -125,8 +147,8 @@ type Server struct {
 
 // New returns a Server that executes data commands on mode.
 func New(cfg Config, mode consistency.Mode, opts Options) (*Server, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if mode == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/field"
 	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/kvcontroller"
 )
@@ -274,7 +275,12 @@ func TestNew_Config(t *testing.T) {
 		{"negative conns", Config{MaxConns: -1}, false},
 		{"negative idle", Config{IdleTimeout: -time.Second}, false},
 		{"tiny line", Config{MaxLineLength: 8}, false},
+		{"line below a storage command", Config{MaxLineLength: 511}, false},
+		{"shortest line", Config{MaxLineLength: 512}, true},
+		{"huge line", Config{MaxLineLength: 2 << 20}, false},
 		{"tiny items", Config{ItemSizeMax: 100}, false},
+		{"huge items", Config{ItemSizeMax: 2 << 30}, false},
+		{"too many conns", Config{MaxConns: 2 << 20}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -288,6 +294,23 @@ func TestNew_Config(t *testing.T) {
 	}
 	_, err := New(Config{}, nil, Options{})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+func TestConfig_Validate(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+	assert.Equal(t, 8192, DefaultConfig().MaxLineLength, "the default package main documents")
+	fields, rest := field.All(Config{IdleTimeout: -time.Second}.Validate())
+	assert.Empty(t, rest)
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Error())
+	}
+	assert.Equal(t, []string{
+		"controller: invalid config: MaxConns must be between 1 and 1048576, got 0",
+		"controller: invalid config: IdleTimeout must not be negative, got -1s",
+		"controller: invalid config: MaxLineLength must be between 512 and 1048576, got 0",
+		"controller: invalid config: ItemSizeMax must be between 1024 and 1073741824, got 0",
+	}, got, "a zero field is an error: only New reads it as the default")
 }
 
 func TestHandlerTable_RegisterTwicePanics(t *testing.T) {
