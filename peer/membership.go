@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/memcons/memcons/internal/field"
 )
 
 // MemberAddrs are the configured addresses of one peer.
@@ -30,6 +32,13 @@ type Member struct {
 	Last        Heartbeat // the last heartbeat heard (Local() for Self)
 }
 
+// Heartbeat timing for MembershipConfig's Interval and Timeout, which
+// NewMembership requires to be set.
+const (
+	DefaultHeartbeatInterval = 500 * time.Millisecond
+	DefaultHeartbeatTimeout  = 3 * time.Second
+)
+
 // MembershipConfig configures a Membership; Now and Logger may be nil.
 type MembershipConfig struct {
 	Self     string
@@ -45,28 +54,39 @@ type MembershipConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *MembershipConfig) validate(t *Transport) error {
-	if c.Interval <= 0 {
-		return fmt.Errorf("%w: Interval must be > 0, got %v", ErrInvalidConfig, c.Interval)
-	}
-	if c.Timeout <= c.Interval {
-		return fmt.Errorf("%w: Timeout (%v) must be > Interval (%v)", ErrInvalidConfig, c.Timeout, c.Interval)
-	}
+// Validate reports every field of c that breaks its rule. Each problem is a
+// *field.Error matching ErrInvalidConfig. NewMembership also checks c
+// against its transport.
+func (c MembershipConfig) Validate() error {
+	v := field.NewChecker(ErrInvalidConfig, "peer.MembershipConfig")
+	field.Positive(v, "Interval", c.Interval)
+	field.MoreThanField(v, "Timeout", c.Timeout, "Interval", c.Interval)
 	seen := make(map[string]bool, len(c.Peers))
 	for i, p := range c.Peers {
-		if p.Name == "" {
-			return fmt.Errorf("%w: Peers[%d].Name must not be empty", ErrInvalidConfig, i)
-		}
-		if seen[p.Name] {
-			return fmt.Errorf("%w: Peers[%d].Name %q is not unique", ErrInvalidConfig, i, p.Name)
+		name := fmt.Sprintf("Peers[%d].Name", i)
+		switch {
+		case p.Name == "":
+			v.Failf(name, "must not be empty")
+		case seen[p.Name]:
+			v.Failf(name, "%q is not unique", p.Name)
 		}
 		seen[p.Name] = true
+	}
+	if !seen[c.Self] {
+		v.Failf("Self", "must be one of %s, got %q", field.Ref("Peers"), c.Self)
+	}
+	return v.Err()
+}
+
+// validate checks c, and c against t, and fills in defaults.
+func (c *MembershipConfig) validate(t *Transport) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	for i, p := range c.Peers {
 		if !t.isKnown(p.Name) {
 			return fmt.Errorf("%w: Peers[%d].Name %q is not in the transport's peers", ErrInvalidConfig, i, p.Name)
 		}
-	}
-	if !seen[c.Self] {
-		return fmt.Errorf("%w: Self %q must be in Peers", ErrInvalidConfig, c.Self)
 	}
 	if c.Self != t.cfg.Self {
 		return fmt.Errorf("%w: Self %q differs from the transport's Self %q", ErrInvalidConfig, c.Self, t.cfg.Self)

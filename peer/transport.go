@@ -8,9 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/memcons/memcons/internal/field"
 )
 
 // Channel selects which service an authenticated peer connection is for; it
@@ -55,40 +59,43 @@ type TransportConfig struct {
 	Logger *slog.Logger
 }
 
-// validate checks the config and fills in defaults.
-func (c *TransportConfig) validate() error {
+// Validate reports every field of c that breaks its rule, as it is: a zero
+// HandshakeTimeout is an error here (NewTransport sets zero fields to
+// defaults first). Each problem is a *field.Error matching ErrInvalidConfig.
+func (c TransportConfig) Validate() error {
+	v := field.NewChecker(ErrInvalidConfig, "peer.TransportConfig")
 	for _, f := range []struct{ name, value string }{
 		{"ClusterName", c.ClusterName}, {"Mode", c.Mode}, {"Self", c.Self},
 	} {
-		if f.value == "" {
-			return fmt.Errorf("%w: %s must not be empty", ErrInvalidConfig, f.name)
-		}
-		if len(f.value) > maxNameLen {
-			return fmt.Errorf("%w: %s must be at most %d bytes, got %d", ErrInvalidConfig, f.name, maxNameLen, len(f.value))
-		}
+		field.NotEmpty(v, f.name, f.value)
+		field.MaxLen(v, f.name, f.value, maxNameLen)
 	}
-	if c.Secret == "" {
-		return fmt.Errorf("%w: Secret must not be empty", ErrInvalidConfig)
-	}
-	for name, addr := range c.Peers {
+	field.NotEmpty(v, "Secret", c.Secret)
+	for _, name := range slices.Sorted(maps.Keys(c.Peers)) {
 		if name == "" || len(name) > maxNameLen {
-			return fmt.Errorf("%w: Peers name %q must be 1 to %d bytes", ErrInvalidConfig, name, maxNameLen)
+			v.Failf("Peers", "name %q must be 1 to %d bytes", name, maxNameLen)
 		}
-		if addr == "" {
-			return fmt.Errorf("%w: Peers[%q] address must not be empty", ErrInvalidConfig, name)
+		if c.Peers[name] == "" {
+			v.Failf("Peers["+name+"]", "address must not be empty")
 		}
 	}
-	if _, ok := c.Peers[c.Self]; !ok {
-		return fmt.Errorf("%w: Self %q must be in Peers", ErrInvalidConfig, c.Self)
+	if _, ok := c.Peers[c.Self]; !ok && !v.Failed("Self") {
+		v.Failf("Self", "must be one of %s, got %q", field.Ref("Peers"), c.Self)
+	}
+	field.Positive(v, "HandshakeTimeout", c.HandshakeTimeout)
+	return v.Err()
+}
+
+// validate fills in defaults and checks the config.
+func (c *TransportConfig) validate() error {
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if err := c.Validate(); err != nil {
+		return err
 	}
 	if c.Listen == "" {
 		c.Listen = c.Peers[c.Self]
-	}
-	if c.HandshakeTimeout < 0 {
-		return fmt.Errorf("%w: HandshakeTimeout must not be negative, got %v", ErrInvalidConfig, c.HandshakeTimeout)
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.Dial == nil {
 		var d net.Dialer

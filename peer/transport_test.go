@@ -5,12 +5,15 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/internal/field"
 )
 
 // echoName is a handler that writes the authenticated peer name and returns
@@ -267,6 +270,7 @@ func TestTransportConfig_Validate(t *testing.T) {
 		{name: "self not in peers", edit: func(c *TransportConfig) { c.Self = "z" }, field: "Self"},
 		{name: "long name", edit: func(c *TransportConfig) { c.ClusterName = string(make([]byte, 256)) }, field: "ClusterName"},
 		{name: "empty peer address", edit: func(c *TransportConfig) { c.Peers["b"] = "" }, field: "Peers"},
+		{name: "long peer name", edit: func(c *TransportConfig) { c.Peers[strings.Repeat("p", 256)] = "127.0.0.1:3" }, field: "Peers name"},
 		{name: "negative handshake timeout", edit: func(c *TransportConfig) { c.HandshakeTimeout = -1 }, field: "HandshakeTimeout"},
 	}
 	for _, tt := range tests {
@@ -280,4 +284,18 @@ func TestTransportConfig_Validate(t *testing.T) {
 	}
 	_, err := NewTransport(base())
 	assert.NoError(t, err, "base config is valid")
+
+	cfg := base()
+	cfg.ClusterName, cfg.Secret = "", ""
+	fields, rest := field.All(cfg.Validate())
+	assert.Empty(t, rest)
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Error())
+	}
+	assert.Equal(t, []string{
+		"peer: invalid config: ClusterName must not be empty",
+		"peer: invalid config: Secret must not be empty",
+		"peer: invalid config: HandshakeTimeout must be positive, got 0s",
+	}, got, "Validate reports every field, as it is: only NewTransport defaults a zero HandshakeTimeout")
 }
