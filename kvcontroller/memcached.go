@@ -42,7 +42,7 @@ type MemcachedOptions struct {
 	MaxIdleConns int
 	// PipelineConns is the number of long-lived connections that carry Get,
 	// GetMulti, Set and Delete, pipelined; 0 means
-	// DefaultMemcachedPipelineConns.
+	// DefaultMemcachedPipelineConns, at most 64.
 	PipelineConns int
 	// Now is the clock that decides expiry; nil means time.Now.
 	Now func() time.Time
@@ -73,23 +73,25 @@ var _ Store = (*MemcachedStore)(nil)
 // not contact memcached; use Ping to check that it answers. Close stops the
 // goroutines it starts.
 func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultMemcachedTimeout
+	}
+	if opts.PipelineConns == 0 {
+		opts.PipelineConns = DefaultMemcachedPipelineConns
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	switch {
 	case opts.Addr == "":
 		return nil, fmt.Errorf("%w: Addr is empty", ErrInvalidOptions)
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout %v is negative", ErrInvalidOptions, opts.Timeout)
 	case opts.MaxIdleConns < 0:
 		return nil, fmt.Errorf("%w: MaxIdleConns %d is negative", ErrInvalidOptions, opts.MaxIdleConns)
-	case opts.PipelineConns < 0:
-		return nil, fmt.Errorf("%w: PipelineConns %d is negative", ErrInvalidOptions, opts.PipelineConns)
 	}
 	s := &MemcachedStore{
 		addr:    opts.Addr,
 		timeout: opts.Timeout,
 		now:     opts.Now,
-	}
-	if s.timeout == 0 {
-		s.timeout = DefaultMemcachedTimeout
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -106,11 +108,7 @@ func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
 	s.client.Timeout = s.timeout
 	s.client.MaxIdleConns = maxIdle
 	s.bufs.New = func() any { return new([]byte) }
-	conns := opts.PipelineConns
-	if conns == 0 {
-		conns = DefaultMemcachedPipelineConns
-	}
-	s.pipe = newPipeline(opts.Addr, conns, s.timeout)
+	s.pipe = newPipeline(opts.Addr, opts.PipelineConns, s.timeout)
 	return s, nil
 }
 
