@@ -42,14 +42,16 @@ type Server struct {
 	closeErr  error
 }
 
-// New builds a peer from cfg without starting anything.
+// New builds a peer from cfg without starting anything. It sets zero
+// tunable fields from DefaultConfig and refuses a cfg that Validate does.
 func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server %s: %w", cfg.Self, err)
+	}
 	self, err := cfg.selfAddrs()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, self: self, log: cfg.Logger}
 	if s.store, err = newStore(cfg, self); err != nil {
@@ -64,14 +66,9 @@ func New(cfg Config) (*Server, error) {
 		_ = s.closeParts()
 		return nil, fmt.Errorf("server %s: %s mode: %w", cfg.Self, cfg.Mode, err)
 	}
-	s.ctrl, err = controller.New(controller.Config{
-		Addr:          self.ClientAddr,
-		MaxConns:      cfg.MaxConns,
-		IdleTimeout:   cfg.IdleTimeout,
-		MaxLineLength: cfg.MaxLineLength,
-		ItemSizeMax:   cfg.ItemSizeMax,
-		Logger:        s.log,
-	}, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
+	ctrlCfg := cfg.controllerConfig()
+	ctrlCfg.Addr, ctrlCfg.Logger = self.ClientAddr, s.log
+	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
 	if err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
@@ -91,12 +88,9 @@ func (c Config) selfAddrs() (PeerAddrs, error) {
 func newStore(cfg Config, self PeerAddrs) (kvcontroller.Store, error) {
 	switch cfg.Store {
 	case StoreMemory:
-		return kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{LimitBytes: cfg.MemoryLimitBytes}), nil
-	case StoreMemcached, "":
-		st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{
-			Addr: self.ReplicaAddr, Timeout: cfg.StoreTimeout, MaxIdleConns: cfg.StoreMaxIdle,
-			PipelineConns: cfg.StoreConns,
-		})
+		return kvcontroller.NewMemStore(cfg.memStoreOptions()), nil
+	case StoreMemcached:
+		st, err := kvcontroller.NewMemcachedStore(cfg.memcachedOptions())
 		if err != nil {
 			return nil, fmt.Errorf("server %s: replica %s: %w", cfg.Self, self.ReplicaAddr, err)
 		}
@@ -106,37 +100,16 @@ func newStore(cfg Config, self PeerAddrs) (kvcontroller.Store, error) {
 }
 
 func (s *Server) buildPeer() error {
-	addrs := make(map[string]string, len(s.cfg.Peers))
-	members := make([]peer.MemberAddrs, 0, len(s.cfg.Peers))
-	for _, p := range s.cfg.Peers {
-		addrs[p.Name] = p.PeerAddr
-		members = append(members, peer.MemberAddrs{
-			Name: p.Name, ClientAddr: p.ClientAddr, PeerAddr: p.PeerAddr, ReplicaAddr: p.ReplicaAddr,
-		})
-	}
+	tc := s.cfg.transportConfig()
+	tc.Listen, tc.Listener, tc.Dial, tc.Logger = s.self.PeerAddr, s.cfg.PeerListener, s.cfg.PeerDial, s.log
 	var err error
-	s.trans, err = peer.NewTransport(peer.TransportConfig{
-		ClusterName: s.cfg.ClusterName,
-		Mode:        string(s.cfg.Mode),
-		Secret:      s.cfg.Secret,
-		Self:        s.cfg.Self,
-		Listen:      s.self.PeerAddr,
-		Listener:    s.cfg.PeerListener,
-		Peers:       addrs,
-		Dial:        s.cfg.PeerDial,
-		Logger:      s.log,
-	})
+	s.trans, err = peer.NewTransport(tc)
 	if err != nil {
 		return fmt.Errorf("server %s: peer transport: %w", s.cfg.Self, err)
 	}
-	s.members, err = peer.NewMembership(peer.MembershipConfig{
-		Self:     s.cfg.Self,
-		Peers:    members,
-		Interval: s.cfg.HeartbeatInterval,
-		Timeout:  s.cfg.HeartbeatTimeout,
-		Local:    s.localHeartbeat,
-		Logger:   s.log,
-	}, s.trans)
+	mc := s.cfg.membershipConfig()
+	mc.Local, mc.Logger = s.localHeartbeat, s.log
+	s.members, err = peer.NewMembership(mc, s.trans)
 	if err != nil {
 		return fmt.Errorf("server %s: membership: %w", s.cfg.Self, err)
 	}
@@ -207,7 +180,7 @@ func (s *Server) waitReplica(ctx context.Context) error {
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
 	for logged := false; ; {
-		pctx, cancel := context.WithTimeout(ctx, s.storeTimeout())
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 		err := s.store.Ping(pctx)
 		cancel()
 		if err == nil {
@@ -223,13 +196,6 @@ func (s *Server) waitReplica(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
-}
-
-func (s *Server) storeTimeout() time.Duration {
-	if s.cfg.StoreTimeout > 0 {
-		return s.cfg.StoreTimeout
-	}
-	return time.Second
 }
 
 // Run starts the peer, serves until ctx is cancelled, then shuts down

@@ -25,12 +25,6 @@ type healthProbe struct {
 }
 
 func newHealthProbe(store kvcontroller.Store, interval, timeout time.Duration) *healthProbe {
-	if interval <= 0 {
-		interval = time.Second
-	}
-	if timeout <= 0 {
-		timeout = time.Second
-	}
 	h := &healthProbe{store: store, interval: interval, timeout: timeout, done: make(chan struct{})}
 	ok := "ok"
 	h.last.Store(&ok)
