@@ -7,10 +7,14 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/server"
 )
 
 const (
@@ -38,34 +42,37 @@ type keySpec struct {
 }
 
 // clusterKeys lists every key of the [cluster] section with its default.
+// A default of a setting that a package holds is that package's own
+// (server.DefaultConfig), written the way the key is read.
 func clusterKeys() []keySpec {
+	d := server.DefaultConfig()
 	return []keySpec{
 		{"name", "memcons", "cluster name; peers refuse a peer of another cluster"},
-		{"mode", "eventual", "consistency mode: linearizable, sequential or eventual"},
+		{"mode", string(consistency.Eventual), "consistency mode: linearizable, sequential or eventual"},
 		{"secret", "", "shared secret peers prove membership with"},
 		{"peers", "", "comma-separated peer names, each with its own [section]"},
-		{"heartbeat_interval", "500ms", "how often peers send heartbeats"},
-		{"heartbeat_timeout", "3s", "silence after which a peer is marked down"},
+		{"heartbeat_interval", formatDuration(d.HeartbeatInterval), "how often peers send heartbeats"},
+		{"heartbeat_timeout", formatDuration(d.HeartbeatTimeout), "silence after which a peer is marked down"},
 		{"data_dir", "data", "data directory; each peer uses <data_dir>/<name>; a relative one is inside the run directory ($MEMCONS_RUN_DIR, default ./run)"},
-		{"item_size_max", "1m", "largest value accepted (k/m/g suffixes)"},
-		{"max_connections", "1024", "client connection limit per peer"},
-		{"idle_timeout", "0s", "close idle client connections after this long (0 disables)"},
-		{"max_line_length", "8192", "longest command line accepted, bytes"},
-		{"store", "memcached", "replica backend: memcached or memory"},
-		{"memory_limit", "64m", "capacity of the embedded memory store (k/m/g suffixes)"},
-		{"store_timeout", "1s", "timeout of one backend call"},
+		{"item_size_max", formatSize(int64(d.ItemSizeMax)), "largest value accepted (k/m/g suffixes)"},
+		{"max_connections", strconv.Itoa(d.MaxConns), "client connection limit per peer"},
+		{"idle_timeout", formatDuration(d.IdleTimeout), "close idle client connections after this long (0 disables)"},
+		{"max_line_length", strconv.Itoa(d.MaxLineLength), "longest command line accepted, bytes"},
+		{"store", string(d.Store), "replica backend: memcached or memory"},
+		{"memory_limit", formatSize(d.MemoryLimitBytes), "capacity of the embedded memory store (k/m/g suffixes)"},
+		{"store_timeout", formatDuration(d.StoreTimeout), "timeout of one backend call"},
 		{"store_max_idle", "64", "idle backend connections kept per peer"},
-		{"store_conns", "1", "pipelined connections that carry get, set and delete to the replica"},
-		{"election_timeout", "1s", "linearizable/sequential: silence from the leader before a follower stands for election"},
-		{"leader_wait", "3s", "linearizable/sequential: how long a request waits for a reachable leader"},
-		{"request_timeout", "5s", "linearizable/sequential: bound on one request (at least leader_wait)"},
-		{"snapshot_threshold", "8192", "linearizable/sequential: new log entries that trigger a snapshot"},
-		{"snapshot_interval", "2m", "linearizable/sequential: how often to check whether to snapshot"},
-		{"sync_interval", "1s", "eventual mode: time between anti-entropy syncs with each peer"},
-		{"recent_log_size", "65536", "eventual mode: recent writes kept for delta sync (also the tombstone limit)"},
-		{"push_queue", "8192", "eventual mode: writes waiting to be pushed to one peer; more are left to sync"},
-		{"push_batch", "128", "eventual mode: most writes sent in one push"},
-		{"push_delay", "10ms", "eventual mode: how long a push waits for more writes to share its batch"},
+		{"store_conns", strconv.Itoa(d.StoreConns), "pipelined connections that carry get, set and delete to the replica"},
+		{"election_timeout", formatDuration(d.Ordered.ElectionTimeout), "linearizable/sequential: silence from the leader before a follower stands for election"},
+		{"leader_wait", formatDuration(d.Ordered.LeaderWait), "linearizable/sequential: how long a request waits for a reachable leader"},
+		{"request_timeout", formatDuration(d.Ordered.RequestTimeout), "linearizable/sequential: bound on one request (at least leader_wait)"},
+		{"snapshot_threshold", strconv.FormatUint(d.Ordered.SnapshotThreshold, 10), "linearizable/sequential: new log entries that trigger a snapshot"},
+		{"snapshot_interval", formatDuration(d.Ordered.SnapshotInterval), "linearizable/sequential: how often to check whether to snapshot"},
+		{"sync_interval", formatDuration(d.Eventual.SyncInterval), "eventual mode: time between anti-entropy syncs with each peer"},
+		{"recent_log_size", strconv.Itoa(d.Eventual.RecentLogSize), "eventual mode: recent writes kept for delta sync (also the tombstone limit)"},
+		{"push_queue", strconv.Itoa(d.Eventual.PushQueue), "eventual mode: writes waiting to be pushed to one peer; more are left to sync"},
+		{"push_batch", strconv.Itoa(d.Eventual.PushBatch), "eventual mode: most writes sent in one push"},
+		{"push_delay", formatDuration(d.Eventual.PushDelay), "eventual mode: how long a push waits for more writes to share its batch"},
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/memcons/memcons/consistency"
-	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/internal/field"
 	"github.com/memcons/memcons/internal/server"
 )
 
@@ -41,18 +41,74 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // Is reports that every FieldError is an ErrInvalidConfig.
 func (e *FieldError) Is(target error) bool { return target == ErrInvalidConfig }
 
-const (
-	minItemSize   = 1 << 10
-	maxItemSize   = 1 << 30
-	minLineLength = 512
-	maxLineLength = 1 << 20
-)
+// fieldKeys is the one table from a configuration field whose rule its
+// package holds (as field.Error names it: struct and field) to the key a
+// user sets it with, so that the package's problem is reported on that key.
+// "[]" stands for any element of a field; "%s" in a key is that element.
+var fieldKeys = map[string]string{
+	"server.Config.Mode":                          "cluster.mode",
+	"server.Config.Store":                         "cluster.store",
+	"peer.TransportConfig.ClusterName":            "cluster.name",
+	"peer.TransportConfig.Mode":                   "cluster.mode",
+	"peer.TransportConfig.Secret":                 "cluster.secret",
+	"peer.TransportConfig.Self":                   "name",
+	"peer.TransportConfig.Peers":                  "cluster.peers",
+	"peer.TransportConfig.Peers[]":                "%s.peer_addr",
+	"peer.MembershipConfig.Interval":              "cluster.heartbeat_interval",
+	"peer.MembershipConfig.Timeout":               "cluster.heartbeat_timeout",
+	"peer.MembershipConfig.Self":                  "name",
+	"peer.MembershipConfig.Peers":                 "cluster.peers",
+	"peer.MembershipConfig.Peers[].Name":          "cluster.peers",
+	"controller.Config.MaxConns":                  "cluster.max_connections",
+	"controller.Config.IdleTimeout":               "cluster.idle_timeout",
+	"controller.Config.MaxLineLength":             "cluster.max_line_length",
+	"controller.Config.ItemSizeMax":               "cluster.item_size_max",
+	"kvcontroller.MemStoreOptions.LimitBytes":     "cluster.memory_limit",
+	"kvcontroller.MemcachedOptions.Timeout":       "cluster.store_timeout",
+	"kvcontroller.MemcachedOptions.PipelineConns": "cluster.store_conns",
+	"ordered.Config.ElectionTimeout":              "cluster.election_timeout",
+	"ordered.Config.LeaderWait":                   "cluster.leader_wait",
+	"ordered.Config.RequestTimeout":               "cluster.request_timeout",
+	"ordered.Config.SnapshotThreshold":            "cluster.snapshot_threshold",
+	"ordered.Config.SnapshotInterval":             "cluster.snapshot_interval",
+	"ordered.Config.StoreTimeout":                 "cluster.store_timeout",
+	"eventual.Config.SyncInterval":                "cluster.sync_interval",
+	"eventual.Config.RecentLogSize":               "cluster.recent_log_size",
+	"eventual.Config.PushQueue":                   "cluster.push_queue",
+	"eventual.Config.PushBatch":                   "cluster.push_batch",
+	"eventual.Config.PushDelay":                   "cluster.push_delay",
+}
+
+// keyOf returns the key fieldKeys gives path ("eventual.Config.PushDelay",
+// "peer.TransportConfig.Peers[peer2]"), or path itself for a field the
+// table does not know.
+func keyOf(path string) string {
+	if k, ok := fieldKeys[path]; ok {
+		return k
+	}
+	open := strings.IndexByte(path, '[')
+	n := strings.IndexByte(path[max(open, 0):], ']')
+	if open < 0 || n < 0 {
+		return path
+	}
+	elem := path[open+1 : open+n]
+	k, ok := fieldKeys[path[:open+1]+path[open+n:]]
+	switch {
+	case !ok:
+		return path
+	case strings.Contains(k, "%s"):
+		return fmt.Sprintf(k, elem)
+	}
+	return k
+}
 
 // peerNameRE is what a peer name may look like: it is also an INI section,
 // a flag prefix and part of an environment variable name.
 var peerNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-// buildConfig turns resolved raw values into the peer's server.Config. It
+// buildConfig turns resolved raw values into the peer's server.Config and
+// checks it with server.Config.Validate, the rules of the packages it
+// configures: config-check, serve and reset all refuse what it refuses. It
 // is pure: it does no IO. On failure the error joins one *FieldError per
 // problem, in a stable order.
 func buildConfig(raw rawConfig) (server.Config, error) {
@@ -71,6 +127,9 @@ func buildConfig(raw rawConfig) (server.Config, error) {
 type fieldParser struct {
 	raw      rawConfig
 	problems []*FieldError
+	// unset lists keys left at their default without a problem of their
+	// own, because another key's problem already explains them.
+	unset map[string]bool
 }
 
 func (p *fieldParser) fail(key, format string, args ...any) {
@@ -87,32 +146,48 @@ func (p *fieldParser) nonEmpty(key string) string {
 	return s
 }
 
-// duration parses key; ok is false when it is missing or malformed.
-func (p *fieldParser) duration(key string) (time.Duration, bool) {
+// The parsers below check syntax only and leave *dst alone on a problem:
+// the rules a value must meet are its package's, checked by Validate.
+
+func (p *fieldParser) duration(key string, dst *time.Duration) {
 	d, err := time.ParseDuration(p.str(key))
 	if err != nil {
 		p.fail(clusterSection+"."+key, "bad duration %q (want e.g. 500ms, 3s, 1m)", p.str(key))
-		return 0, false
+		return
 	}
-	if d < 0 {
-		p.fail(clusterSection+"."+key, "must not be negative, got %s", d)
-		return 0, false
-	}
-	return d, true
+	*dst = d
 }
 
-func (p *fieldParser) size(key string, lo, hi int64) int64 {
+func (p *fieldParser) size(key string) (int64, bool) {
 	n, err := parseSize(p.str(key))
 	if err != nil {
 		p.fail(clusterSection+"."+key, "bad size %q (want a number with an optional k, m or g suffix)", p.str(key))
-		return 0
+		return 0, false
 	}
-	if n < lo || n > hi {
-		p.fail(clusterSection+"."+key, "%d is out of range [%d, %d]", n, lo, hi)
-	}
-	return n
+	return n, true
 }
 
+func (p *fieldParser) int(key string, dst *int) {
+	n, err := strconv.Atoi(p.str(key))
+	if err != nil {
+		p.fail(clusterSection+"."+key, "bad integer %q", p.str(key))
+		return
+	}
+	*dst = n
+}
+
+func (p *fieldParser) uint(key string, dst *uint64) {
+	n, err := strconv.ParseUint(p.str(key), 10, 64)
+	if err != nil {
+		p.fail(clusterSection+"."+key, "bad integer %q (want 0 or more)", p.str(key))
+		return
+	}
+	*dst = n
+}
+
+// integer parses key and checks its range. Only store_max_idle uses it: the
+// key leaves with the connection pool it tunes, so its rule was not moved
+// into kvcontroller.
 func (p *fieldParser) integer(key string, lo, hi int) int {
 	n, err := strconv.Atoi(p.str(key))
 	if err != nil {
@@ -125,8 +200,10 @@ func (p *fieldParser) integer(key string, lo, hi int) int {
 	return n
 }
 
+// parseConfig parses raw over server.DefaultConfig and then validates the
+// result (validate); it returns every problem found.
 func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
-	p := &fieldParser{raw: raw}
+	p := &fieldParser{raw: raw, unset: map[string]bool{}}
 	for _, k := range raw.Unknown {
 		p.fail(k, "unknown key")
 	}
@@ -135,59 +212,40 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 		return server.Config{}, p.problems
 	}
 
-	cfg := server.Config{
-		ClusterName: p.nonEmpty("name"),
-		Secret:      p.nonEmpty("secret"),
-	}
+	cfg := server.DefaultConfig()
+	cfg.ClusterName = p.str("name")
+	cfg.Secret = p.str("secret")
 	if kind, err := consistency.ParseKind(p.str("mode")); err != nil {
 		p.problems = append(p.problems, &FieldError{Key: clusterSection + ".mode", Err: err})
 	} else {
 		cfg.Mode = kind
 	}
 
-	hbi, okI := p.duration("heartbeat_interval")
-	hbt, okT := p.duration("heartbeat_timeout")
-	switch {
-	case okI && hbi == 0:
-		p.fail(clusterSection+".heartbeat_interval", "must be positive")
-	case okI && okT && hbt <= hbi:
-		p.fail(clusterSection+".heartbeat_timeout", "%s must be longer than cluster.heartbeat_interval %s", hbt, hbi)
+	p.duration("heartbeat_interval", &cfg.HeartbeatInterval)
+	p.duration("heartbeat_timeout", &cfg.HeartbeatTimeout)
+	p.duration("idle_timeout", &cfg.IdleTimeout)
+	p.duration("store_timeout", &cfg.StoreTimeout)
+	if n, ok := p.size("item_size_max"); ok {
+		cfg.ItemSizeMax = int(n)
 	}
-	cfg.HeartbeatInterval, cfg.HeartbeatTimeout = hbi, hbt
-	cfg.IdleTimeout, _ = p.duration("idle_timeout")
-	if st, ok := p.duration("store_timeout"); ok && st == 0 {
-		p.fail(clusterSection+".store_timeout", "must be positive")
-	} else {
-		cfg.StoreTimeout = st
+	if n, ok := p.size("memory_limit"); ok {
+		cfg.MemoryLimitBytes = n
 	}
-
-	cfg.ItemSizeMax = int(p.size("item_size_max", minItemSize, maxItemSize))
-	cfg.MemoryLimitBytes = p.size("memory_limit", 1, 1<<40)
-	cfg.MaxConns = p.integer("max_connections", 1, 1<<20)
-	cfg.MaxLineLength = p.integer("max_line_length", minLineLength, maxLineLength)
+	p.int("max_connections", &cfg.MaxConns)
+	p.int("max_line_length", &cfg.MaxLineLength)
 	cfg.StoreMaxIdle = p.integer("store_max_idle", 0, 1<<16)
-	cfg.StoreConns = p.integer("store_conns", 1, 64)
-	p.ordered(&cfg.Ordered)
-	if si, ok := p.duration("sync_interval"); ok && si < time.Millisecond {
-		p.fail(clusterSection+".sync_interval", "must be at least 1ms, got %s", si)
-	} else {
-		cfg.Eventual.SyncInterval = si
-	}
-	cfg.Eventual.RecentLogSize = p.integer("recent_log_size", 1, 1<<24)
-	cfg.Eventual.PushQueue = p.integer("push_queue", 1, 1<<24)
-	cfg.Eventual.PushBatch = p.integer("push_batch", 1, 1<<16)
-	if pd, ok := p.duration("push_delay"); ok && (pd < time.Microsecond || pd > time.Second) {
-		p.fail(clusterSection+".push_delay", "must be between 1µs and 1s, got %s", pd)
-	} else {
-		cfg.Eventual.PushDelay = pd
-	}
-
-	switch s := server.StoreKind(p.str("store")); s {
-	case server.StoreMemcached, server.StoreMemory:
-		cfg.Store = s
-	default:
-		p.fail(clusterSection+".store", "unknown store %q (want memcached or memory)", s)
-	}
+	p.int("store_conns", &cfg.StoreConns)
+	p.duration("election_timeout", &cfg.Ordered.ElectionTimeout)
+	p.duration("leader_wait", &cfg.Ordered.LeaderWait)
+	p.duration("request_timeout", &cfg.Ordered.RequestTimeout)
+	p.uint("snapshot_threshold", &cfg.Ordered.SnapshotThreshold)
+	p.duration("snapshot_interval", &cfg.Ordered.SnapshotInterval)
+	p.duration("sync_interval", &cfg.Eventual.SyncInterval)
+	p.int("recent_log_size", &cfg.Eventual.RecentLogSize)
+	p.int("push_queue", &cfg.Eventual.PushQueue)
+	p.int("push_batch", &cfg.Eventual.PushBatch)
+	p.duration("push_delay", &cfg.Eventual.PushDelay)
+	cfg.Store = server.StoreKind(p.str("store"))
 
 	dataDir := p.nonEmpty("data_dir")
 	cfg.Peers = p.peers(cfg.Store)
@@ -202,7 +260,35 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 		}
 		cfg.DataDir = filepath.Join(dataDir, cfg.Self)
 	}
+	p.validate(cfg)
 	return cfg, p.problems
+}
+
+// validate runs cfg.Validate and reports each problem on the key its field
+// is set with (fieldKeys). It leaves out a problem on a key that already
+// has one, or whose rule compares with such a key, and a problem two
+// packages report alike on one key (store_timeout) is reported once.
+func (p *fieldParser) validate(cfg server.Config) {
+	skip := maps.Clone(p.unset)
+	for _, fe := range p.problems {
+		skip[fe.Key] = true
+	}
+	fields, rest := field.All(cfg.Validate())
+	seen := map[string]bool{}
+	for _, f := range fields {
+		key := keyOf(f.Path())
+		if skip[key] || slices.ContainsFunc(f.Refs(), func(r string) bool { return skip[keyOf(r)] }) {
+			continue
+		}
+		fe := &FieldError{Key: key, Problem: f.Rule(keyOf), Err: f}
+		if !seen[fe.Error()] {
+			seen[fe.Error()] = true
+			p.problems = append(p.problems, fe)
+		}
+	}
+	for _, err := range rest {
+		p.problems = append(p.problems, &FieldError{Key: "config", Err: err})
+	}
 }
 
 // peers parses cluster.peers and every listed peer's section.
@@ -318,7 +404,8 @@ func (p *fieldParser) self(peers []server.PeerAddrs) string {
 	if len(listedNames) > 0 && !slices.Contains(listedNames, name) {
 		p.fail("name", "peer %q is not in cluster.peers (%s)", name, strings.Join(listedNames, ", "))
 	}
-	return "" // listed, but its section is broken: already reported
+	p.unset["name"] = true // listed, but its section is broken: already reported
+	return ""
 }
 
 // splitAddr splits host:port, lower-cases the host, maps localhost to
@@ -337,6 +424,32 @@ func splitAddr(a string) (string, int, error) {
 		host = "127.0.0.1"
 	}
 	return host, port, nil
+}
+
+// formatSize writes n the way parseSize reads it, with the largest suffix
+// that divides it: 1m, 64m, 512k, 1000.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"g", 30}, {"m", 20}, {"k", 10}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// formatDuration writes d the way config.ini does: 500ms, 3s, 2m, 1h30m.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // parseSize parses a byte count with an optional k, m or g suffix (powers
@@ -366,30 +479,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q too large", s)
 	}
 	return n * mult, nil
-}
-
-// ordered parses the linearizable and sequential modes' raft settings.
-func (p *fieldParser) ordered(o *ordered.Config) {
-	if et, ok := p.duration("election_timeout"); ok && et < 10*time.Millisecond {
-		p.fail(clusterSection+".election_timeout", "must be at least 10ms, got %s", et)
-	} else {
-		o.ElectionTimeout = et
-	}
-	lw, okW := p.duration("leader_wait")
-	rt, okR := p.duration("request_timeout")
-	switch {
-	case okW && lw == 0:
-		p.fail(clusterSection+".leader_wait", "must be positive")
-	case okR && rt == 0:
-		p.fail(clusterSection+".request_timeout", "must be positive")
-	case okW && okR && rt < lw:
-		p.fail(clusterSection+".request_timeout", "%s must be at least cluster.leader_wait %s", rt, lw)
-	}
-	o.LeaderWait, o.RequestTimeout = lw, rt
-	o.SnapshotThreshold = uint64(p.integer("snapshot_threshold", 1, 1<<30))
-	if si, ok := p.duration("snapshot_interval"); ok && si < time.Millisecond {
-		p.fail(clusterSection+".snapshot_interval", "must be at least 1ms, got %s", si)
-	} else {
-		o.SnapshotInterval = si
-	}
 }

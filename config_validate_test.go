@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,10 @@ import (
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/consistency/eventual"
 	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/controller"
 	"github.com/memcons/memcons/internal/server"
+	"github.com/memcons/memcons/kvcontroller"
+	"github.com/memcons/memcons/peer"
 )
 
 // validRaw returns a fresh, valid three-peer configuration as peer1.
@@ -58,7 +63,7 @@ func TestBuildConfig_Valid(t *testing.T) {
 		},
 		Ordered: ordered.Config{
 			ElectionTimeout: time.Second, LeaderWait: 3 * time.Second, RequestTimeout: 5 * time.Second,
-			SnapshotThreshold: 8192, SnapshotInterval: 2 * time.Minute,
+			SnapshotThreshold: 8192, SnapshotInterval: 2 * time.Minute, StoreTimeout: time.Second,
 		},
 		Self: "peer1",
 		Peers: []server.PeerAddrs{
@@ -211,32 +216,45 @@ func TestBuildConfig_Rejects(t *testing.T) {
 		{"duration without unit", set("store_timeout", "5"), "cluster.store_timeout", "bad duration"},
 		{"zero heartbeat interval", set("heartbeat_interval", "0s"), "cluster.heartbeat_interval", "must be positive"},
 		{"negative idle timeout", set("idle_timeout", "-1s"), "cluster.idle_timeout", "must not be negative"},
-		{"heartbeat timeout equal to interval", set("heartbeat_timeout", "500ms"), "cluster.heartbeat_timeout", "must be longer than cluster.heartbeat_interval"},
-		{"heartbeat timeout below interval", set("heartbeat_timeout", "100ms"), "cluster.heartbeat_timeout", "must be longer"},
+		{"heartbeat timeout equal to interval", set("heartbeat_timeout", "500ms"), "cluster.heartbeat_timeout", "must be more than cluster.heartbeat_interval (500ms), got 500ms"},
+		{"heartbeat timeout below interval", set("heartbeat_timeout", "100ms"), "cluster.heartbeat_timeout", "must be more than cluster.heartbeat_interval (500ms), got 100ms"},
 		{"zero store timeout", set("store_timeout", "0s"), "cluster.store_timeout", "must be positive"},
 		{"bad size suffix", set("item_size_max", "1x"), "cluster.item_size_max", `bad size "1x"`},
-		{"item size too large", set("item_size_max", "2g"), "cluster.item_size_max", "out of range"},
-		{"item size too small", set("item_size_max", "100"), "cluster.item_size_max", "out of range"},
+		{"item size too large", set("item_size_max", "2g"), "cluster.item_size_max", "must be between 1024 and 1073741824, got 2147483648"},
+		{"item size too small", set("item_size_max", "100"), "cluster.item_size_max", "must be between 1024 and"},
 		{"bad memory limit", set("memory_limit", "lots"), "cluster.memory_limit", "bad size"},
-		{"zero memory limit", set("memory_limit", "0"), "cluster.memory_limit", "out of range"},
+		{"zero memory limit", set("memory_limit", "0"), "cluster.memory_limit", "must be between 1 and 1099511627776, got 0"},
 		{"bad max connections", set("max_connections", "many"), "cluster.max_connections", `bad integer "many"`},
-		{"zero max connections", set("max_connections", "0"), "cluster.max_connections", "out of range"},
-		{"tiny max line length", set("max_line_length", "100"), "cluster.max_line_length", "out of range"},
+		{"zero max connections", set("max_connections", "0"), "cluster.max_connections", "must be between 1 and 1048576, got 0"},
+		{"tiny max line length", set("max_line_length", "100"), "cluster.max_line_length", "must be between 512 and 1048576, got 100"},
 		{"negative store max idle", set("store_max_idle", "-1"), "cluster.store_max_idle", "out of range"},
-		{"zero store conns", set("store_conns", "0"), "cluster.store_conns", "out of range"},
+		{"zero store conns", set("store_conns", "0"), "cluster.store_conns", "must be between 1 and 64, got 0"},
 		{"zero sync interval", set("sync_interval", "0s"), "cluster.sync_interval", "at least 1ms"},
 		{"bad sync interval", set("sync_interval", "often"), "cluster.sync_interval", "bad duration"},
-		{"zero recent log size", set("recent_log_size", "0"), "cluster.recent_log_size", "out of range"},
+		{"zero recent log size", set("recent_log_size", "0"), "cluster.recent_log_size", "must be between 1 and 16777216, got 0"},
 		{"bad push queue", set("push_queue", "big"), "cluster.push_queue", `bad integer "big"`},
-		{"zero push batch", set("push_batch", "0"), "cluster.push_batch", "out of range"},
+		{"zero push batch", set("push_batch", "0"), "cluster.push_batch", "must be between 1 and 65536, got 0"},
 		{"zero push delay", set("push_delay", "0s"), "cluster.push_delay", "between 1µs and 1s"},
+		{"push delay above sync interval", func(r *rawConfig) { r.Cluster["sync_interval"], r.Cluster["push_delay"] = "100ms", "500ms" },
+			"cluster.push_delay", "must be at most cluster.sync_interval (100ms), got 500ms"},
+		{"no comparison with a key that did not parse", func(r *rawConfig) {
+			r.Cluster["heartbeat_interval"], r.Cluster["heartbeat_timeout"] = "fast", "100ms"
+		}, "cluster.heartbeat_interval", `bad duration "fast"`},
+		{"negative snapshot threshold", set("snapshot_threshold", "-1"), "cluster.snapshot_threshold", `bad integer "-1"`},
+		{"negative store timeout", set("store_timeout", "-1s"), "cluster.store_timeout", "must be positive, got -1s"},
+		{"cluster name too long", set("name", strings.Repeat("n", 256)), "cluster.name", "must be at most 255 bytes, got 256"},
+		{"peer name too long", func(r *rawConfig) {
+			long := strings.Repeat("p", 256)
+			r.Cluster["peers"] += ", " + long
+			r.Sections[long] = map[string]string{"client_addr": "127.0.0.1:8009", "peer_addr": "127.0.0.1:7009", "replica_addr": "127.0.0.1:11209"}
+		}, "cluster.peers", "must be 1 to 255 bytes"},
 		{"bad push delay", set("push_delay", "soon"), "cluster.push_delay", "bad duration"},
 		{"tiny election timeout", set("election_timeout", "1ms"), "cluster.election_timeout", "at least 10ms"},
 		{"zero leader wait", set("leader_wait", "0s"), "cluster.leader_wait", "must be positive"},
 		{"request timeout below leader wait", set("request_timeout", "1s"), "cluster.request_timeout", "at least cluster.leader_wait"},
-		{"zero snapshot threshold", set("snapshot_threshold", "0"), "cluster.snapshot_threshold", "out of range"},
+		{"zero snapshot threshold", set("snapshot_threshold", "0"), "cluster.snapshot_threshold", "must be between 1 and 1073741824, got 0"},
 		{"bad snapshot interval", set("snapshot_interval", "soon"), "cluster.snapshot_interval", "bad duration"},
-		{"unknown store", set("store", "redis"), "cluster.store", `unknown store "redis"`},
+		{"unknown store", set("store", "redis"), "cluster.store", `must be memcached or memory, got "redis"`},
 		{"empty secret", set("secret", ""), "cluster.secret", "must not be empty"},
 		{"empty cluster name", set("name", ""), "cluster.name", "must not be empty"},
 		{"empty data dir", set("data_dir", ""), "cluster.data_dir", "must not be empty"},
@@ -307,5 +325,70 @@ func TestParseSize(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})
+	}
+}
+
+// TestFieldKeys_NameRealFieldsAndDocumentedKeys keeps the one table from a
+// package's field to the user's key honest: each path is a field of the
+// struct Validate names, and each key is one the user can write.
+func TestFieldKeys_NameRealFieldsAndDocumentedKeys(t *testing.T) {
+	structs := map[string]reflect.Type{}
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[server.Config](),
+		reflect.TypeFor[peer.TransportConfig](),
+		reflect.TypeFor[peer.MembershipConfig](),
+		reflect.TypeFor[controller.Config](),
+		reflect.TypeFor[kvcontroller.MemcachedOptions](),
+		reflect.TypeFor[kvcontroller.MemStoreOptions](),
+		reflect.TypeFor[ordered.Config](),
+		reflect.TypeFor[eventual.Config](),
+	} {
+		structs[typ.String()] = typ
+	}
+	cluster := map[string]bool{}
+	for _, k := range clusterKeys() {
+		cluster[k.name] = true
+	}
+	for path, key := range fieldKeys {
+		pkg, rest, _ := strings.Cut(path, ".")
+		name, rest, _ := strings.Cut(rest, ".")
+		typ, ok := structs[pkg+"."+name]
+		if !assert.True(t, ok, "%s: unknown struct", path) {
+			continue
+		}
+		fieldName, _, _ := strings.Cut(rest, "[")
+		_, ok = typ.FieldByName(fieldName)
+		assert.True(t, ok, "%s: %s has no field %s", path, typ, fieldName)
+
+		section, k, _ := strings.Cut(key, ".")
+		switch section {
+		case "name":
+		case clusterSection:
+			assert.True(t, cluster[k], "%s: %s is not a documented key", path, key)
+		case "%s":
+			assert.True(t, slices.ContainsFunc(peerKeys(), func(ks keySpec) bool { return ks.name == k }),
+				"%s: %s is not a peer key", path, key)
+		default:
+			t.Errorf("%s: key %q is neither cluster.*, <peer>.* nor name", path, key)
+		}
+	}
+	assert.Equal(t, "peer2.peer_addr", keyOf("peer.TransportConfig.Peers[peer2]"))
+	assert.Equal(t, "cluster.peers", keyOf("peer.MembershipConfig.Peers[3].Name"))
+	assert.Equal(t, "x.Config.Y[1]", keyOf("x.Config.Y[1]"), "an unknown field keeps its path")
+}
+
+func TestFormatSizeAndDuration(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 1000: "1000", 1 << 10: "1k", 1 << 20: "1m", 64 << 20: "64m", 3 << 29: "1536m", 2 << 30: "2g"} {
+		assert.Equal(t, want, formatSize(n))
+		back, err := parseSize(want)
+		require.NoError(t, err)
+		assert.Equal(t, n, back)
+	}
+	for d, want := range map[time.Duration]string{0: "0s", 10 * time.Millisecond: "10ms", 3 * time.Second: "3s",
+		2 * time.Minute: "2m", 90 * time.Minute: "1h30m", 2 * time.Hour: "2h"} {
+		assert.Equal(t, want, formatDuration(d))
+		back, err := time.ParseDuration(want)
+		require.NoError(t, err)
+		assert.Equal(t, d, back)
 	}
 }
