@@ -132,12 +132,12 @@ func emptyReplica(ctx context.Context, cfg server.Config) (bool, error) {
 		return false, nil
 	}
 	_ = c.Close()
-	st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{Addr: dialable(addr), Timeout: time.Second})
+	st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{Addr: dialable(addr), Timeout: cfg.StoreTimeout})
 	if err != nil {
 		return false, err
 	}
 	defer st.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*cfg.StoreTimeout) // a dial, then one call
 	defer cancel()
 	if err := st.FlushAll(ctx); err != nil {
 		return false, fmt.Errorf("flush_all %s: %w", addr, err)
