@@ -209,9 +209,10 @@ func runCrashRestart(t *testing.T, mode string, rounds int) {
 	}
 }
 
-// saveOnFailure saves the history in dir if the test failed.
+// saveOnFailure saves the history in dir if the test failed (or
+// MEMCONS_CRASHTEST_KEEP is set).
 func saveOnFailure(t *testing.T, dir string, rec *history.Recorder) {
-	if !t.Failed() {
+	if !t.Failed() && os.Getenv("MEMCONS_CRASHTEST_KEEP") == "" {
 		return
 	}
 	path := filepath.Join(dir, "history.txt")

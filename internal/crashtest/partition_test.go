@@ -250,7 +250,7 @@ func (p *prober) probe(i int, write bool, key string) bool {
 		p.rec.Add(r)
 		return !write || r.Output.Reply == history.Stored
 	case write:
-		r.Output = history.Output{Unknown: true}
+		r.Output, r.Error = history.Output{Unknown: true}, err.Error()
 		p.rec.Add(r)
 	}
 	// A read that failed changed nothing: it is left out.

@@ -157,9 +157,10 @@ func (cl *client) run() {
 	}
 }
 
-// dial connects to the peer, backing off briefly while it is down.
+// dial connects to the peer, backing off briefly while it is down (a
+// dial to a dead peer on loopback is refused at once).
 func (cl *client) dial() bool {
-	conn, err := Dial(cl.addr, time.Second)
+	conn, err := Dial(cl.addr, opTimeout)
 	if err != nil {
 		select {
 		case <-cl.w.stop:
@@ -187,11 +188,15 @@ func (cl *client) fresh() uint64 {
 	return uint64(cl.id+1)*1_000_000_000_000 + cl.counter*1_000_000
 }
 
-func (cl *client) record(in history.Input, out history.Output, call int64) {
-	cl.w.Rec.Add(history.Record{
+func (cl *client) record(in history.Input, out history.Output, call int64, err error) {
+	r := history.Record{
 		Client: cl.id, Session: cl.session, Peer: cl.peer,
 		Input: in, Output: out, Call: call, Return: cl.w.Rec.Now(),
-	})
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	cl.w.Rec.Add(r)
 }
 
 // step sends one random command on a shared key and records it.
@@ -265,7 +270,7 @@ func (cl *client) step() {
 			cl.w.acked.Add(1)
 		}
 	}
-	cl.record(in, out, call)
+	cl.record(in, out, call, err)
 }
 
 // ackWrite sets a fresh ack- key and remembers whether it was
@@ -288,7 +293,7 @@ func (cl *client) ackWrite() {
 		cl.w.acked.Add(1)
 	}
 	cl.acked[key] = ackWrite{value: value, acknowledged: err == nil && reply == history.Stored}
-	cl.record(in, out, call)
+	cl.record(in, out, call, err)
 }
 
 // garbage is the value recorded for a read that is not a number: no

@@ -21,8 +21,9 @@ type Record struct {
 	Peer    string // the peer it was sent to
 	Input   Input
 	Output  Output
-	Call    int64 // when it was sent
-	Return  int64 // when its reply arrived; Never when Output.Unknown
+	Call    int64  // when it was sent
+	Return  int64  // when its reply arrived; Never when Output.Unknown
+	Error   string // why the outcome is unknown, for reports
 }
 
 // String describes r for failure messages.
@@ -31,8 +32,12 @@ func (r Record) String() string {
 	if r.Return != Never {
 		ret = fmt.Sprintf("%.3fs", float64(r.Return)/1e9)
 	}
-	return fmt.Sprintf("client %d session %d at %s [%.3fs, %s]: %s",
+	s := fmt.Sprintf("client %d session %d at %s [%.3fs, %s]: %s",
 		r.Client, r.Session, r.Peer, float64(r.Call)/1e9, ret, describe(r.Input, r.Output))
+	if r.Error != "" {
+		s += " (" + r.Error + ")"
+	}
+	return s
 }
 
 // Note is an event of the test itself (a kill, a restart, a cut), kept for
