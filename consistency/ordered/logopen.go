@@ -10,12 +10,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 
 	"github.com/memcons/memcons/consistency"
 )
-
-// metaFile is raft-wal's metadata database inside the WAL directory.
-const metaFile = "wal-meta.db"
 
 // dataError is state under the data directory that cannot be used: the
 // file (or directory) at path, and what is wrong with it.
@@ -35,8 +33,15 @@ func openLogStore(dir string, segmentSize int, log hclog.Logger) (logs *guardedW
 			logs, err = nil, dataError(dir, fmt.Errorf("reading the raft log failed: %v", p))
 		}
 	}()
-	w, err := wal.Open(dir, wal.WithLogger(log), wal.WithSegmentSize(segmentSize))
+	// Load the metadata first, so a damaged meta database is named as such.
+	meta := &metadb.BoltMetaDB{}
+	if _, err := meta.Load(dir); err != nil {
+		_ = meta.Close()
+		return nil, dataError(filepath.Join(dir, metadb.FileName), fmt.Errorf("open the raft log metadata: %w", err))
+	}
+	w, err := wal.Open(dir, wal.WithLogger(log), wal.WithSegmentSize(segmentSize), wal.WithMetaStore(meta))
 	if err != nil {
+		_ = meta.Close()
 		return nil, dataError(openFailedPath(dir), fmt.Errorf("open the raft log: %w", err))
 	}
 	logs = &guardedWAL{w: w}
@@ -71,7 +76,7 @@ func checkLog(dir string, logs *guardedWAL) error {
 	}
 	for _, key := range []string{"CurrentTerm", "LastVoteTerm"} {
 		if _, err := logs.GetUint64([]byte(key)); err != nil {
-			return dataError(filepath.Join(dir, metaFile), fmt.Errorf("read %s: %w", key, err))
+			return dataError(filepath.Join(dir, metadb.FileName), fmt.Errorf("read %s: %w", key, err))
 		}
 	}
 	return nil

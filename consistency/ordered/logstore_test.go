@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -99,6 +100,10 @@ func TestOpenLogStore_DamagedSegmentNamed(t *testing.T) {
 		{"sealed segment removed", func(t *testing.T, sealed, _ string) {
 			require.NoError(t, os.Remove(sealed))
 		}},
+		{"meta database overwritten", func(t *testing.T, sealed, _ string) {
+			meta := filepath.Join(filepath.Dir(sealed), metadb.FileName)
+			require.NoError(t, os.WriteFile(meta, bytes.Repeat([]byte("junk"), 4096), 0o644))
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,7 +128,36 @@ func TestOpenLogStore_DamagedSegmentNamed(t *testing.T) {
 				_ = logs.close()
 			}
 			require.ErrorIs(t, err, consistency.ErrDataDir)
-			assert.Contains(t, err.Error(), segs[1], "names the damaged file")
+			want := segs[1]
+			if strings.HasPrefix(tc.name, "meta") {
+				want = filepath.Join(dir, metadb.FileName)
+			}
+			assert.Contains(t, err.Error(), want, "names the damaged file")
 		})
 	}
+}
+
+// A snapshot whose contents no longer match its checksum is reported
+// naming it, before raft would try to restore it.
+func TestCheckSnapshots_DamagedSnapshotNamed(t *testing.T) {
+	dir := t.TempDir()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
+	require.NoError(t, err)
+	require.NoError(t, checkSnapshots(dir, snaps), "no snapshot yet")
+	sink, err := snaps.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
+	require.NoError(t, err)
+	_, err = sink.Write(bytes.Repeat([]byte("item"), 1000))
+	require.NoError(t, err)
+	require.NoError(t, sink.Close())
+	require.NoError(t, checkSnapshots(dir, snaps), "an intact snapshot")
+
+	state := filepath.Join(dir, "snapshots", sink.ID(), "state.bin")
+	f, err := os.OpenFile(state, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("flipped"), 100)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	err = checkSnapshots(dir, snaps)
+	require.ErrorIs(t, err, consistency.ErrDataDir)
+	assert.Contains(t, err.Error(), sink.ID())
 }

@@ -69,6 +69,9 @@ func TestCluster_WrongCredentialsRefused(t *testing.T) {
 			c.Kill(2)
 			require.NoError(t, c.WaitState(0, 2, false, c.opts.HeartbeatTimeout+slack))
 			tt.mutate(&c.cfgs[2])
+			// An impostor is another process with data of its own: peer3's
+			// data directory would refuse another cluster or mode.
+			c.cfgs[2].DataDir = t.TempDir()
 			c.Restart(2)
 
 			require.Eventually(t, func() bool {
