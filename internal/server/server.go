@@ -94,8 +94,7 @@ func newStore(cfg Config, self PeerAddrs) (kvcontroller.Store, error) {
 		return kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{LimitBytes: cfg.MemoryLimitBytes}), nil
 	case StoreMemcached, "":
 		st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{
-			Addr: self.ReplicaAddr, Timeout: cfg.StoreTimeout, MaxIdleConns: cfg.StoreMaxIdle,
-			PipelineConns: cfg.StoreConns,
+			Addr: self.ReplicaAddr, Timeout: cfg.StoreTimeout, PipelineConns: cfg.StoreConns,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server %s: replica %s: %w", cfg.Self, self.ReplicaAddr, err)

@@ -1,8 +1,9 @@
-package kvcontroller
+package mcclient
 
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -44,42 +45,48 @@ func TestReadReply(t *testing.T) {
 		in       string
 		want     reply
 		errIs    error // of reply.err, when set
-		connErr  bool  // the connection is out of step
+		connErr  error // the connection is out of step: readReply fails with this
 		leftover string
 	}{
 		{name: "get hit", call: get, in: "VALUE k 0 3\r\na\r\n\r\nEND\r\nnext", want: reply{value: []byte("a\r\n")}, leftover: "next"},
 		{name: "get hit with cas", call: get, in: "VALUE k 0 1 99\r\nx\r\nEND\r\n", want: reply{value: []byte("x")}},
+		{name: "get hit with flags", call: get, in: "VALUE k 4294967295 1\r\nx\r\nEND\r\n", want: reply{value: []byte("x")}},
 		{name: "get empty value", call: get, in: "VALUE k 0 0\r\n\r\nEND\r\n", want: reply{value: []byte{}}},
 		{name: "get miss", call: get, in: "END\r\n", want: reply{miss: true}},
-		{name: "get other key", call: get, in: "VALUE x 0 1\r\nx\r\nEND\r\n", connErr: true},
-		{name: "get twice", call: get, in: "VALUE k 0 1\r\nx\r\nVALUE k 0 1\r\ny\r\nEND\r\n", connErr: true},
-		{name: "get value without CRLF", call: get, in: "VALUE k 0 1\r\nxyEND\r\n", connErr: true},
-		{name: "get bad length", call: get, in: "VALUE k 0 -1\r\nEND\r\n", connErr: true},
-		{name: "get missing length", call: get, in: "VALUE k 0\r\nEND\r\n", connErr: true},
-		{name: "get error", call: get, in: "ERROR\r\n", connErr: true},
-		{name: "get server error", call: get, in: "SERVER_ERROR out of memory\r\n", connErr: true},
-		{name: "get truncated", call: get, in: "VALUE k 0 10\r\nabc", connErr: true},
-		{name: "get eof", call: get, in: "", connErr: true},
+		{name: "get other key", call: get, in: "VALUE x 0 1\r\nx\r\nEND\r\n", connErr: ErrProtocol},
+		{name: "get twice", call: get, in: "VALUE k 0 1\r\nx\r\nVALUE k 0 1\r\ny\r\nEND\r\n", connErr: ErrProtocol},
+		{name: "get value without CRLF", call: get, in: "VALUE k 0 1\r\nxyEND\r\n", connErr: ErrProtocol},
+		{name: "get bad length", call: get, in: "VALUE k 0 -1\r\nEND\r\n", connErr: ErrProtocol},
+		{name: "get missing length", call: get, in: "VALUE k 0\r\nEND\r\n", connErr: ErrProtocol},
+		{name: "get line without CR", call: get, in: "END\n", connErr: ErrProtocol},
+		{name: "get error", call: get, in: "ERROR\r\n", connErr: ErrProtocol},
+		{name: "get client error", call: get, in: "CLIENT_ERROR bad command line format\r\n", connErr: ErrProtocol},
+		{name: "get server error", call: get, in: "SERVER_ERROR out of memory writing get response\r\n", connErr: ErrServer},
+		{name: "get truncated", call: get, in: "VALUE k 0 10\r\nabc", connErr: io.ErrUnexpectedEOF},
+		{name: "get eof", call: get, in: "", connErr: io.EOF},
 		{
 			name: "multi", call: multi, in: "VALUE a 0 1\r\n1\r\nVALUE c 0 1\r\n3\r\nEND\r\n",
 			want: reply{values: map[string][]byte{"a": []byte("1"), "c": []byte("3")}},
 		},
 		{name: "multi none", call: multi, in: "END\r\n", want: reply{}},
+		{name: "multi server error after a value", call: multi, in: "VALUE a 0 1\r\n1\r\nSERVER_ERROR out of memory writing get response\r\n", connErr: ErrServer},
 		{name: "set stored", call: set, in: "STORED\r\n", want: reply{}},
 		{name: "set too large", call: set, in: "SERVER_ERROR object too large for cache\r\nSTORED\r\n", errIs: ErrTooLarge, leftover: "STORED\r\n"},
-		{name: "set out of memory", call: set, in: "SERVER_ERROR out of memory storing object\r\n", errIs: ErrBackend},
-		{name: "set not stored", call: set, in: "NOT_STORED\r\n", connErr: true},
-		{name: "set client error", call: set, in: "CLIENT_ERROR bad data chunk\r\n", connErr: true},
+		{name: "set out of memory", call: set, in: "SERVER_ERROR out of memory storing object\r\n", errIs: ErrServer},
+		{name: "set not stored", call: set, in: "NOT_STORED\r\n", connErr: ErrProtocol},
+		{name: "set client error", call: set, in: "CLIENT_ERROR bad data chunk\r\n", connErr: ErrProtocol},
+		{name: "set bare server error", call: set, in: "SERVER_ERROR\r\n", connErr: ErrProtocol},
 		{name: "delete", call: del, in: "DELETED\r\n", want: reply{}},
 		{name: "delete miss", call: del, in: "NOT_FOUND\r\n", want: reply{miss: true}},
-		{name: "delete error", call: del, in: "ERROR\r\n", connErr: true},
+		{name: "delete server error", call: del, in: "SERVER_ERROR out of memory\r\n", errIs: ErrServer},
+		{name: "delete error", call: del, in: "ERROR\r\n", connErr: ErrProtocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := bufio.NewReader(strings.NewReader(tt.in))
 			got, err := readReply(r, tt.call)
-			if tt.connErr {
-				require.Error(t, err)
+			if tt.connErr != nil {
+				require.ErrorIs(t, err, tt.connErr)
 				assert.NotContains(t, err.Error(), "\n")
 				return
 			}
@@ -96,6 +103,31 @@ func TestReadReply(t *testing.T) {
 	}
 }
 
+func TestServerError(t *testing.T) {
+	tests := []struct {
+		line      string
+		is, isNot error // nil is: not a SERVER_ERROR line
+	}{
+		{"SERVER_ERROR object too large for cache\r\n", ErrTooLarge, ErrServer},
+		{"SERVER_ERROR out of memory storing object\r\n", ErrServer, ErrTooLarge},
+		{"SERVER_ERROR out of memory writing get response\r\n", ErrServer, ErrTooLarge},
+		{"CLIENT_ERROR object too large for cache\r\n", nil, nil},
+		{"STORED\r\n", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSpace(tt.line), func(t *testing.T) {
+			err := serverError([]byte(tt.line))
+			if tt.is == nil {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, tt.is)
+			assert.NotErrorIs(t, err, tt.isNot)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
 func TestReadReply_ValuesOwned(t *testing.T) {
 	in := "VALUE a 0 1\r\n1\r\nVALUE b 0 1\r\n2\r\nEND\r\n"
 	got, err := readReply(bufio.NewReader(strings.NewReader(in)), &call{op: opGetMulti, keys: []string{"a", "b"}})
@@ -104,22 +136,26 @@ func TestReadReply_ValuesOwned(t *testing.T) {
 	assert.Equal(t, []byte("2"), got.values["b"])
 }
 
-func TestLegalReplicaKey(t *testing.T) {
+func TestLegalKey(t *testing.T) {
 	tests := []struct {
+		name string
 		key  string
 		want bool
 	}{
-		{"k", true},
-		{strings.Repeat("k", 250), true},
-		{strings.Repeat("k", 251), false},
-		{"", false},
-		{"a b", false},
-		{"a\x7f", false},
-		{"\xff#", true},
+		{"one byte", "k", true},
+		{"at the limit", strings.Repeat("k", MaxKeyLen), true},
+		{"over the limit", strings.Repeat("k", MaxKeyLen+1), false},
+		{"empty", "", false},
+		{"space", "a b", false},
+		{"newline", "a\r\nb", false},
+		{"NUL", "a\x00", false},
+		{"control byte", "a\x01", false},
+		{"DEL", "a\x7f", false},
+		{"high bytes", "\xff#ключ", true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			assert.Equal(t, tt.want, legalReplicaKey(tt.key))
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, LegalKey(tt.key))
 		})
 	}
 }
