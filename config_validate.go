@@ -165,7 +165,6 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	cfg.MemoryLimitBytes = p.size("memory_limit", 1, 1<<40)
 	cfg.MaxConns = p.integer("max_connections", 1, 1<<20)
 	cfg.MaxLineLength = p.integer("max_line_length", minLineLength, maxLineLength)
-	cfg.StoreMaxIdle = p.integer("store_max_idle", 0, 1<<16)
 	cfg.StoreConns = p.integer("store_conns", 1, 64)
 	p.ordered(&cfg.Ordered)
 	if si, ok := p.duration("sync_interval"); ok && si < time.Millisecond {

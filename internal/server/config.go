@@ -49,7 +49,6 @@ type Config struct {
 	Store            StoreKind
 	MemoryLimitBytes int64         // StoreMemory capacity
 	StoreTimeout     time.Duration // per backend call
-	StoreMaxIdle     int           // idle backend connections kept
 	StoreConns       int           // pipelined backend connections for get, set and delete
 
 	Eventual eventual.Config // eventual mode's sync tuning; zero fields mean defaults
