@@ -199,7 +199,10 @@ func (c *Client) Close() error {
 // MaxKeyLen bytes, none of them a space or control byte (memcached splits
 // on spaces; this client refuses every control byte, as common clients do,
 // so that no key can put a pipelined connection out of step).
-func LegalKey(key string) bool {
+func LegalKey(key string) bool { return legalKey(key) }
+
+// legalKey is LegalKey for keys in either form.
+func legalKey[K string | []byte](key K) bool {
 	if len(key) == 0 || len(key) > MaxKeyLen {
 		return false
 	}

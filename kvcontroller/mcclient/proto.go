@@ -136,11 +136,12 @@ func readStatusReply(r *bufio.Reader, ok, miss string) (reply, error) {
 const tooLarge = "object too large"
 
 // serverError returns the error of a SERVER_ERROR line (ErrTooLarge or
-// ErrServer), or nil if line is not one.
+// ErrServer), or nil if line is not one ending in "\r\n".
 func serverError(line []byte) error {
-	msg, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r\n"), []byte("SERVER_ERROR "))
+	msg, ok := bytes.CutPrefix(line, []byte("SERVER_ERROR "))
+	msg, crlf := bytes.CutSuffix(msg, []byte("\r\n"))
 	switch {
-	case !ok:
+	case !ok || !crlf:
 		return nil
 	case bytes.HasPrefix(msg, []byte(tooLarge)):
 		return fmt.Errorf("%w: SERVER_ERROR %s", ErrTooLarge, clip(msg))
@@ -216,7 +217,7 @@ func parseValueLine(line []byte) (key []byte, n int, err error) {
 	_, rest, ok3 := bytes.Cut(rest, []byte(" ")) // flags: always 0 here
 	size, _, _ := bytes.Cut(rest, []byte(" "))
 	n, okN := parseLen(size)
-	if !ok || !ok2 || !ok3 || !okN || len(key) == 0 {
+	if !ok || !ok2 || !ok3 || !okN || !legalKey(key) {
 		return nil, 0, fmt.Errorf("%w: bad VALUE line %q", ErrProtocol, clip(bytes.TrimRight(line, "\r\n")))
 	}
 	return key, n, nil

@@ -3,7 +3,10 @@ package mcclient
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,6 +72,7 @@ func TestReadReply(t *testing.T) {
 			want: reply{values: map[string][]byte{"a": []byte("1"), "c": []byte("3")}},
 		},
 		{name: "multi none", call: multi, in: "END\r\n", want: reply{}},
+		{name: "multi key with a control byte", call: multi, in: "VALUE \r 0 1\r\n1\r\nEND\r\n", connErr: ErrProtocol},
 		{name: "multi server error after a value", call: multi, in: "VALUE a 0 1\r\n1\r\nSERVER_ERROR out of memory writing get response\r\n", connErr: ErrServer},
 		{name: "set stored", call: set, in: "STORED\r\n", want: reply{}},
 		{name: "set too large", call: set, in: "SERVER_ERROR object too large for cache\r\nSTORED\r\n", errIs: ErrTooLarge, leftover: "STORED\r\n"},
@@ -76,6 +80,7 @@ func TestReadReply(t *testing.T) {
 		{name: "set not stored", call: set, in: "NOT_STORED\r\n", connErr: ErrProtocol},
 		{name: "set client error", call: set, in: "CLIENT_ERROR bad data chunk\r\n", connErr: ErrProtocol},
 		{name: "set bare server error", call: set, in: "SERVER_ERROR\r\n", connErr: ErrProtocol},
+		{name: "set server error without CR", call: set, in: "SERVER_ERROR out of memory\n", connErr: ErrServer},
 		{name: "delete", call: del, in: "DELETED\r\n", want: reply{}},
 		{name: "delete miss", call: del, in: "NOT_FOUND\r\n", want: reply{miss: true}},
 		{name: "delete server error", call: del, in: "SERVER_ERROR out of memory\r\n", errIs: ErrServer},
@@ -171,6 +176,101 @@ func FuzzParseValueLine(f *testing.F) {
 		}
 		if len(key) == 0 || n < 0 || n > 1<<30 {
 			t.Fatalf("accepted %q: key %q, n %d", line, key, n)
+		}
+	})
+}
+
+// fuzzCalls are the requests FuzzReadReply reads replies to.
+var fuzzCalls = []*call{
+	{op: opGet, key: "k"},
+	{op: opGetMulti, key: "a", keys: []string{"a", "b"}},
+	{op: opSet, key: "k"},
+	{op: opDelete, key: "k"},
+}
+
+// FuzzReadReply feeds the reply parser arbitrary bytes as the answer to
+// each kind of request. It must never panic; a reply it accepts must have
+// been consumed up to its terminator and mean what its bytes say (a
+// re-encoded get reply parses to the same values); anything else must be
+// a one-line error naming a protocol, server or read failure.
+func FuzzReadReply(f *testing.F) {
+	seeds := []string{
+		"VALUE k 0 3\r\nabc\r\nEND\r\n",
+		"VALUE k 0 1 99\r\nx\r\nEND\r\n",
+		"VALUE a 0 1\r\n1\r\nVALUE b 5 2\r\n22\r\nEND\r\n",
+		"END\r\n",
+		"STORED\r\n",
+		"DELETED\r\n",
+		"NOT_FOUND\r\n",
+		"SERVER_ERROR object too large for cache\r\n",
+		"SERVER_ERROR out of memory storing object\r\n",
+		"CLIENT_ERROR bad data chunk\r\n",
+		"ERROR\r\n",
+		"VALUE k 0 99999999999\r\n",
+		"VALUE k 0 5\r\nab\r\n",
+	}
+	for op := range fuzzCalls {
+		for _, s := range seeds {
+			f.Add(uint8(op), []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, op uint8, in []byte) {
+		c := fuzzCalls[int(op)%len(fuzzCalls)]
+		r := bufio.NewReader(bytes.NewReader(in))
+		rep, err := readReply(r, c)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrServer) &&
+				!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, bufio.ErrBufferFull) {
+				t.Fatalf("%v reply %q: unclassified error %v", c.op, in, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		consumed := in[:len(in)-r.Buffered()]
+		switch c.op {
+		case opGet, opGetMulti:
+			if !bytes.HasSuffix(consumed, []byte("END\r\n")) {
+				t.Fatalf("accepted %q without reading up to END", in)
+			}
+			if rep.err != nil {
+				t.Fatalf("get reply %q: refusal %v", in, rep.err)
+			}
+			var canon bytes.Buffer
+			values := rep.values
+			if c.op == opGet && !rep.miss {
+				values = map[string][]byte{c.key: rep.value}
+			}
+			for k, v := range values {
+				if !slices.Contains(c.keys, k) && k != c.key {
+					// memcached only answers keys asked for, but a multi-get
+					// takes what comes; it must still be one token.
+					if k == "" || strings.ContainsAny(k, " \r\n") {
+						t.Fatalf("reply %q: key %q", in, k)
+					}
+				}
+				fmt.Fprintf(&canon, "VALUE %s 0 %d\r\n%s\r\n", k, len(v), v)
+			}
+			canon.WriteString("END\r\n")
+			again, err := readReply(bufio.NewReader(&canon), c)
+			if err != nil {
+				t.Fatalf("re-encoded reply of %q: %v", in, err)
+			}
+			if c.op == opGet && (again.miss != rep.miss || !bytes.Equal(again.value, rep.value)) ||
+				c.op == opGetMulti && len(again.values) != len(rep.values) {
+				t.Fatalf("reply %q read as %+v, re-encoded as %+v", in, rep, again)
+			}
+		case opSet, opDelete:
+			if !bytes.HasSuffix(consumed, []byte("\r\n")) || bytes.Count(consumed, []byte("\n")) != 1 {
+				t.Fatalf("%v reply %q: consumed %q, want one line", c.op, in, consumed)
+			}
+			if rep.err != nil && !errors.Is(rep.err, ErrTooLarge) && !errors.Is(rep.err, ErrServer) {
+				t.Fatalf("%v reply %q: refusal %v", c.op, in, rep.err)
+			}
+			if rep.miss && c.op != opDelete {
+				t.Fatalf("set reply %q read as a miss", in)
+			}
 		}
 	})
 }
