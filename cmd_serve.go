@@ -74,6 +74,9 @@ func loadForCommand(cmd string, args []string, sio stdio, extra func(*pflag.Flag
 	lc, err := loadConfig(cmd, args, sio.err, extra)
 	switch {
 	case err == nil:
+		for _, w := range removedKeyWarnings(lc.raw) {
+			fmt.Fprintf(sio.err, "memcons %s: warning: %s\n", cmd, w)
+		}
 		return lc, exitOK, true
 	case errors.Is(err, pflag.ErrHelp):
 		return nil, exitOK, false

@@ -61,7 +61,6 @@ func clusterKeys() []keySpec {
 		{"store", string(d.Store), "replica backend: memcached or memory"},
 		{"memory_limit", formatSize(d.MemoryLimitBytes), "capacity of the embedded memory store (k/m/g suffixes)"},
 		{"store_timeout", formatDuration(d.StoreTimeout), "timeout of one backend call"},
-		{"store_max_idle", "64", "idle backend connections kept per peer"},
 		{"store_conns", strconv.Itoa(d.StoreConns), "pipelined connections that carry get, set and delete to the replica"},
 		{"election_timeout", formatDuration(d.Ordered.ElectionTimeout), "linearizable/sequential: silence from the leader before a follower stands for election"},
 		{"leader_wait", formatDuration(d.Ordered.LeaderWait), "linearizable/sequential: how long a request waits for a reachable leader"},
@@ -74,6 +73,17 @@ func clusterKeys() []keySpec {
 		{"push_batch", strconv.Itoa(d.Eventual.PushBatch), "eventual mode: most writes sent in one push"},
 		{"push_delay", formatDuration(d.Eventual.PushDelay), "eventual mode: how long a push waits for more writes to share its batch"},
 	}
+}
+
+// removedClusterKeys maps each [cluster] key that memcons no longer has to
+// why. A config file that still sets one is accepted with a one-line
+// warning, as memcached still starts with options it made no-ops (-o
+// modern, inline_ascii_resp): the key tuned something that is gone, so
+// ignoring it changes nothing the operator relied on, and refusing it
+// would stop a peer from starting after an upgrade over an unchanged
+// config.ini. Flags for them no longer exist.
+var removedClusterKeys = map[string]string{
+	"store_max_idle": "removed, the replica client keeps no idle pool",
 }
 
 // peerKeys lists every key of a peer section.
@@ -102,6 +112,9 @@ type rawConfig struct {
 	// Unknown lists keys found in the file that memcons does not know, as
 	// "section.key" (or "key" outside any section).
 	Unknown []string
+	// Removed lists keys found in the file that memcons once had
+	// (removedClusterKeys), as "section.key"; they are ignored.
+	Removed []string
 }
 
 // configFlags defines the flags shared by every command that reads the
@@ -334,6 +347,10 @@ func resolveRaw(v *viper.Viper, name string, peers []string, fileSections map[st
 			if s == clusterSection && known[s+"."+k] {
 				continue
 			}
+			if _, removed := removedClusterKeys[k]; s == clusterSection && removed {
+				raw.Removed = append(raw.Removed, s+"."+k)
+				continue
+			}
 			if s != clusterSection && slices.ContainsFunc(peerKeys(), func(ks keySpec) bool { return ks.name == k }) {
 				continue
 			}
@@ -342,7 +359,19 @@ func resolveRaw(v *viper.Viper, name string, peers []string, fileSections map[st
 	}
 	raw.Unknown = append(raw.Unknown, fileTop...)
 	slices.Sort(raw.Unknown)
+	slices.Sort(raw.Removed)
 	return raw
+}
+
+// removedKeyWarnings returns one line per removed key raw's file still
+// sets: "cluster.store_max_idle: removed, ...; ignored".
+func removedKeyWarnings(raw rawConfig) []string {
+	lines := make([]string, 0, len(raw.Removed))
+	for _, k := range raw.Removed {
+		_, name, _ := strings.Cut(k, ".")
+		lines = append(lines, fmt.Sprintf("%s: %s; ignored, delete it from the config", k, removedClusterKeys[name]))
+	}
+	return lines
 }
 
 // printUsage prints the flags of c, grouped as pflag lays them out.

@@ -86,7 +86,6 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		{"store", []string{"--cluster.store=redis"}, `cluster.store: must be memcached or memory, got "redis"`},
 		{"memory_limit", []string{"--cluster.memory_limit=0"}, "cluster.memory_limit: must be between 1 and 1099511627776, got 0"},
 		{"store_timeout", []string{"--cluster.store_timeout=0s"}, "cluster.store_timeout: must be positive, got 0s"},
-		{"store_max_idle", []string{"--cluster.store_max_idle=-1"}, "cluster.store_max_idle: -1 is out of range [0, 65536]"},
 		{"store_conns", []string{"--cluster.store_conns=65"}, "cluster.store_conns: must be between 1 and 64, got 65"},
 		{"election_timeout", []string{"--cluster.election_timeout=1ms"}, "cluster.election_timeout: must be at least 10ms, got 1ms"},
 		{"leader_wait", []string{"--cluster.leader_wait=0s"}, "cluster.leader_wait: must be positive, got 0s"},

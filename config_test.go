@@ -236,6 +236,23 @@ func TestLoadConfig_UnknownKeysReported(t *testing.T) {
 	assert.Equal(t, "peer3.colour: unknown key\nstray: unknown key", err.Error())
 }
 
+// TestLoadConfig_RemovedKeysWarned checks that a key memcons no longer has
+// is accepted from an old file with a warning, not refused as unknown; in
+// a peer section, where it never was, it is still unknown.
+func TestLoadConfig_RemovedKeysWarned(t *testing.T) {
+	isolateEnv(t)
+	ini := strings.Replace(testINI, "[peer1]\n", "store_max_idle = 64\n[peer1]\n", 1) + "store_max_idle = 1\n"
+	lc, _, err := load(t, "--config", writeConfig(t, ini), "--name", "peer1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"cluster.store_max_idle"}, lc.raw.Removed)
+	assert.Equal(t, []string{"peer3.store_max_idle"}, lc.raw.Unknown)
+	assert.Equal(t, []string{"cluster.store_max_idle: removed, the replica client keeps no idle pool; ignored, delete it from the config"},
+		removedKeyWarnings(lc.raw))
+
+	_, _, err = load(t, "--config", writeConfig(t, ini), "--name", "peer1", "--cluster.store_max_idle", "64")
+	assert.ErrorIs(t, err, ErrUsage, "no flag for a removed key")
+}
+
 func TestLoadConfig_HelpListsPeerFlags(t *testing.T) {
 	isolateEnv(t)
 	_, stderr, err := load(t, "--config", writeConfig(t, testINI), "--help")

@@ -185,21 +185,6 @@ func (p *fieldParser) uint(key string, dst *uint64) {
 	*dst = n
 }
 
-// integer parses key and checks its range. Only store_max_idle uses it: the
-// key leaves with the connection pool it tunes, so its rule was not moved
-// into kvcontroller.
-func (p *fieldParser) integer(key string, lo, hi int) int {
-	n, err := strconv.Atoi(p.str(key))
-	if err != nil {
-		p.fail(clusterSection+"."+key, "bad integer %q", p.str(key))
-		return 0
-	}
-	if n < lo || n > hi {
-		p.fail(clusterSection+"."+key, "%d is out of range [%d, %d]", n, lo, hi)
-	}
-	return n
-}
-
 // parseConfig parses raw over server.DefaultConfig and then validates the
 // result (validate); it returns every problem found.
 func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
@@ -233,7 +218,6 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	}
 	p.int("max_connections", &cfg.MaxConns)
 	p.int("max_line_length", &cfg.MaxLineLength)
-	cfg.StoreMaxIdle = p.integer("store_max_idle", 0, 1<<16)
 	p.int("store_conns", &cfg.StoreConns)
 	p.duration("election_timeout", &cfg.Ordered.ElectionTimeout)
 	p.duration("leader_wait", &cfg.Ordered.LeaderWait)

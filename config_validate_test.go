@@ -56,7 +56,6 @@ func TestBuildConfig_Valid(t *testing.T) {
 		Store:             server.StoreMemcached,
 		MemoryLimitBytes:  64 << 20,
 		StoreTimeout:      time.Second,
-		StoreMaxIdle:      64,
 		StoreConns:        1,
 		Eventual: eventual.Config{
 			SyncInterval: time.Second, RecentLogSize: 65536, PushQueue: 8192, PushBatch: 128, PushDelay: 10 * time.Millisecond,
@@ -227,7 +226,6 @@ func TestBuildConfig_Rejects(t *testing.T) {
 		{"bad max connections", set("max_connections", "many"), "cluster.max_connections", `bad integer "many"`},
 		{"zero max connections", set("max_connections", "0"), "cluster.max_connections", "must be between 1 and 1048576, got 0"},
 		{"tiny max line length", set("max_line_length", "100"), "cluster.max_line_length", "must be between 512 and 1048576, got 100"},
-		{"negative store max idle", set("store_max_idle", "-1"), "cluster.store_max_idle", "out of range"},
 		{"zero store conns", set("store_conns", "0"), "cluster.store_conns", "must be between 1 and 64, got 0"},
 		{"zero sync interval", set("sync_interval", "0s"), "cluster.sync_interval", "at least 1ms"},
 		{"bad sync interval", set("sync_interval", "often"), "cluster.sync_interval", "bad duration"},

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func runForTest(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -102,6 +105,29 @@ func TestRun_ConfigGet(t *testing.T) {
 			assert.Contains(t, errOut, tt.wantErr)
 		})
 	}
+}
+
+// TestRun_RemovedKeyWarns checks what an operator sees when an old config
+// still sets a removed key: one warning line per command, and the command
+// goes on.
+func TestRun_RemovedKeyWarns(t *testing.T) {
+	isolateEnv(t)
+	b, err := os.ReadFile("config.ini")
+	require.NoError(t, err)
+	old := strings.Replace(string(b), "[cluster]\n", "[cluster]\nstore_max_idle = 64\n", 1)
+	path := filepath.Join(t.TempDir(), "config.ini")
+	require.NoError(t, os.WriteFile(path, []byte(old), 0o600))
+	const warning = "warning: cluster.store_max_idle: removed, the replica client keeps no idle pool; ignored, delete it from the config\n"
+
+	code, out, errOut := runForTest(t, "config-check", "--config", path)
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "ok:")
+	assert.Equal(t, "memcons config-check: "+warning, errOut)
+
+	code, out, errOut = runForTest(t, "config-get", "--config", path, "cluster.store_timeout")
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, "1s\n", out, "stdout stays clean for scripts")
+	assert.Equal(t, "memcons config-get: "+warning, errOut)
 }
 
 func TestRun_ConfigCheck(t *testing.T) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: format, vet, the race-enabled test suite, and a short fuzz
-# pass over the protocol parser and the decoders of the envelope, the sync
-# frames and the log entries.
+# pass over the protocol parser, the replica client's reply parser and the
+# decoders of the envelope, the sync frames and the log entries.
 # Tests that need memcached / memccapable skip when they are missing, unless
 # MEMCONS_REQUIRE_MEMCACHED=1 (CI sets it) turns a skip into a failure.
 set -euo pipefail
@@ -32,6 +32,7 @@ go test -race -count=1 -timeout 25m ./...
 echo "== fuzz (-fuzztime ${fuzztime} each)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./controller
 go test -run '^$' -fuzz '^FuzzDecodeEnvelope$' -fuzztime "$fuzztime" ./kvcontroller
+go test -run '^$' -fuzz '^FuzzReadReply$' -fuzztime "$fuzztime" ./kvcontroller/mcclient
 go test -run '^$' -fuzz '^FuzzReadFrame$' -fuzztime "$fuzztime" ./consistency/eventual
 go test -run '^$' -fuzz '^FuzzDecodeCommand$' -fuzztime "$fuzztime" ./consistency/ordered
 

@@ -5,18 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/memcons/memcons/kvcontroller/mcclient"
 )
 
 // Defaults for MemcachedOptions fields left zero.
 const (
-	DefaultMemcachedTimeout      = time.Second
-	DefaultMemcachedMaxIdleConns = 64
+	DefaultMemcachedTimeout       = mcclient.DefaultTimeout
+	DefaultMemcachedPipelineConns = mcclient.DefaultConns
 )
 
 // ErrInvalidOptions reports options that a store cannot be built from.
@@ -29,6 +30,9 @@ const maxRelativeExptime = 30 * 24 * 60 * 60
 // maxPooledBuf bounds the envelope buffers kept for reuse by Set.
 const maxPooledBuf = 64 << 10
 
+// dumpBatch is the number of keys Dump fetches with one multi-get.
+const dumpBatch = 100
+
 // MemcachedOptions configures a MemcachedStore; zero fields mean defaults.
 type MemcachedOptions struct {
 	// Addr is the memcached host:port; required.
@@ -37,9 +41,6 @@ type MemcachedOptions struct {
 	// dial and network read or write of the others; 0 means
 	// DefaultMemcachedTimeout.
 	Timeout time.Duration
-	// MaxIdleConns is the number of idle connections kept for reuse by
-	// FlushAll, Ping and Dump; 0 means DefaultMemcachedMaxIdleConns.
-	MaxIdleConns int
 	// PipelineConns is the number of long-lived connections that carry Get,
 	// GetMulti, Set and Delete, pipelined; 0 means
 	// DefaultMemcachedPipelineConns, at most 64.
@@ -48,23 +49,19 @@ type MemcachedOptions struct {
 	Now func() time.Time
 }
 
-// MemcachedStore is a Store backed by one memcached server. Each item lives
-// under its own key, as its envelope, with memcached flags 0 and memcached
-// expiration set to the item's absolute Exptime. It is safe for concurrent
-// use. Get, GetMulti, Set and Delete from concurrent callers share a few
-// pipelined connections (see pipeline); each such call waits at most
-// Timeout. Calls observe ctx cancellation before they start; a call queued
-// behind others also returns when ctx is done, one sent at once on an idle
-// connection is bounded by Timeout alone. FlushAll, Ping and Dump use pooled
-// connections, each network operation bounded by Timeout.
+// MemcachedStore is a Store backed by one memcached server, spoken to
+// through one mcclient.Client. Each item lives under its replica key (the
+// client key, escaped where the text protocol cannot carry it), as its
+// envelope, with memcached flags 0 and memcached expiration set to the
+// item's absolute Exptime. It is safe for concurrent use. Get, GetMulti,
+// Set and Delete are pipelined and each waits at most Timeout; the others
+// use a connection of their own, each network operation bounded by
+// Timeout. Every call observes ctx.
 type MemcachedStore struct {
-	addr    string
-	timeout time.Duration
-	now     func() time.Time
-	client  *memcache.Client
-	pipe    *pipeline
-	bufs    sync.Pool // *[]byte envelope buffers, reused by Set
-	closed  atomic.Bool
+	now    func() time.Time
+	client *mcclient.Client
+	bufs   sync.Pool // *[]byte envelope buffers, reused by Set
+	closed atomic.Bool
 }
 
 var _ Store = (*MemcachedStore)(nil)
@@ -82,38 +79,23 @@ func NewMemcachedStore(opts MemcachedOptions) (*MemcachedStore, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.Addr == "":
+	if opts.Addr == "" {
 		return nil, fmt.Errorf("%w: Addr is empty", ErrInvalidOptions)
-	case opts.MaxIdleConns < 0:
-		return nil, fmt.Errorf("%w: MaxIdleConns %d is negative", ErrInvalidOptions, opts.MaxIdleConns)
 	}
-	s := &MemcachedStore{
-		addr:    opts.Addr,
-		timeout: opts.Timeout,
-		now:     opts.Now,
+	client, err := mcclient.New(mcclient.Options{Addr: opts.Addr, Timeout: opts.Timeout, Conns: opts.PipelineConns})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
+	s := &MemcachedStore{now: opts.Now, client: client}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	maxIdle := opts.MaxIdleConns
-	if maxIdle == 0 {
-		maxIdle = DefaultMemcachedMaxIdleConns
-	}
-	var servers memcache.ServerList
-	if err := servers.SetServers(opts.Addr); err != nil {
-		return nil, fmt.Errorf("%w: Addr %q: %w", ErrInvalidOptions, opts.Addr, err)
-	}
-	s.client = memcache.NewFromSelector(&servers)
-	s.client.Timeout = s.timeout
-	s.client.MaxIdleConns = maxIdle
 	s.bufs.New = func() any { return new([]byte) }
-	s.pipe = newPipeline(opts.Addr, opts.PipelineConns, s.timeout)
 	return s, nil
 }
 
 // Addr returns the memcached address the store talks to.
-func (s *MemcachedStore) Addr() string { return s.addr }
+func (s *MemcachedStore) Addr() string { return s.client.Addr() }
 
 // Get returns the item under key; ErrNotFound if none or expired by Now.
 // The returned Value is owned by the caller.
@@ -125,14 +107,11 @@ func (s *MemcachedStore) Get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	rep, err := s.pipe.get(ctx, rk)
-	switch {
-	case err != nil:
-		return Item{}, err
-	case rep.miss:
-		return Item{}, ErrNotFound
+	v, err := s.client.Get(ctx, rk)
+	if err != nil {
+		return Item{}, mapErr(err)
 	}
-	return s.decodeLive(key, rep.value, s.now().Unix())
+	return s.decodeLive(key, v, s.now().Unix())
 }
 
 // GetMulti returns the live items found among keys.
@@ -147,9 +126,9 @@ func (s *MemcachedStore) GetMulti(ctx context.Context, keys []string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	got, err := s.pipe.getMulti(ctx, rkeys)
+	got, err := s.client.GetMulti(ctx, rkeys)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	now := s.now().Unix()
 	found := make(map[string]Item, len(got))
@@ -195,16 +174,15 @@ func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
 	}
 	buf := s.bufs.Get().(*[]byte)
 	env := AppendEnvelope((*buf)[:0], item)
-	rep, err := s.pipe.set(ctx, rk, env, memcachedExpiration(item.Exptime))
-	if err != nil {
+	if err := s.client.Set(ctx, rk, env, memcachedExpiration(item.Exptime)); err != nil {
 		// The call may still be queued and read env later: drop the buffer.
-		return err
+		return mapErr(err)
 	}
 	if cap(env) <= maxPooledBuf {
 		*buf = env[:0]
 		s.bufs.Put(buf)
 	}
-	return rep.err
+	return nil
 }
 
 // memcachedExpiration converts an absolute Exptime into memcached's
@@ -233,14 +211,7 @@ func (s *MemcachedStore) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.pipe.delete(ctx, rk)
-	switch {
-	case err != nil:
-		return err
-	case rep.miss:
-		return ErrNotFound
-	}
-	return rep.err
+	return mapErr(s.client.Delete(ctx, rk))
 }
 
 // FlushAll removes every item with memcached's flush_all.
@@ -248,10 +219,7 @@ func (s *MemcachedStore) FlushAll(ctx context.Context) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	if err := s.client.FlushAll(); err != nil {
-		return s.mapErr("flush_all", err)
-	}
-	return nil
+	return mapErr(s.client.FlushAll(ctx))
 }
 
 // Ping reports whether memcached answers a version request.
@@ -259,10 +227,93 @@ func (s *MemcachedStore) Ping(ctx context.Context) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	if err := s.client.Ping(); err != nil {
-		return s.mapErr("ping", err)
+	_, err := s.client.Version(ctx)
+	return mapErr(err)
+}
+
+// Dump calls fn for every live item, tombstones included, in key order. It
+// lists the keys with the client's Metadump, then fetches their values in
+// batches; keys that vanish in between are skipped. Items written while
+// Dump runs may or may not be seen: callers that need a point-in-time dump
+// hold writes off while it runs.
+func (s *MemcachedStore) Dump(ctx context.Context, fn func(Item) error) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	keys, err := s.client.Metadump(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys) // defensive: a hash walk lists each key once
+	for start := 0; start < len(keys); start += dumpBatch {
+		if err := s.ready(ctx); err != nil {
+			return err
+		}
+		batch := keys[start:min(start+dumpBatch, len(keys))]
+		got, err := s.client.GetMulti(ctx, batch)
+		if err != nil {
+			return mapErr(err)
+		}
+		now := s.now().Unix()
+		for _, k := range batch {
+			v, ok := got[k]
+			if !ok {
+				continue
+			}
+			ck, err := clientKey(k)
+			if err != nil {
+				return fmt.Errorf("%w: dump: %w", ErrBackend, err)
+			}
+			it, err := s.decodeLive(ck, v, now)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// Stats reports memcached's curr_items (tombstones included), bytes,
+// limit_maxbytes and evictions.
+func (s *MemcachedStore) Stats(ctx context.Context) (Stats, error) {
+	if err := s.ready(ctx); err != nil {
+		return Stats{}, err
+	}
+	raw, err := s.client.Stats(ctx)
+	if err != nil {
+		return Stats{}, mapErr(err)
+	}
+	return parseStats(raw)
+}
+
+// parseStats picks the fields of Stats out of memcached's stats; a missing
+// one stays zero.
+func parseStats(raw map[string]string) (Stats, error) {
+	var st Stats
+	for name, dst := range map[string]*uint64{
+		"curr_items":     &st.Items,
+		"bytes":          &st.Bytes,
+		"limit_maxbytes": &st.LimitBytes,
+		"evictions":      &st.Evictions,
+	} {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return Stats{}, fmt.Errorf("%w: stats %s: %w", ErrBackend, name, err)
+		}
+		*dst = n
+	}
+	return st, nil
 }
 
 // Close fails calls waiting on the pipelined connections, closes every
@@ -272,9 +323,8 @@ func (s *MemcachedStore) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.pipe.close()
 	if err := s.client.Close(); err != nil {
-		return fmt.Errorf("kvcontroller: close memcached connections: %w", err)
+		return fmt.Errorf("kvcontroller: close memcached client: %w", err)
 	}
 	return nil
 }
@@ -290,19 +340,23 @@ func (s *MemcachedStore) ready(ctx context.Context) error {
 	return nil
 }
 
-// mapErr turns a gomemcache error into ErrNotFound, ErrTooLarge or an error
-// wrapping ErrBackend whose text is one short line.
-func (s *MemcachedStore) mapErr(op string, err error) error {
+// mapErr is the one place that turns an mcclient error into this package's:
+// a miss into ErrNotFound, a refused size into ErrTooLarge, ctx's error
+// into itself, and every other failure into an error wrapping ErrBackend
+// (and still the mcclient sentinel and network cause) whose text is one
+// short line. nil stays nil.
+func mapErr(err error) error {
 	switch {
-	case errors.Is(err, memcache.ErrCacheMiss):
+	case err == nil:
+		return nil
+	case errors.Is(err, mcclient.ErrCacheMiss):
 		return ErrNotFound
-	case errors.Is(err, memcache.ErrMalformedKey):
-		return fmt.Errorf("%w: %s: malformed key", ErrBackend, op)
-	// gomemcache has no typed error for memcached's "SERVER_ERROR object too
-	// large for cache". (Set goes through the pipeline, whose serverError
-	// maps it; TestMemcachedStore_TooLarge pins that.)
-	case strings.Contains(err.Error(), "object too large"):
+	case errors.Is(err, mcclient.ErrTooLarge):
 		return fmt.Errorf("%w: memcached refused the item size", ErrTooLarge)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("kvcontroller: %w", err)
+	case errors.Is(err, mcclient.ErrClosed):
+		return errClosed
 	}
-	return fmt.Errorf("%w: %s: %w", ErrBackend, op, err)
+	return fmt.Errorf("%w: %w", ErrBackend, err)
 }

@@ -1,21 +1,19 @@
 package kvcontroller
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
-	"net"
 	"os"
-	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/memcons/memcons/internal/memcachedtest"
+	"github.com/memcons/memcons/kvcontroller/mcclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -48,9 +46,8 @@ func TestNewMemcachedStore_InvalidOptions(t *testing.T) {
 	}{
 		{"no address", MemcachedOptions{}},
 		{"negative timeout", MemcachedOptions{Addr: "127.0.0.1:11211", Timeout: -time.Second}},
-		{"negative idle conns", MemcachedOptions{Addr: "127.0.0.1:11211", MaxIdleConns: -1}},
 		{"negative pipeline conns", MemcachedOptions{Addr: "127.0.0.1:11211", PipelineConns: -1}},
-		{"unresolvable address", MemcachedOptions{Addr: "no-port"}},
+		{"address without a port", MemcachedOptions{Addr: "no-port"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,45 +161,10 @@ func TestMemcachedStore_BackendDown(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers; it stops at cleanup.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 func TestMemcachedStore_TimeoutHonoured(t *testing.T) {
 	ctx := context.Background()
 	const timeout = 200 * time.Millisecond
-	s := newTestMemcachedStore(t, MemcachedOptions{Addr: silentServer(t), Timeout: timeout})
+	s := newTestMemcachedStore(t, MemcachedOptions{Addr: memcachedtest.StartSilent(t).Addr(), Timeout: timeout})
 	ops := map[string]func() error{
 		"Get":   func() error { _, err := s.Get(ctx, "k"); return err },
 		"Set":   func() error { return s.Set(ctx, Item{Key: "k"}) },
@@ -224,7 +186,7 @@ func TestMemcachedStore_TimeoutHonoured(t *testing.T) {
 }
 
 func TestMemcachedStore_CancelledContext(t *testing.T) {
-	s := newTestMemcachedStore(t, MemcachedOptions{Addr: silentServer(t), Timeout: time.Minute})
+	s := newTestMemcachedStore(t, MemcachedOptions{Addr: memcachedtest.StartSilent(t).Addr(), Timeout: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := s.Get(ctx, "k")
@@ -303,67 +265,65 @@ func TestMemcachedStore_DumpUnderReadLoad(t *testing.T) {
 	require.NoError(t, load.Wait())
 }
 
-func TestReadMetadump(t *testing.T) {
+// TestMemcachedStore_ReplicaBytes reads what the store wrote with
+// gomemcache, an independent client: the envelope under the replica key,
+// memcached flags 0.
+func TestMemcachedStore_ReplicaBytes(t *testing.T) {
+	ctx := context.Background()
+	addr := startMemcached(t)
+	s := newTestMemcachedStore(t, MemcachedOptions{Addr: addr})
+	oracle := memcache.New(addr)
+	t.Cleanup(func() { _ = oracle.Close() })
+
 	tests := []struct {
-		name    string
-		in      string
-		want    []string
-		wantErr bool
-		errIs   error // checked when set
+		name       string
+		item       Item
+		replicaKey string
 	}{
-		{name: "empty", in: "END\r\n"},
-		{
-			name: "keys",
-			in:   "key=a%2Fb%25c%2Bd exp=-1 la=1 cas=1 fetch=no cls=1 size=73\nkey=plain exp=5 la=1 cas=2 fetch=yes cls=1 size=61\nEND\r\n",
-			want: []string{"a/b%c+d", "plain"},
-		},
-		{name: "key only", in: "key=x\nEND\r\n", want: []string{"x"}},
-		{name: "plus stays plus", in: "key=a+b\nEND\r\n", want: []string{"a+b"}},
-		{name: "busy", in: "BUSY currently processing crawler request\r\n", wantErr: true, errIs: errCrawlerBusy},
-		{name: "error line", in: "ERROR locked try again later\r\n", wantErr: true},
-		{name: "bad escape", in: "key=%zz exp=-1\nEND\r\n", wantErr: true},
-		{name: "empty key", in: "key= exp=-1\nEND\r\n", wantErr: true},
-		{name: "truncated", in: "key=a exp=-1\n", wantErr: true},
+		{"plain", Item{Key: "user:1", Value: []byte("v\r\nEND\r\n"), Flags: 7, Version: 9}, "user:1"},
+		{"escaped", Item{Key: "a b\x01", Value: []byte{}, Tombstone: true, Version: 2}, "a\xffa" + "b\xffB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readMetadump(bufio.NewReader(strings.NewReader(tt.in)))
-			if !tt.wantErr {
-				require.NoError(t, err)
-				assert.Equal(t, tt.want, got)
-				return
-			}
-			require.Error(t, err)
-			if tt.errIs != nil {
-				assert.ErrorIs(t, err, tt.errIs)
-			} else {
-				assert.NotErrorIs(t, err, errCrawlerBusy)
-			}
+			require.NoError(t, s.Set(ctx, tt.item))
+			got, err := oracle.Get(tt.replicaKey)
+			require.NoError(t, err)
+			assert.Zero(t, got.Flags, "memcached flags")
+			it, err := DecodeEnvelope(tt.item.Key, got.Value)
+			require.NoError(t, err)
+			assert.Equal(t, tt.item, it)
+
+			found, err := oracle.GetMulti([]string{tt.replicaKey, "absent"})
+			require.NoError(t, err)
+			assert.Equal(t, got.Value, found[tt.replicaKey].Value)
+			require.NoError(t, s.Delete(ctx, tt.item.Key))
+			_, err = oracle.Get(tt.replicaKey)
+			assert.ErrorIs(t, err, memcache.ErrCacheMiss)
 		})
 	}
 }
 
-func TestReadStats(t *testing.T) {
+func TestParseStats(t *testing.T) {
 	tests := []struct {
 		name    string
-		in      string
+		raw     map[string]string
 		want    Stats
 		wantErr bool
 	}{
 		{
-			"fields",
-			"STAT pid 1\r\nSTAT curr_items 3\r\nSTAT bytes 200\r\nSTAT limit_maxbytes 67108864\r\nSTAT evictions 7\r\nSTAT version 1.6.18\r\nEND\r\n",
-			Stats{Items: 3, Bytes: 200, LimitBytes: 64 << 20, Evictions: 7}, false,
+			name: "fields",
+			raw: map[string]string{"pid": "1", "curr_items": "3", "bytes": "200", "limit_maxbytes": "67108864",
+				"evictions": "7", "version": "1.6.18"},
+			want: Stats{Items: 3, Bytes: 200, LimitBytes: 64 << 20, Evictions: 7},
 		},
-		{"bad number", "STAT curr_items x\r\nEND\r\n", Stats{}, true},
-		{"error line", "ERROR\r\n", Stats{}, true},
-		{"truncated", "STAT curr_items 1\r\n", Stats{}, true},
+		{name: "missing fields stay zero", raw: map[string]string{"curr_items": "1"}, want: Stats{Items: 1}},
+		{name: "bad number", raw: map[string]string{"curr_items": "x"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readStats(bufio.NewReader(strings.NewReader(tt.in)))
+			got, err := parseStats(tt.raw)
 			if tt.wantErr {
-				assert.Error(t, err)
+				assert.ErrorIs(t, err, ErrBackend)
 				return
 			}
 			require.NoError(t, err)
@@ -372,17 +332,54 @@ func TestReadStats(t *testing.T) {
 	}
 }
 
-func FuzzParseMetadumpKey(f *testing.F) {
-	f.Add([]byte("key=a%2Fb exp=-1 la=1\n"))
-	f.Add([]byte("key=%\n"))
-	f.Add([]byte("garbage"))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		k, err := parseMetadumpKey(line)
-		if err == nil && k == "" {
-			t.Fatalf("empty key without error from %q", line)
-		}
-		if err != nil && bytes.Contains([]byte(err.Error()), []byte("\n")) {
-			t.Fatalf("multi-line error %q", err)
-		}
-	})
+// TestMapErr pins the one translation from mcclient's errors to the
+// Store's, by errors.Is alone.
+func TestMapErr(t *testing.T) {
+	refused := fmt.Errorf("mcclient: get: dial tcp: %w", syscall.ECONNREFUSED)
+	tests := []struct {
+		name   string
+		in     error
+		is     []error
+		isNot  []error
+		exact  error // the result itself, when set
+		noWrap bool  // nil in, nil out
+	}{
+		{name: "nil", in: nil, noWrap: true},
+		{name: "miss", in: mcclient.ErrCacheMiss, exact: ErrNotFound},
+		{name: "too large", in: fmt.Errorf("%w: SERVER_ERROR object too large for cache", mcclient.ErrTooLarge),
+			is: []error{ErrTooLarge}, isNot: []error{ErrBackend}},
+		{name: "server error", in: fmt.Errorf("%w: out of memory storing object", mcclient.ErrServer),
+			is: []error{ErrBackend, mcclient.ErrServer}, isNot: []error{ErrTooLarge}},
+		{name: "protocol", in: fmt.Errorf("mcclient: get: read: %w: unexpected reply", mcclient.ErrProtocol),
+			is: []error{ErrBackend, mcclient.ErrProtocol}},
+		{name: "malformed key", in: mcclient.ErrMalformedKey, is: []error{ErrBackend}},
+		{name: "busy crawler", in: mcclient.ErrBusy, is: []error{ErrBackend}},
+		{name: "closed", in: mcclient.ErrClosed, is: []error{ErrBackend}},
+		{name: "network", in: refused, is: []error{ErrBackend, syscall.ECONNREFUSED}},
+		{name: "timeout", in: fmt.Errorf("mcclient: get: %w", os.ErrDeadlineExceeded), is: []error{ErrBackend, os.ErrDeadlineExceeded}},
+		{name: "cancelled", in: fmt.Errorf("mcclient: get: %w", context.Canceled), is: []error{context.Canceled}, isNot: []error{ErrBackend}},
+		{name: "caller's deadline", in: fmt.Errorf("mcclient: get: %w", context.DeadlineExceeded),
+			is: []error{context.DeadlineExceeded}, isNot: []error{ErrBackend}},
+		{name: "eof", in: fmt.Errorf("mcclient: get: read: %w", io.EOF), is: []error{ErrBackend, io.EOF}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mapErr(tt.in)
+			switch {
+			case tt.noWrap:
+				assert.NoError(t, got)
+				return
+			case tt.exact != nil:
+				assert.Equal(t, tt.exact, got)
+				return
+			}
+			for _, target := range tt.is {
+				assert.ErrorIs(t, got, target)
+			}
+			for _, target := range tt.isNot {
+				assert.NotErrorIs(t, got, target)
+			}
+			assert.NotContains(t, got.Error(), "\n")
+		})
+	}
 }

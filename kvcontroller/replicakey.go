@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/memcons/memcons/kvcontroller/mcclient"
 )
 
 // ErrKeyUnstorable reports a client key whose replica form does not fit in
@@ -14,29 +16,26 @@ var ErrKeyUnstorable = errors.New("key too long for the replica once escaped")
 // keyEscape starts an escaped byte in a replica key.
 const keyEscape = 0xff
 
-// maxReplicaKey is memcached's key length limit.
-const maxReplicaKey = 250
-
-// The memcached text protocol accepts any key byte but space, CR, LF and
-// NUL, and memcached itself stores control characters; gomemcache refuses
-// bytes <= ' ' and DEL. replicaKey maps a client key to one gomemcache
-// accepts, injectively: each such byte, and the escape byte itself, becomes
-// keyEscape followed by a printable code. Keys without them pass unchanged.
+// The memcached text protocol cannot carry a key holding a space, CR, LF or
+// NUL, though memcached itself stores other control characters, and
+// mcclient refuses every byte <= ' ' and DEL (as common clients do) so
+// that no key can put a pipelined connection out of step. replicaKey maps
+// a client key to one mcclient accepts, injectively: each such byte, and
+// the escape byte itself, becomes keyEscape followed by a printable code.
+// Keys without them pass unchanged; mcclient refuses those it cannot send
+// (empty, or over mcclient.MaxKeyLen) with mcclient.ErrMalformedKey.
 func replicaKey(key string) (string, error) {
-	rk := key
-	if needsEscape(key) {
-		rk = escapeKey(key)
+	if !needsEscape(key) {
+		return key, nil
 	}
-	if !legalReplicaKey(rk) {
-		if len(rk) > maxReplicaKey && len(key) <= maxReplicaKey {
-			return "", fmt.Errorf("%w: %w (%d bytes)", ErrBackend, ErrKeyUnstorable, len(rk))
-		}
-		return "", fmt.Errorf("%w: malformed key", ErrBackend)
+	rk := escapeKey(key)
+	if len(rk) > mcclient.MaxKeyLen && len(key) <= mcclient.MaxKeyLen {
+		return "", fmt.Errorf("%w: %w (%d bytes)", ErrBackend, ErrKeyUnstorable, len(rk))
 	}
 	return rk, nil
 }
 
-// escapeKey writes each byte gomemcache refuses, and the escape byte, as
+// escapeKey writes each byte mcclient refuses, and the escape byte, as
 // keyEscape followed by a printable code.
 func escapeKey(key string) string {
 	var b strings.Builder
@@ -58,22 +57,6 @@ func escapeKey(key string) string {
 		}
 	}
 	return b.String()
-}
-
-// legalReplicaKey reports whether memcached's text protocol takes rk as one
-// key: 1 to 250 bytes, none of them a space or control character. Every key
-// sent to the replica passes this check, so a bad key can never put a
-// pipelined connection out of step.
-func legalReplicaKey(rk string) bool {
-	if len(rk) == 0 || len(rk) > maxReplicaKey {
-		return false
-	}
-	for i := 0; i < len(rk); i++ {
-		if c := rk[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func needsEscape(key string) bool {
@@ -117,15 +100,12 @@ func clientKey(rkey string) (string, error) {
 }
 
 // replicaKeys maps keys to replica keys, refusing any replicaKey refuses;
-// back maps the escaped ones to their
-// client keys and is nil when no key needed escaping.
+// back maps the escaped ones to their client keys and is nil when no key
+// needed escaping.
 func replicaKeys(keys []string) (rkeys []string, back map[string]string, err error) {
 	rkeys = keys
 	for i, k := range keys {
 		if !needsEscape(k) {
-			if !legalReplicaKey(k) {
-				return nil, nil, fmt.Errorf("%w: malformed key", ErrBackend)
-			}
 			continue
 		}
 		if back == nil {

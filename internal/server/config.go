@@ -55,7 +55,6 @@ type Config struct {
 	Store            StoreKind
 	MemoryLimitBytes int64         // StoreMemory capacity
 	StoreTimeout     time.Duration // per backend call
-	StoreMaxIdle     int           // idle backend connections kept
 	StoreConns       int           // pipelined backend connections for get, set and delete
 
 	Eventual eventual.Config // eventual mode's sync tuning
@@ -219,7 +218,7 @@ func (c Config) memcachedOptions() kvcontroller.MemcachedOptions {
 		}
 	}
 	return kvcontroller.MemcachedOptions{
-		Addr: addr, Timeout: c.StoreTimeout, MaxIdleConns: c.StoreMaxIdle, PipelineConns: c.StoreConns,
+		Addr: addr, Timeout: c.StoreTimeout, PipelineConns: c.StoreConns,
 	}
 }
 

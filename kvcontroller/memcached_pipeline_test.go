@@ -1,17 +1,13 @@
 package kvcontroller
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,223 +272,42 @@ func TestMemcachedStore_PipelineBackendRestart(t *testing.T) {
 	assert.Equal(t, Item{Key: "after", Value: []byte("restart"), Version: 3}, got)
 }
 
-// pausingProxy forwards TCP connections to an upstream address; Pause holds
-// back the replies (upstream to client) until Resume. It stops at cleanup.
-type pausingProxy struct {
-	l        net.Listener
-	upstream string
-	accepted atomic.Int32
-	closed   atomic.Int32 // client connections that ended
-
-	mu      sync.Mutex
-	resumed chan struct{} // nil when not paused; closed by Resume
-	conns   []net.Conn
-
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-func newPausingProxy(t *testing.T, upstream string) *pausingProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &pausingProxy{l: l, upstream: upstream, stop: make(chan struct{})}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		close(p.stop)
-		_ = l.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
+func TestMemcachedStore_PipelineContext(t *testing.T) {
+	t.Run("cancelled before the call", func(t *testing.T) {
+		srv := memcachedtest.StartSilent(t)
+		s := newTestMemcachedStore(t, MemcachedOptions{Addr: srv.Addr(), Timeout: time.Minute})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := s.Get(ctx, "k")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, s.Set(ctx, Item{Key: "k"}), context.Canceled)
+		assert.ErrorIs(t, s.Delete(ctx, "k"), context.Canceled)
+		_, err = s.GetMulti(ctx, []string{"a", "b"})
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, srv.Lines(), "nothing sent")
 	})
-	return p
-}
-
-func (p *pausingProxy) Addr() string { return p.l.Addr().String() }
-
-func (p *pausingProxy) Pause() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.resumed == nil {
-		p.resumed = make(chan struct{})
-	}
-}
-
-func (p *pausingProxy) Resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.resumed != nil {
-		close(p.resumed)
-		p.resumed = nil
-	}
-}
-
-func (p *pausingProxy) accept() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.accepted.Add(1)
-		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		p.wg.Go(func() {
-			_, _ = io.Copy(u, c)
-			_ = u.Close()
-			p.closed.Add(1)
-		})
-		p.wg.Go(func() {
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := u.Read(buf)
-				if n > 0 {
-					p.mu.Lock()
-					wait := p.resumed
-					p.mu.Unlock()
-					if wait != nil {
-						select {
-						case <-wait:
-						case <-p.stop:
-							return
-						}
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			_ = c.Close()
-		})
-	}
-}
-
-// TestMemcachedStore_PipelineTimeoutKeepsConnection checks that callers
-// that give up leave the connection in step: their replies, arriving later,
-// are consumed and not handed to anyone else.
-func TestMemcachedStore_PipelineTimeoutKeepsConnection(t *testing.T) {
-	ctx := context.Background()
-	addr := startMemcached(t)
-	direct := newTestMemcachedStore(t, MemcachedOptions{Addr: addr})
-	for i := range 10 {
-		require.NoError(t, direct.Set(ctx, Item{Key: fmt.Sprintf("k%d", i), Value: []byte(fmt.Sprintf("old %d", i))}))
-	}
-	proxy := newPausingProxy(t, addr)
-	const timeout = 300 * time.Millisecond
-	s := newTestMemcachedStore(t, MemcachedOptions{Addr: proxy.Addr(), Timeout: timeout, PipelineConns: 1})
-
-	proxy.Pause()
-	var g errgroup.Group
-	for i := range 10 {
-		g.Go(func() error {
-			start := time.Now()
-			_, err := s.Get(ctx, fmt.Sprintf("k%d", i))
-			if !errors.Is(err, ErrBackend) || !errors.Is(err, os.ErrDeadlineExceeded) {
-				return fmt.Errorf("get k%d while paused: %v", i, err)
-			}
-			if elapsed := time.Since(start); elapsed < timeout || elapsed > 10*time.Second {
-				return fmt.Errorf("get k%d gave up after %v, timeout %v", i, elapsed, timeout)
-			}
-			return nil
-		})
-	}
-	require.NoError(t, g.Wait())
-	proxy.Resume()
-
-	for i := range 10 {
-		key := fmt.Sprintf("k%d", i)
-		want := Item{Key: key, Value: []byte(fmt.Sprintf("new %d", i)), Version: uint64(i)}
-		require.NoError(t, s.Set(ctx, want))
-		got, err := s.Get(ctx, key)
-		require.NoError(t, err)
-		assert.Equal(t, want, got)
-	}
-	assert.Equal(t, int32(1), proxy.accepted.Load(), "abandoned calls must not cost the connection")
-}
-
-// TestMemcachedStore_PipelineStalledConnection checks that a connection
-// owing a reply for much longer than Timeout is replaced.
-func TestMemcachedStore_PipelineStalledConnection(t *testing.T) {
-	ctx := context.Background()
-	proxy := newPausingProxy(t, startMemcached(t))
-	const timeout = 100 * time.Millisecond
-	s := newTestMemcachedStore(t, MemcachedOptions{Addr: proxy.Addr(), Timeout: timeout, PipelineConns: 1})
-
-	proxy.Pause()
-	_, err := s.Get(ctx, "k")
-	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-	waitFor(t, 100*stallFactor*timeout, "the stalled connection to close", func() bool { return proxy.closed.Load() == 1 })
-	proxy.Resume()
-
-	require.NoError(t, s.Set(ctx, Item{Key: "k", Value: []byte("v")}))
-	got, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	assert.Equal(t, "v", string(got.Value))
-	assert.Equal(t, int32(2), proxy.accepted.Load(), "a new connection")
-}
-
-// recordingServer accepts connections, counts the request lines it
-// receives and never answers. It stops at cleanup.
-type recordingServer struct {
-	l     net.Listener
-	lines atomic.Int64
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newRecordingServer(t *testing.T) *recordingServer {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	r := &recordingServer{l: l}
-	r.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, c)
-			r.mu.Unlock()
-			r.wg.Go(func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					r.lines.Add(1)
-				}
-			})
-		}
+	t.Run("done while waiting", func(t *testing.T) {
+		srv := memcachedtest.StartSilent(t)
+		s := newTestMemcachedStore(t, MemcachedOptions{Addr: srv.Addr(), Timeout: time.Minute})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := s.Get(ctx, "k")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotErrorIs(t, err, ErrBackend, "a caller's own deadline is not a backend failure")
+		assert.Less(t, time.Since(start), 20*time.Second, "waited for the store timeout")
 	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		r.mu.Lock()
-		for _, c := range r.conns {
-			_ = c.Close()
-		}
-		r.mu.Unlock()
-		r.wg.Wait()
-	})
-	return r
 }
 
-func TestMemcachedStore_PipelineCloseWithCallsInFlight(t *testing.T) {
+// TestMemcachedStore_CloseWithCallsInFlight checks that Close fails the
+// calls waiting on a memcached that does not answer with ErrBackend.
+func TestMemcachedStore_CloseWithCallsInFlight(t *testing.T) {
 	ctx := context.Background()
-	srv := newRecordingServer(t)
-	s, err := NewMemcachedStore(MemcachedOptions{Addr: srv.l.Addr().String(), Timeout: time.Minute})
+	srv := memcachedtest.StartSilent(t)
+	s, err := NewMemcachedStore(MemcachedOptions{Addr: srv.Addr(), Timeout: time.Minute})
 	require.NoError(t, err)
 
-	const callers = 20
+	const callers = 10
 	errs := make(chan error, callers)
 	for i := range callers {
 		go func() {
@@ -505,10 +320,8 @@ func TestMemcachedStore_PipelineCloseWithCallsInFlight(t *testing.T) {
 		}()
 	}
 	// Each get sends one line, each set two.
-	waitFor(t, 20*time.Second, "every request to reach the server", func() bool { return srv.lines.Load() == callers/2*3 })
-
-	closed := make(chan error, 1)
-	go func() { closed <- s.Close() }()
+	waitFor(t, 20*time.Second, "every request to reach the server", func() bool { return srv.Lines() == callers/2*3 })
+	require.NoError(t, s.Close())
 	for range callers {
 		select {
 		case err := <-errs:
@@ -517,63 +330,8 @@ func TestMemcachedStore_PipelineCloseWithCallsInFlight(t *testing.T) {
 			t.Fatal("a call in flight did not return after Close")
 		}
 	}
-	select {
-	case err := <-closed:
-		assert.NoError(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("Close did not return")
-	}
-	assert.NoError(t, s.Close(), "second Close")
 	_, err = s.Get(ctx, "k")
 	assert.ErrorIs(t, err, ErrBackend, "Get after Close")
-}
-
-func TestMemcachedStore_PipelineContext(t *testing.T) {
-	t.Run("cancelled before the call", func(t *testing.T) {
-		srv := newRecordingServer(t)
-		s := newTestMemcachedStore(t, MemcachedOptions{Addr: srv.l.Addr().String(), Timeout: time.Minute})
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_, err := s.Get(ctx, "k")
-		assert.ErrorIs(t, err, context.Canceled)
-		assert.ErrorIs(t, s.Set(ctx, Item{Key: "k"}), context.Canceled)
-		assert.ErrorIs(t, s.Delete(ctx, "k"), context.Canceled)
-		_, err = s.GetMulti(ctx, []string{"a", "b"})
-		assert.ErrorIs(t, err, context.Canceled)
-		assert.Zero(t, srv.lines.Load(), "nothing sent")
-	})
-	t.Run("done while queued", func(t *testing.T) {
-		srv := newRecordingServer(t)
-		s := newTestMemcachedStore(t, MemcachedOptions{Addr: srv.l.Addr().String(), Timeout: time.Minute})
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		_, err := s.Get(ctx, "k")
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Less(t, time.Since(start), 20*time.Second, "waited for the store timeout")
-	})
-}
-
-func TestMemcachedStore_PipelineConcurrentTimeouts(t *testing.T) {
-	ctx := context.Background()
-	const timeout = 200 * time.Millisecond
-	s := newTestMemcachedStore(t, MemcachedOptions{Addr: silentServer(t), Timeout: timeout})
-	var g errgroup.Group
-	for i := range 20 {
-		g.Go(func() error {
-			start := time.Now()
-			err := s.Set(ctx, Item{Key: fmt.Sprintf("k%d", i), Value: []byte("v")})
-			elapsed := time.Since(start)
-			switch {
-			case !errors.Is(err, ErrBackend) || !errors.Is(err, os.ErrDeadlineExceeded):
-				return fmt.Errorf("set k%d: %v", i, err)
-			case elapsed < timeout || elapsed > 10*time.Second:
-				return fmt.Errorf("set k%d gave up after %v, timeout %v", i, elapsed, timeout)
-			}
-			return nil
-		})
-	}
-	assert.NoError(t, g.Wait())
 }
 
 func TestMemcachedStore_PipelineMalformedKey(t *testing.T) {

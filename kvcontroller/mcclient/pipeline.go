@@ -1,19 +1,14 @@
-package kvcontroller
+package mcclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// DefaultMemcachedPipelineConns is the number of pipelined connections a
-// MemcachedStore keeps to memcached when MemcachedOptions.PipelineConns is 0.
-// One connection packs the most requests into each write and read; on two
-// cores it beat two by 5% for one peer and 10% for three (docs/BENCHMARKS.md).
-const DefaultMemcachedPipelineConns = 1
 
 // call states; a call moves from callPending to exactly one of the others.
 const (
@@ -37,7 +32,7 @@ type call struct {
 
 	// Written before done is closed, read by the caller after.
 	rep reply
-	err error // transport failure, wraps ErrBackend
+	err error // transport or protocol failure; the connection was closed
 }
 
 func newCall(op opKind) *call {
@@ -52,9 +47,14 @@ func (c *call) finish(rep reply, err error) {
 	}
 }
 
-// fail finishes c with a transport failure.
+// fail finishes c with a transport or protocol failure, or with ErrClosed
+// if that is the cause.
 func (c *call) fail(cause error) {
-	c.finish(reply{}, fmt.Errorf("%w: %s: %w", ErrBackend, c.op, cause))
+	if errors.Is(cause, ErrClosed) {
+		c.finish(reply{}, ErrClosed)
+		return
+	}
+	c.finish(reply{}, fmt.Errorf("mcclient: %s: %w", c.op, cause))
 }
 
 // abandoned reports whether the caller has given up on c.
@@ -83,8 +83,9 @@ func (c *call) abandon() bool {
 // (pipeConn.roundTripDirect): one serial client then pays what a
 // one-request-per-connection client pays. A caller that gives up leaves its
 // call abandoned, and its reply is still read. Any IO or protocol error
-// closes the connection and fails every call on it and queued for it; the
-// next request dials again, after a backoff if dialling failed.
+// closes the connection and fails every call written on it; calls not yet
+// written go out on a new connection, dialled at once, or after a backoff
+// if dialling failed (then they fail at once).
 type pipeline struct {
 	timeout time.Duration
 	conns   []*pipeConn
@@ -124,47 +125,47 @@ func (p *pipeline) close() {
 	p.wg.Wait()
 }
 
-// connFor picks the connection of a replica key (FNV-1a).
-func (p *pipeline) connFor(rkey string) int {
+// connFor picks the connection of a key (FNV-1a).
+func (p *pipeline) connFor(key string) int {
 	if len(p.conns) == 1 {
 		return 0
 	}
 	h := uint32(2166136261)
-	for i := 0; i < len(rkey); i++ {
-		h ^= uint32(rkey[i])
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
 		h *= 16777619
 	}
 	return int(h % uint32(len(p.conns)))
 }
 
-// get returns the value under rkey; reply.miss if memcached has none.
-func (p *pipeline) get(ctx context.Context, rkey string) (reply, error) {
+// get returns the value under key; reply.miss if memcached has none.
+func (p *pipeline) get(ctx context.Context, key string) (reply, error) {
 	c := newCall(opGet)
-	c.key = rkey
+	c.key = key
 	return p.roundTrip(ctx, c)
 }
 
-// set stores value under rkey with memcached expiration exptime. value must
+// set stores value under key with memcached expiration exptime. value must
 // stay untouched until set returns; if set fails it may be read later, so
 // the caller must not reuse it then.
-func (p *pipeline) set(ctx context.Context, rkey string, value []byte, exptime int32) (reply, error) {
+func (p *pipeline) set(ctx context.Context, key string, value []byte, exptime int32) (reply, error) {
 	c := newCall(opSet)
-	c.key, c.value, c.exptime = rkey, value, exptime
+	c.key, c.value, c.exptime = key, value, exptime
 	return p.roundTrip(ctx, c)
 }
 
-// delete removes rkey; reply.miss if memcached had nothing under it.
-func (p *pipeline) delete(ctx context.Context, rkey string) (reply, error) {
+// delete removes key; reply.miss if memcached had nothing under it.
+func (p *pipeline) delete(ctx context.Context, key string) (reply, error) {
 	c := newCall(opDelete)
-	c.key = rkey
+	c.key = key
 	return p.roundTrip(ctx, c)
 }
 
-// getMulti returns the values found among rkeys by replica key. Keys are
-// split by connection and fetched with one get per connection.
-func (p *pipeline) getMulti(ctx context.Context, rkeys []string) (map[string][]byte, error) {
+// getMulti returns the values found among keys, by key. Keys are split by
+// connection and fetched with one get per connection.
+func (p *pipeline) getMulti(ctx context.Context, keys []string) (map[string][]byte, error) {
 	groups := make([][]string, len(p.conns))
-	for _, k := range rkeys {
+	for _, k := range keys {
 		i := p.connFor(k)
 		groups[i] = append(groups[i], k)
 	}
@@ -183,7 +184,7 @@ func (p *pipeline) getMulti(ctx context.Context, rkeys []string) (map[string][]b
 	if len(calls) == 1 {
 		return calls[0].rep.values, nil
 	}
-	found := make(map[string][]byte, len(rkeys))
+	found := make(map[string][]byte, len(keys))
 	for _, c := range calls {
 		for k, v := range c.rep.values {
 			found[k] = v
@@ -206,6 +207,14 @@ func (p *pipeline) roundTrip(ctx context.Context, c *call) (reply, error) {
 // close) abandons its calls: writers skip them and readers still consume
 // their replies, so the connections stay in step.
 func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
+	select {
+	case <-p.closing:
+		return ErrClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mcclient: %s: %w", calls[0].op, err)
+	}
 	deadline := time.Now().Add(p.timeout)
 	if len(calls) == 1 && p.conns[p.connFor(calls[0].key)].roundTripDirect(calls[0], deadline) {
 		return callsErr(calls)
@@ -223,11 +232,11 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 		select {
 		case pc.queue <- c:
 		case <-p.closing:
-			return giveUp(0, errClosed)
+			return giveUp(0, ErrClosed)
 		case <-ctx.Done():
-			return giveUp(0, fmt.Errorf("kvcontroller: %s: %w", c.op, ctx.Err()))
+			return giveUp(0, fmt.Errorf("mcclient: %s: %w", c.op, ctx.Err()))
 		case <-timer.C:
-			return giveUp(0, fmt.Errorf("%w: %s: queue full for %v: %w", ErrBackend, c.op, p.timeout, os.ErrDeadlineExceeded))
+			return giveUp(0, fmt.Errorf("mcclient: %s: queue full for %v: %w", c.op, p.timeout, os.ErrDeadlineExceeded))
 		}
 	}
 	for i, c := range calls {
@@ -235,11 +244,11 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 		case <-c.done:
 			continue
 		case <-p.closing:
-			return giveUp(i, errClosed)
+			return giveUp(i, ErrClosed)
 		case <-ctx.Done():
-			return giveUp(i, fmt.Errorf("kvcontroller: %s: %w", c.op, ctx.Err()))
+			return giveUp(i, fmt.Errorf("mcclient: %s: %w", c.op, ctx.Err()))
 		case <-timer.C:
-			return giveUp(i, fmt.Errorf("%w: %s: no reply within %v: %w", ErrBackend, c.op, p.timeout, os.ErrDeadlineExceeded))
+			return giveUp(i, fmt.Errorf("mcclient: %s: no reply within %v: %w", c.op, p.timeout, os.ErrDeadlineExceeded))
 		}
 	}
 	return callsErr(calls)

@@ -1,8 +1,7 @@
-package kvcontroller
+package mcclient
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -29,9 +28,6 @@ const (
 	// so that one slow reply does not fail everything queued behind it.
 	stallFactor = 10
 )
-
-// errPipelineClosed is the cause given to calls failed by close.
-var errPipelineClosed = errors.New("store closed")
 
 // pipeConn is one pipelined connection slot: a writer goroutine (run) that
 // dials lazily and sends every queued call in one write; and, per live
@@ -267,7 +263,7 @@ func (pc *pipeConn) connect() (*backendConn, error) {
 	}
 	select {
 	case <-pc.p.closing:
-		return nil, errPipelineClosed
+		return nil, ErrClosed
 	default:
 	}
 	if pc.failures > 0 && time.Now().Before(pc.nextDial) {
@@ -297,8 +293,9 @@ func (pc *pipeConn) connect() (*backendConn, error) {
 }
 
 // teardown forgets the dead current connection and, once its reader has
-// returned, fails every call in flight on it and every call still queued.
-// The next request dials again. Called with mu held.
+// returned, fails every call in flight on it. Calls still queued were never
+// written: they go out on the next connection, which the writer dials for
+// them. Called with mu held.
 func (pc *pipeConn) teardown() {
 	bc := pc.cur
 	pc.cur = nil
@@ -309,7 +306,6 @@ func (pc *pipeConn) teardown() {
 		case c := <-bc.inflight:
 			c.fail(bc.err)
 		default:
-			pc.failQueued(bc.err)
 			return
 		}
 	}
@@ -333,10 +329,10 @@ func (pc *pipeConn) shutdown() {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.cur != nil {
-		pc.cur.kill(errPipelineClosed)
+		pc.cur.kill(ErrClosed)
 		pc.teardown()
 	}
-	pc.failQueued(errPipelineClosed)
+	pc.failQueued(ErrClosed)
 }
 
 // read is the reader goroutine of bc: it pairs each reply with the oldest

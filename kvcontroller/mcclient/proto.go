@@ -1,17 +1,12 @@
-package kvcontroller
+package mcclient
 
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 )
-
-// errProtocol reports a reply the pipeline cannot pair with its request; the
-// connection is no longer trusted to be in step and is closed.
-var errProtocol = errors.New("unexpected memcached reply")
 
 // opKind is the memcached command a pipelined call sends.
 type opKind uint8
@@ -39,17 +34,17 @@ func (o opKind) String() string {
 type reply struct {
 	// value is the value of a get hit, owned by the receiver.
 	value []byte
-	// values maps replica keys to values for a multi-get.
+	// values maps keys to values for a multi-get.
 	values map[string][]byte
 	// miss reports a get miss or a delete of a missing key.
 	miss bool
 	// err is a refusal of this call alone (memcached stays in step), such
-	// as a too-large item; it wraps ErrTooLarge or ErrBackend.
+	// as a too-large item; it wraps ErrTooLarge or ErrServer.
 	err error
 }
 
-// writeRequest encodes the request of c into w. Replica keys are already
-// checked to be legal memcached keys.
+// writeRequest encodes the request of c into w. Keys are already checked
+// by LegalKey.
 func writeRequest(w *bufio.Writer, c *call) error {
 	b := w.AvailableBuffer()
 	switch c.op {
@@ -82,7 +77,7 @@ func writeRequest(w *bufio.Writer, c *call) error {
 		_, err := w.WriteString("\r\n")
 		return err
 	default:
-		return fmt.Errorf("%w: unknown op %v", errProtocol, c.op)
+		return fmt.Errorf("%w: unknown op %v", ErrProtocol, c.op)
 	}
 	b = append(b, "\r\n"...)
 	_, err := w.Write(b)
@@ -91,6 +86,18 @@ func writeRequest(w *bufio.Writer, c *call) error {
 
 // readReply reads the reply to c from r. An error means the connection is
 // out of step or broken; refusals of c alone are in reply.err.
+//
+// What memcached 1.6 answers, and how each answer is taken:
+//
+//	get:    VALUE <key> <flags> <bytes>[ <cas>] blocks, then END
+//	set:    STORED; SERVER_ERROR object too large for cache (ErrTooLarge)
+//	        or out of memory storing object (ErrServer), the value swallowed
+//	delete: DELETED; NOT_FOUND (a miss)
+//
+// A SERVER_ERROR to a get (out of memory writing get response) may follow
+// VALUE blocks already sent, so it closes the connection like ERROR and
+// CLIENT_ERROR (which mean memcached did not parse what was sent) and any
+// other line (ErrProtocol).
 func readReply(r *bufio.Reader, c *call) (reply, error) {
 	switch c.op {
 	case opGet, opGetMulti:
@@ -100,7 +107,7 @@ func readReply(r *bufio.Reader, c *call) (reply, error) {
 	case opDelete:
 		return readStatusReply(r, "DELETED\r\n", "NOT_FOUND\r\n")
 	}
-	return reply{}, fmt.Errorf("%w: unknown op %v", errProtocol, c.op)
+	return reply{}, fmt.Errorf("%w: unknown op %v", ErrProtocol, c.op)
 }
 
 // readStatusReply reads a one-line reply: ok, miss (if not empty), or a
@@ -116,25 +123,44 @@ func readStatusReply(r *bufio.Reader, ok, miss string) (reply, error) {
 		return reply{}, nil
 	case miss != "" && string(line) == miss:
 		return reply{miss: true}, nil
-	case bytes.HasPrefix(line, []byte("SERVER_ERROR ")):
-		return reply{err: serverError(line)}, nil
 	}
-	return reply{}, fmt.Errorf("%w %q", errProtocol, clip(bytes.TrimRight(line, "\r\n")))
+	if err := serverError(line); err != nil {
+		return reply{err: err}, nil
+	}
+	return reply{}, unexpected(line)
 }
 
-// serverError maps a SERVER_ERROR line to ErrTooLarge or ErrBackend.
+// tooLarge starts the message memcached gives when an item exceeds its
+// item size limit (-I), whatever its free memory: "SERVER_ERROR object too
+// large for cache" (proto_text.c; the meta protocol uses the same words).
+const tooLarge = "object too large"
+
+// serverError returns the error of a SERVER_ERROR line (ErrTooLarge or
+// ErrServer), or nil if line is not one ending in "\r\n".
 func serverError(line []byte) error {
-	msg := bytes.TrimRight(line, "\r\n")
-	// memcached: "SERVER_ERROR object too large for cache"; it swallows the
-	// value, so the connection stays in step.
-	if bytes.Contains(msg, []byte("object too large")) {
-		return fmt.Errorf("%w: memcached refused the item size", ErrTooLarge)
+	msg, ok := bytes.CutPrefix(line, []byte("SERVER_ERROR "))
+	msg, crlf := bytes.CutSuffix(msg, []byte("\r\n"))
+	switch {
+	case !ok || !crlf:
+		return nil
+	case bytes.HasPrefix(msg, []byte(tooLarge)):
+		return fmt.Errorf("%w: SERVER_ERROR %s", ErrTooLarge, clip(msg))
 	}
-	return fmt.Errorf("%w: memcached: %s", ErrBackend, clip(msg))
+	return fmt.Errorf("%w: %s", ErrServer, clip(msg))
+}
+
+// unexpected returns the error for a reply line that does not answer the
+// request: ErrServer for a SERVER_ERROR (of any kind: too large only means
+// something as the answer to a set), ErrProtocol for anything else.
+func unexpected(line []byte) error {
+	if msg, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r\n"), []byte("SERVER_ERROR ")); ok {
+		return fmt.Errorf("%w: %s", ErrServer, clip(msg))
+	}
+	return fmt.Errorf("%w: unexpected reply %q", ErrProtocol, clip(bytes.TrimRight(line, "\r\n")))
 }
 
 // readGetReply reads VALUE blocks up to END. A single get accepts only its
-// own key; a multi-get collects every value by replica key.
+// own key; a multi-get collects every value by key.
 func readGetReply(r *bufio.Reader, c *call) (reply, error) {
 	var rep reply
 	if c.op == opGet {
@@ -158,14 +184,14 @@ func readGetReply(r *bufio.Reader, c *call) (reply, error) {
 		case c.op == opGetMulti:
 			owned = string(key)
 		case string(key) != c.key || !rep.miss:
-			return reply{}, fmt.Errorf("%w: VALUE for %q answering get %q", errProtocol, clip(key), clip([]byte(c.key)))
+			return reply{}, fmt.Errorf("%w: VALUE for %q answering get %q", ErrProtocol, clip(key), clip([]byte(c.key)))
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return reply{}, fmt.Errorf("read value: %w", err)
 		}
 		if !bytes.HasSuffix(buf, []byte("\r\n")) {
-			return reply{}, fmt.Errorf("%w: value of %d bytes not followed by CRLF", errProtocol, n)
+			return reply{}, fmt.Errorf("%w: value of %d bytes not followed by CRLF", ErrProtocol, n)
 		}
 		v := buf[:n:n]
 		if c.op == opGetMulti {
@@ -184,15 +210,15 @@ func readGetReply(r *bufio.Reader, c *call) (reply, error) {
 func parseValueLine(line []byte) (key []byte, n int, err error) {
 	rest, ok := bytes.CutPrefix(line, []byte("VALUE "))
 	if !ok {
-		return nil, 0, fmt.Errorf("%w %q", errProtocol, clip(bytes.TrimRight(line, "\r\n")))
+		return nil, 0, unexpected(line)
 	}
 	rest, ok = bytes.CutSuffix(rest, []byte("\r\n"))
 	key, rest, ok2 := bytes.Cut(rest, []byte(" "))
 	_, rest, ok3 := bytes.Cut(rest, []byte(" ")) // flags: always 0 here
 	size, _, _ := bytes.Cut(rest, []byte(" "))
 	n, okN := parseLen(size)
-	if !ok || !ok2 || !ok3 || !okN || len(key) == 0 {
-		return nil, 0, fmt.Errorf("%w: bad VALUE line %q", errProtocol, clip(bytes.TrimRight(line, "\r\n")))
+	if !ok || !ok2 || !ok3 || !okN || !legalKey(key) {
+		return nil, 0, fmt.Errorf("%w: bad VALUE line %q", ErrProtocol, clip(bytes.TrimRight(line, "\r\n")))
 	}
 	return key, n, nil
 }
@@ -211,4 +237,13 @@ func parseLen(b []byte) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, n <= maxLen
+}
+
+// clip shortens protocol text quoted in error messages.
+func clip(b []byte) []byte {
+	const maxQuoted = 64
+	if len(b) > maxQuoted {
+		return b[:maxQuoted]
+	}
+	return b
 }
