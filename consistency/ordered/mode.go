@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -316,21 +315,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	defer cancel()
 	now := m.cfg.Now().Unix()
 	if req.Op.IsRead() {
-		if m.cfg.Kind == consistency.Linearizable {
-			idx, err := m.reads.readIndex(ctx)
-			if err != nil {
-				return consistency.Result{}, fmt.Errorf("read index: %w", err)
-			}
-			if err := m.fsm.waitApplied(ctx, idx); err != nil {
-				return consistency.Result{}, err
-			}
-		}
-		m.fsm.restoring.RLock()
-		defer m.fsm.restoring.RUnlock()
-		if m.fsm.flushDue(now) {
-			return consistency.Result{}, nil
-		}
-		return consistency.ReadLiveMulti(ctx, m.store, req.Keys, now)
+		return m.read(ctx, req, now)
 	}
 	switch req.Op {
 	case consistency.OpGat, consistency.OpGats, consistency.OpFlushAll:
@@ -342,15 +327,6 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: *req}
 	c.Req.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
 	return m.propose(ctx, &c)
-}
-
-// readIndexRound asks the leader (this peer or, over the forward channel,
-// another) for a read index on behalf of the reads batched into one round.
-func (m *Mode) readIndexRound() (uint64, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
-	defer cancel()
-	applied, _ := m.fsm.appliedIndex()
-	return m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
 }
 
 // propose appends c to the log and waits until this peer's replica has
@@ -391,188 +367,6 @@ func (m *Mode) deliver(origin, seq uint64, out outcome) {
 		select {
 		case ch <- out:
 		default:
-		}
-	}
-}
-
-// toLeader runs a propose or read-index request on the leader, locally or
-// over the forward channel. While no leader is known or reachable it
-// retries for up to LeaderWait; a request that may have reached the leader
-// is never sent twice.
-func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, error) {
-	deadline := time.Now().Add(m.cfg.LeaderWait)
-	var last error
-	for {
-		r := m.raft.Load()
-		_, id := r.LeaderWithID()
-		leader := string(id)
-		var a fwdAnswer
-		var err error
-		switch {
-		case leader == "":
-			err = errors.New("no leader elected")
-		case leader == m.cfg.Self:
-			a = m.answer(ctx, kind, data)
-		default:
-			a, err = m.fwd.call(ctx, leader, kind, data)
-			if err != nil && !errors.Is(err, errNotSent) && kind == fwdPropose {
-				return 0, fmt.Errorf("%w: forwarded to leader %s, outcome unknown: %w", consistency.ErrUnavailable, leader, err)
-			}
-		}
-		switch {
-		case err != nil:
-			last = err
-		case a.status == fwdOK:
-			return a.index, nil
-		case a.status == fwdNotLeader:
-			last = fmt.Errorf("%s: %w", leader, errNotLeader)
-		default:
-			return 0, fmt.Errorf("%w: leader %s: %s", consistency.ErrUnavailable, leader, a.msg)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("%w: no reachable leader within leader_wait %v: %w", consistency.ErrUnavailable, m.cfg.LeaderWait, last)
-		}
-		t := time.NewTimer(20 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-	}
-}
-
-// answer runs a propose or read-index request on this peer as the leader.
-func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
-	r := m.raft.Load()
-	if r == nil || r.State() != raft.Leader {
-		return fwdAnswer{status: fwdNotLeader}
-	}
-	switch kind {
-	case fwdPropose:
-		f := r.Apply(data, m.cfg.RequestTimeout)
-		if err := m.await(ctx, f); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) {
-				return fwdAnswer{status: fwdNotLeader}
-			}
-			return fwdAnswer{status: fwdFailed, msg: "append to log: " + err.Error()}
-		}
-		return fwdAnswer{status: fwdOK, index: f.Index()}
-	case fwdReadIndex:
-		idx, err := m.leaderReadIndex(ctx)
-		if err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-				return fwdAnswer{status: fwdNotLeader}
-			}
-			return fwdAnswer{status: fwdFailed, msg: "read index: " + err.Error()}
-		}
-		return fwdAnswer{status: fwdOK, index: idx}
-	}
-	return fwdAnswer{status: fwdFailed, msg: fmt.Sprintf("unknown forwarded request kind %d", kind)}
-}
-
-// leaderReadIndex returns a commit index that covers every write
-// acknowledged before the call, once this peer confirmed it still leads.
-// A new leader first commits a barrier in its term, so its commit index
-// covers the entries of earlier terms.
-func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
-	r := m.raft.Load()
-	if term := r.CurrentTerm(); m.termReady.Load() != term {
-		_, err, _ := m.barriers.Do("barrier", func() (any, error) {
-			term := r.CurrentTerm()
-			if m.termReady.Load() == term {
-				return nil, nil
-			}
-			if err := m.await(m.ctx, r.Barrier(m.cfg.RequestTimeout)); err != nil {
-				return nil, fmt.Errorf("barrier in term %d: %w", term, err)
-			}
-			m.termReady.Store(term)
-			return nil, nil
-		})
-		if err != nil {
-			return 0, err
-		}
-	}
-	return m.verify.readIndex(ctx)
-}
-
-// verifyRound is one leadership confirmation shared by the reads waiting
-// when it starts: the commit index is taken before the heartbeat round.
-func (m *Mode) verifyRound() (uint64, error) {
-	r := m.raft.Load()
-	idx := r.CommitIndex()
-	if err := m.await(m.ctx, r.VerifyLeader()); err != nil {
-		return 0, fmt.Errorf("verify leadership: %w", err)
-	}
-	return m.lastStateIndex(idx), nil
-}
-
-// lastStateIndex returns the index of the last entry at or before idx that
-// the FSM applies (a command or configuration): raft's no-op and barrier
-// entries never reach the FSM, so a replica's applied index stops at the
-// entry before them.
-func (m *Mode) lastStateIndex(idx uint64) uint64 {
-	for i := idx; i > 0; i-- {
-		var l raft.Log
-		if err := m.logs.GetLog(i, &l); err != nil {
-			return i // compacted into a snapshot, which the FSM did apply
-		}
-		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
-			return i
-		}
-	}
-	return 0
-}
-
-// handleForward serves the forward channel of one follower.
-func (m *Mode) handleForward(conn net.Conn, from string) {
-	if !m.srvConns.Add(conn) {
-		return
-	}
-	defer m.srvConns.Remove(conn)
-	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
-		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
-		defer cancel()
-		a := m.answer(ctx, kind, data)
-		if a.status == fwdOK && (kind == fwdPropose || len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
-			m.nudge()
-		}
-		return a
-	})
-}
-
-// nudge makes the leader send the followers its commit index soon. A
-// follower learns that an entry committed only from the next AppendEntries,
-// which raft sends for new entries or with its periodic heartbeat (a tenth
-// of the election timeout); a forwarded request waits for its follower to
-// apply the entry, so the leader appends a tick entry, one at a time, that
-// carries the commit index at once. Under load the ticks coalesce.
-func (m *Mode) nudge() {
-	m.nmu.Lock()
-	defer m.nmu.Unlock()
-	if m.nudgeClosed {
-		return
-	}
-	m.nudgeWanted = true
-	if !m.nudging {
-		m.nudging = true
-		m.wg.Go(m.nudgeLoop)
-	}
-}
-
-func (m *Mode) nudgeLoop() {
-	for {
-		m.nmu.Lock()
-		if !m.nudgeWanted {
-			m.nudging = false
-			m.nmu.Unlock()
-			return
-		}
-		m.nudgeWanted = false
-		m.nmu.Unlock()
-		r := m.raft.Load()
-		c := command{Kind: cmdTick, Now: m.cfg.Now().Unix()}
-		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
-			m.log.Debug("commit nudge failed", "err", err)
 		}
 	}
 }

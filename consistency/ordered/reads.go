@@ -1,0 +1,125 @@
+package ordered
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// read serves a read request: linearizable reads first wait for the
+// replica to apply a read index, sequential reads go to the replica at
+// once.
+func (m *Mode) read(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
+	if m.cfg.Kind == consistency.Linearizable {
+		idx, err := m.readIndex(ctx)
+		if err != nil {
+			return consistency.Result{}, fmt.Errorf("read index: %w", err)
+		}
+		if err := m.fsm.waitApplied(ctx, idx); err != nil {
+			return consistency.Result{}, err
+		}
+	}
+	m.fsm.restoring.RLock()
+	defer m.fsm.restoring.RUnlock()
+	if m.fsm.flushDue(now) {
+		return consistency.Result{}, nil
+	}
+	return consistency.ReadLiveMulti(ctx, m.store, req.Keys, now)
+}
+
+// readIndex returns a log index that covers every write acknowledged
+// before the call, confirmed by a leader after the call began. The leader
+// confirms it itself, in rounds shared by the reads waiting at one moment
+// (m.verify); another peer asks the leader, also in shared rounds
+// (m.reads). A peer just elected must not queue its reads behind a round
+// it started as a follower, which may still be waiting for the old
+// leader, so the leader never uses m.reads.
+func (m *Mode) readIndex(ctx context.Context) (uint64, error) {
+	if r := m.raft.Load(); r.State() == raft.Leader {
+		idx, err := m.leaderReadIndex(ctx)
+		if err == nil {
+			return idx, nil
+		}
+		switch {
+		case errors.Is(err, consistency.ErrUnavailable):
+			return 0, err
+		case !lostLeadership(err):
+			return 0, fmt.Errorf("%w: %w", consistency.ErrUnavailable, err)
+		}
+		// Deposed meanwhile: ask the new leader.
+	}
+	return m.reads.readIndex(ctx)
+}
+
+// readIndexRound asks the leader (this peer or, over the forward channel,
+// another) for a read index on behalf of the reads batched into one round.
+func (m *Mode) readIndexRound() (uint64, error) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	applied, _ := m.fsm.appliedIndex()
+	return m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
+}
+
+// leaderReadIndex returns a commit index that covers every write
+// acknowledged before the call, once this peer confirmed it still leads.
+// A new leader first commits a barrier in its term, so its commit index
+// covers the entries of earlier terms.
+func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
+	r := m.raft.Load()
+	if term := r.CurrentTerm(); m.termReady.Load() != term {
+		_, err, _ := m.barriers.Do("barrier", func() (any, error) {
+			term := r.CurrentTerm()
+			if m.termReady.Load() == term {
+				return nil, nil
+			}
+			if err := m.await(m.ctx, r.Barrier(m.cfg.RequestTimeout)); err != nil {
+				return nil, fmt.Errorf("barrier in term %d: %w", term, err)
+			}
+			m.termReady.Store(term)
+			return nil, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return m.verify.readIndex(ctx)
+}
+
+// verifyRound is one leadership confirmation shared by the reads waiting
+// when it starts: the commit index is taken before the heartbeat round.
+// raft answers VerifyLeader once a majority answered the heartbeat or
+// this peer stepped down (at most its lease after losing the majority);
+// request_timeout bounds the round regardless, so that no round holds up
+// the next for longer.
+func (m *Mode) verifyRound() (uint64, error) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	r := m.raft.Load()
+	idx := r.CommitIndex()
+	if err := m.await(ctx, r.VerifyLeader()); err != nil {
+		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	return m.lastStateIndex(idx), nil
+}
+
+// lastStateIndex returns the index of the last entry at or before idx that
+// the FSM applies (a command or configuration): raft's no-op and barrier
+// entries never reach the FSM, so a replica's applied index stops at the
+// entry before them.
+func (m *Mode) lastStateIndex(idx uint64) uint64 {
+	for i := idx; i > 0; i-- {
+		var l raft.Log
+		if err := m.logs.GetLog(i, &l); err != nil {
+			return i // compacted into a snapshot, which the FSM did apply
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return 0
+}

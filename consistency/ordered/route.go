@@ -1,0 +1,168 @@
+package ordered
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/memcons/memcons/consistency"
+)
+
+// toLeader runs a propose or read-index request on the leader, locally or
+// over the forward channel. While no leader is known or reachable it
+// retries for up to LeaderWait; a request that may have reached the leader
+// is never sent twice. A forwarded read index is asked again at once when
+// raft reports another leader, and after readAttemptLimit without an
+// answer; a forwarded propose stops waiting when raft reports another
+// leader and fails with its outcome unknown.
+func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, error) {
+	deadline := time.Now().Add(m.cfg.LeaderWait)
+	var last error
+	for {
+		r := m.raft.Load()
+		_, id := r.LeaderWithID()
+		leader := string(id)
+		var a fwdAnswer
+		var err error
+		switch {
+		case leader == "":
+			err = errors.New("no leader elected")
+		case leader == m.cfg.Self:
+			a = m.answer(ctx, kind, data)
+		default:
+			var limit time.Duration
+			if kind == fwdReadIndex {
+				limit = m.readAttemptLimit()
+			}
+			a, err = m.fwd.call(ctx, r, leader, kind, data, limit)
+			if err != nil && !errors.Is(err, errNotSent) && kind == fwdPropose {
+				return 0, fmt.Errorf("%w: forwarded to leader %s, outcome unknown: %w", consistency.ErrUnavailable, leader, err)
+			}
+		}
+		switch {
+		case err != nil:
+			last = err
+		case a.status == fwdOK:
+			return a.index, nil
+		case a.status == fwdNotLeader:
+			last = fmt.Errorf("%s: %w", leader, errNotLeader)
+		default:
+			return 0, fmt.Errorf("%w: leader %s: %s", consistency.ErrUnavailable, leader, a.msg)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("%w: no reachable leader within leader_wait %v: %w", consistency.ErrUnavailable, m.cfg.LeaderWait, last)
+		}
+		if _, id := r.LeaderWithID(); id != "" && string(id) != leader {
+			continue // another leader already: ask it at once
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// readAttemptLimit bounds one forwarded read index request. A healthy
+// leader answers within a heartbeat round (and, new in its term, one
+// commit); one that cannot confirm itself for an election timeout has lost
+// its followers, steps down after its lease (half of that) and is being
+// replaced, and an answer it sends may never arrive (a partition that
+// drops packets leaves the connection open). Asking again dials afresh.
+func (m *Mode) readAttemptLimit() time.Duration { return m.cfg.ElectionTimeout }
+
+// answer runs a propose or read-index request on this peer as the leader.
+func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
+	r := m.raft.Load()
+	if r == nil || r.State() != raft.Leader {
+		return fwdAnswer{status: fwdNotLeader}
+	}
+	switch kind {
+	case fwdPropose:
+		f := r.Apply(data, m.cfg.RequestTimeout)
+		if err := m.await(ctx, f); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) {
+				return fwdAnswer{status: fwdNotLeader}
+			}
+			return fwdAnswer{status: fwdFailed, msg: "append to log: " + err.Error()}
+		}
+		return fwdAnswer{status: fwdOK, index: f.Index()}
+	case fwdReadIndex:
+		idx, err := m.leaderReadIndex(ctx)
+		if err != nil {
+			if lostLeadership(err) {
+				return fwdAnswer{status: fwdNotLeader}
+			}
+			return fwdAnswer{status: fwdFailed, msg: "read index: " + err.Error()}
+		}
+		return fwdAnswer{status: fwdOK, index: idx}
+	}
+	return fwdAnswer{status: fwdFailed, msg: fmt.Sprintf("unknown forwarded request kind %d", kind)}
+}
+
+// lostLeadership reports an error of raft's for a peer that does not lead
+// (any more): nothing of the request's depends on it, so it may be asked
+// of the new leader.
+func lostLeadership(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost)
+}
+
+// handleForward serves the forward channel of one follower.
+func (m *Mode) handleForward(conn net.Conn, from string) {
+	if !m.srvConns.Add(conn) {
+		return
+	}
+	defer m.srvConns.Remove(conn)
+	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+		defer cancel()
+		a := m.answer(ctx, kind, data)
+		if a.status == fwdOK && (kind == fwdPropose || len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
+			m.nudge()
+		}
+		return a
+	})
+}
+
+// nudge makes the leader send the followers its commit index soon. A
+// follower learns that an entry committed only from the next AppendEntries,
+// which raft sends for new entries or with its periodic heartbeat (a tenth
+// of the election timeout); a forwarded request waits for its follower to
+// apply the entry, so the leader appends a tick entry, one at a time, that
+// carries the commit index at once. Under load the ticks coalesce.
+func (m *Mode) nudge() {
+	m.nmu.Lock()
+	defer m.nmu.Unlock()
+	if m.nudgeClosed {
+		return
+	}
+	m.nudgeWanted = true
+	if !m.nudging {
+		m.nudging = true
+		m.wg.Go(m.nudgeLoop)
+	}
+}
+
+func (m *Mode) nudgeLoop() {
+	for {
+		m.nmu.Lock()
+		if !m.nudgeWanted {
+			m.nudging = false
+			m.nmu.Unlock()
+			return
+		}
+		m.nudgeWanted = false
+		m.nmu.Unlock()
+		r := m.raft.Load()
+		c := command{Kind: cmdTick, Now: m.cfg.Now().Unix()}
+		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
+			m.log.Debug("commit nudge failed", "err", err)
+		}
+	}
+}
