@@ -148,6 +148,18 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	}, nil
 }
 
+// Channels is what a consistency mode needs of the peer port: dial a peer
+// on a channel and serve the connections that arrive on one. Each mode
+// registers its own channels' handlers before the transport starts.
+type Channels interface {
+	// Dial opens an authenticated connection to the named peer on ch.
+	Dial(ctx context.Context, peer string, ch Channel) (net.Conn, error)
+	// Handle registers the handler for connections arriving on ch.
+	Handle(ch Channel, h func(conn net.Conn, from string))
+}
+
+var _ Channels = (*Transport)(nil)
+
 // Handle registers h for connections on ch; from is the authenticated name of
 // the dialing peer. h runs on a goroutine owned by the transport and must
 // return once conn is closed. Handle must be called before Start; registering

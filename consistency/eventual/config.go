@@ -1,15 +1,15 @@
 package eventual
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"time"
 
 	"github.com/memcons/memcons/internal/field"
+
+	"github.com/memcons/memcons/peer"
 )
 
 // ErrInvalidConfig reports a Config or Options that cannot run.
@@ -99,8 +99,9 @@ type Options struct {
 	// keeps nothing (every restart then catches up by full transfer).
 	DataDir     string
 	ItemSizeMax int // largest value an append may produce; 0 = no bound
-	// Dial opens an authenticated sync connection to the named peer.
-	Dial func(ctx context.Context, peer string) (net.Conn, error)
+	// Trans is the peer port: the mode dials other peers and serves their
+	// sync connections on peer.ChannelSync. Nil only with one peer.
+	Trans peer.Channels
 	// PeerTimeout is how long a peer may stay silent before it counts as
 	// gone (the heartbeat timeout). A sync exchange that makes no progress
 	// for max(5 sync intervals, PeerTimeout) is abandoned and redialed;
@@ -132,8 +133,8 @@ func (o *Options) validate() (map[string]int, error) {
 	if _, ok := ordinals[o.Self]; !ok {
 		return nil, fmt.Errorf("%w: Self %q must be in Peers %v", ErrInvalidConfig, o.Self, o.Peers)
 	}
-	if len(peers) > 1 && o.Dial == nil {
-		return nil, fmt.Errorf("%w: Dial must be set with more than one peer", ErrInvalidConfig)
+	if len(peers) > 1 && o.Trans == nil {
+		return nil, fmt.Errorf("%w: Trans must be set with more than one peer", ErrInvalidConfig)
 	}
 	if o.Up == nil {
 		o.Up = func(string) bool { return true }

@@ -20,6 +20,9 @@ import (
 	"github.com/memcons/memcons/peer"
 )
 
+// syncChannel is the peer-port channel that carries pushes and syncs.
+const syncChannel = peer.ChannelSync
+
 // Mode is eventual mode on one peer. It is safe for concurrent use.
 type Mode struct {
 	cfg   Config
@@ -99,6 +102,9 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 		}
 	}
 	slices.Sort(m.order)
+	if opts.Trans != nil {
+		opts.Trans.Handle(syncChannel, m.serveConn)
+	}
 	return m, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/kvcontroller"
+	"github.com/memcons/memcons/peer"
 )
 
 const testInterval = 20 * time.Millisecond
@@ -24,27 +25,49 @@ const testInterval = 20 * time.Millisecond
 // testNet joins in-process modes with net.Pipe connections, as the peer
 // transport would with authenticated ones; a peer marked down refuses dials.
 type testNet struct {
-	mu    sync.Mutex
-	modes map[string]*Mode
-	down  map[string]bool
-	wg    sync.WaitGroup // ServeConn goroutines
+	mu       sync.Mutex
+	modes    map[string]*Mode
+	handlers map[string]func(net.Conn, string) // each peer's sync handler
+	down     map[string]bool
+	wg       sync.WaitGroup // handler goroutines
 }
 
-func (n *testNet) dialer(from string) func(context.Context, string) (net.Conn, error) {
-	return func(_ context.Context, to string) (net.Conn, error) {
-		n.mu.Lock()
-		target, down := n.modes[to], n.down[to] || n.down[from]
-		n.mu.Unlock()
-		if target == nil || down {
-			return nil, fmt.Errorf("peer %s unreachable", to)
-		}
-		a, b := net.Pipe()
-		n.wg.Go(func() {
-			target.ServeConn(b, from)
-			_ = b.Close()
-		})
-		return a, nil
+// channels returns peer from's view of the test network, as the peer port
+// would give it.
+func (n *testNet) channels(from string) peer.Channels { return testChannels{n: n, from: from} }
+
+// testChannels is one peer's end of a testNet.
+type testChannels struct {
+	n    *testNet
+	from string
+}
+
+func (c testChannels) Handle(ch peer.Channel, h func(conn net.Conn, from string)) {
+	if ch != peer.ChannelSync {
+		panic(fmt.Sprintf("eventual registered channel %d", ch))
 	}
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	if c.n.handlers == nil {
+		c.n.handlers = map[string]func(net.Conn, string){}
+	}
+	c.n.handlers[c.from] = h
+}
+
+func (c testChannels) Dial(_ context.Context, to string, ch peer.Channel) (net.Conn, error) {
+	n := c.n
+	n.mu.Lock()
+	h, down := n.handlers[to], n.down[to] || n.down[c.from]
+	n.mu.Unlock()
+	if h == nil || down || ch != peer.ChannelSync {
+		return nil, fmt.Errorf("peer %s unreachable", to)
+	}
+	a, b := net.Pipe()
+	n.wg.Go(func() {
+		h(b, c.from)
+		_ = b.Close()
+	})
+	return a, nil
 }
 
 func (n *testNet) setDown(name string, down bool) {
@@ -58,7 +81,7 @@ func (n *testNet) setDown(name string, down bool) {
 func (n *testNet) start(t *testing.T, name string, peers []string, store kvcontroller.Store, dataDir string, log *slog.Logger) *Mode {
 	t.Helper()
 	m, err := New(store, Config{SyncInterval: testInterval}, Options{
-		Self: name, Peers: peers, DataDir: dataDir, Dial: n.dialer(name), Logger: log,
+		Self: name, Peers: peers, DataDir: dataDir, Trans: n.channels(name), Logger: log,
 	})
 	require.NoError(t, err)
 	n.mu.Lock()
@@ -75,7 +98,7 @@ func startModes(t *testing.T, cfg Config, names ...string) (*testNet, []*Mode) {
 	var modes []*Mode
 	for _, name := range names {
 		m, err := New(kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{}), cfg, Options{
-			Self: name, Peers: names, DataDir: t.TempDir(), ItemSizeMax: 1 << 20, Dial: n.dialer(name),
+			Self: name, Peers: names, DataDir: t.TempDir(), ItemSizeMax: 1 << 20, Trans: n.channels(name),
 		})
 		require.NoError(t, err)
 		n.mu.Lock()

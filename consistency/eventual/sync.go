@@ -266,7 +266,7 @@ func withConn(op context.Context, sc *syncConn, fn func() error) error {
 func (m *Mode) dial(op context.Context, peer string) (*syncConn, error) {
 	ctx, cancel := context.WithTimeout(op, m.syncTimeout())
 	defer cancel()
-	c, err := m.opts.Dial(ctx, peer)
+	c, err := m.opts.Trans.Dial(ctx, peer, syncChannel)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s for sync: %w", peer, err)
 	}
@@ -390,10 +390,10 @@ func (m *Mode) syncWith(sc *syncConn, l *link) error {
 	}
 }
 
-// ServeConn answers one sync connection dialed by peer from: it applies the
+// serveConn answers one sync connection dialed by peer from: it applies the
 // pushes and flushes it sends and answers its sync requests, until the
 // connection fails or the mode closes. Register it for peer.ChannelSync.
-func (m *Mode) ServeConn(conn net.Conn, from string) {
+func (m *Mode) serveConn(conn net.Conn, from string) {
 	if !m.conns.Add(conn) {
 		return
 	}

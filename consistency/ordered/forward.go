@@ -212,7 +212,7 @@ func (c *fwdConn) usable() bool {
 
 // forwarder keeps one connection to each leader this peer forwarded to.
 type forwarder struct {
-	trans Transport
+	trans peer.Channels
 	wg    sync.WaitGroup // read loops and the leader watch
 
 	mu     sync.Mutex // guards conns, closed, watch

@@ -35,7 +35,7 @@ const tickInterval = 100 * time.Millisecond
 type Mode struct {
 	cfg         Config
 	store       kvcontroller.Store
-	trans       Transport
+	trans       peer.Channels
 	log         *slog.Logger
 	hlog        hclog.Logger
 	fsm         *fsm
@@ -79,7 +79,7 @@ var (
 // New returns an ordered mode over store and registers its raft and
 // forwarding channels on trans, which must not have started yet. Raft
 // itself starts in Start.
-func New(store kvcontroller.Store, trans Transport, cfg Config) (*Mode, error) {
+func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -11,15 +11,6 @@ import (
 	"github.com/memcons/memcons/peer"
 )
 
-// Transport is what the ordered modes need from the peer port:
-// *peer.Transport implements it.
-type Transport interface {
-	// Dial opens an authenticated connection to the named peer on ch.
-	Dial(ctx context.Context, peerName string, ch peer.Channel) (net.Conn, error)
-	// Handle registers the handler for connections arriving on ch.
-	Handle(ch peer.Channel, h func(conn net.Conn, from string))
-}
-
 // nameAddr is a net.Addr that is a peer's name: raft addresses peers by
 // name and the peer port resolves names.
 type nameAddr string
@@ -32,7 +23,7 @@ func (a nameAddr) String() string  { return string(a) }
 // goroutine, which blocks until raft closes them or the layer closes.
 type streamLayer struct {
 	self   string
-	trans  Transport
+	trans  peer.Channels
 	accept chan net.Conn
 	done   chan struct{}
 	once   sync.Once
@@ -41,7 +32,7 @@ type streamLayer struct {
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
-func newStreamLayer(self string, trans Transport) *streamLayer {
+func newStreamLayer(self string, trans peer.Channels) *streamLayer {
 	return &streamLayer{
 		self: self, trans: trans,
 		accept: make(chan net.Conn),

@@ -1,12 +1,8 @@
 package server
 
 import (
-	"context"
-	"net"
-
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/consistency/eventual"
-	"github.com/memcons/memcons/peer"
 )
 
 // newEventualMode builds eventual mode: local writes, push and sync over
@@ -22,15 +18,12 @@ func (s *Server) newEventualMode() (consistency.Mode, error) {
 		DataDir:     s.cfg.DataDir,
 		ItemSizeMax: s.cfg.ItemSizeMax,
 		PeerTimeout: s.cfg.HeartbeatTimeout,
-		Dial: func(ctx context.Context, name string) (net.Conn, error) {
-			return s.trans.Dial(ctx, name, peer.ChannelSync)
-		},
-		Up:     s.members.Up,
-		Logger: s.log,
+		Trans:       s.trans,
+		Up:          s.members.Up,
+		Logger:      s.log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.trans.Handle(peer.ChannelSync, m.ServeConn)
 	return m, nil
 }
