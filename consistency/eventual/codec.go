@@ -11,6 +11,20 @@ import (
 	"github.com/memcons/memcons/kvcontroller"
 )
 
+// Frame and batch bounds of the sync protocol.
+const (
+	// maxPayload bounds one frame at least this much: a batch never grows
+	// past batchBytes unless its one item does (see Mode.maxPayload).
+	maxPayload = 64 << 20
+	// batchBytes is the payload size at which a frame is sent and a new
+	// one started.
+	batchBytes = 256 << 10
+	// getBatch is how many keys one replica read of a delta answer asks for.
+	getBatch = 128
+	// connBuffer is the read and write buffer size of a sync connection.
+	connBuffer = 64 << 10
+)
+
 // ErrProtocol reports bytes on a sync connection that are not a valid frame.
 var ErrProtocol = errors.New("eventual: sync protocol error")
 

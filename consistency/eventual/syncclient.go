@@ -1,0 +1,259 @@
+package eventual
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/memcons/memcons/kvcontroller"
+)
+
+// syncConn is an open sync connection this peer dialed.
+type syncConn struct {
+	c  net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+// maxPayload is the largest frame this peer accepts: room for one item of
+// the largest size clients may store, and at least the package bound.
+func (m *Mode) maxPayload() int {
+	return max(maxPayload, m.opts.ItemSizeMax+2*batchBytes)
+}
+
+// syncTimeout bounds one dial and each read or write of a sync exchange.
+func (m *Mode) syncTimeout() time.Duration {
+	if m.opts.PeerTimeout > 0 {
+		return max(5*m.cfg.SyncInterval, m.opts.PeerTimeout)
+	}
+	return max(10*m.cfg.SyncInterval, 5*time.Second)
+}
+
+// runLink pushes writes to one peer as they come and syncs with it every
+// sync interval, over one connection that it redials after any error.
+func (m *Mode) runLink(l *link) {
+	ticker := time.NewTicker(m.cfg.SyncInterval)
+	defer ticker.Stop()
+	var sc *syncConn
+	defer func() {
+		if sc != nil {
+			m.dropConn(sc)
+		}
+	}()
+	tick := true // sync at once on start
+	for {
+		var err error
+		switch {
+		case tick:
+			tick = false
+			// Options.Up is read here, never under Role: membership calls
+			// Role while building its own answer.
+			up := m.opts.Up(l.name)
+			l.mu.Lock()
+			l.up = up
+			l.mu.Unlock()
+			op := l.beginOp(m.ctx)
+			if sc == nil {
+				if sc, err = m.dial(op, l.name); err != nil {
+					l.mu.Lock()
+					l.attempts++
+					l.mu.Unlock()
+					m.opts.Logger.Debug("sync dial failed", "peer", l.name, "err", err)
+				}
+			}
+			if sc != nil {
+				err = withConn(op, sc, func() error {
+					if err := m.sendPushes(sc, l); err != nil {
+						return err
+					}
+					return m.syncWith(sc, l)
+				})
+			}
+			if l.endOp(op, m.ctx) {
+				tick = true // heard again: redial and sync at once
+			}
+		default:
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-ticker.C:
+				tick = true
+				continue
+			case <-l.kicked:
+				tick = true
+				continue
+			case <-l.notify:
+				if sc == nil {
+					break
+				}
+				if l.pending() < m.cfg.PushBatch {
+					// Linger so that the writes of the next moment travel
+					// (and are applied) as one batch: every frame costs
+					// the receiver a wake-up and two replica round trips.
+					t := time.NewTimer(m.cfg.PushDelay)
+					select {
+					case <-m.ctx.Done():
+						t.Stop()
+						return
+					case <-t.C:
+					}
+				}
+				op := l.beginOp(m.ctx)
+				err = withConn(op, sc, func() error { return m.sendPushes(sc, l) })
+				if l.endOp(op, m.ctx) {
+					tick = true
+				}
+			}
+		}
+		if err != nil && sc != nil {
+			if m.ctx.Err() == nil {
+				m.opts.Logger.Debug("sync connection failed", "peer", l.name, "err", err)
+			}
+			m.dropConn(sc)
+			sc = nil
+		}
+		if m.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// withConn runs fn, an exchange over sc, and closes sc's connection if op
+// ends first, so that a read or write stuck on a dead link returns at once.
+func withConn(op context.Context, sc *syncConn, fn func() error) error {
+	stop := context.AfterFunc(op, func() { _ = sc.c.Close() })
+	err := fn()
+	if !stop() && err == nil {
+		err = fmt.Errorf("sync exchange abandoned: %w", context.Cause(op))
+	}
+	return err
+}
+
+func (m *Mode) dial(op context.Context, peer string) (*syncConn, error) {
+	ctx, cancel := context.WithTimeout(op, m.syncTimeout())
+	defer cancel()
+	c, err := m.opts.Trans.Dial(ctx, peer, syncChannel)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s for sync: %w", peer, err)
+	}
+	if !m.conns.Add(c) {
+		_ = c.Close()
+		return nil, fmt.Errorf("dial %s for sync: mode closed", peer)
+	}
+	return &syncConn{c: c, br: bufio.NewReaderSize(c, connBuffer), bw: bufio.NewWriterSize(c, connBuffer)}, nil
+}
+
+func (m *Mode) dropConn(sc *syncConn) {
+	m.conns.Remove(sc.c)
+	_ = sc.c.Close()
+}
+
+// sendPushes writes every queued push to the peer in batches.
+func (m *Mode) sendPushes(sc *syncConn, l *link) error {
+	for {
+		batch := l.take(m.cfg.PushBatch)
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := sc.c.SetWriteDeadline(time.Now().Add(m.syncTimeout())); err != nil {
+			return fmt.Errorf("push to %s: %w", l.name, err)
+		}
+		var items []kvcontroller.Item
+		size := 0
+		send := func(f frame) error {
+			_, err := sc.bw.Write(appendFrame(nil, f))
+			return err
+		}
+		sendItems := func() error {
+			if len(items) == 0 {
+				return nil
+			}
+			err := send(frame{kind: kindPush, items: items})
+			items, size = nil, 0
+			return err
+		}
+		for _, e := range batch {
+			var err error
+			if e.flush != 0 {
+				if err = sendItems(); err == nil {
+					err = send(frame{kind: kindFlush, version: e.flush})
+				}
+			} else {
+				items = append(items, e.item)
+				if size += itemWireSize(e.item); size >= batchBytes {
+					err = sendItems()
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("push to %s: %w", l.name, err)
+			}
+		}
+		if err := sendItems(); err != nil {
+			return fmt.Errorf("push to %s: %w", l.name, err)
+		}
+		if err := sc.bw.Flush(); err != nil {
+			return fmt.Errorf("push to %s: %w", l.name, err)
+		}
+	}
+}
+
+// syncWith asks the peer for every write after this peer's cursor into its
+// log, applies the answer and advances the cursor.
+func (m *Mode) syncWith(sc *syncConn, l *link) error {
+	l.mu.Lock()
+	cur := l.cur
+	l.started++
+	l.attempts++
+	l.mu.Unlock()
+	deadline := func() time.Time { return time.Now().Add(m.syncTimeout()) }
+	if err := sc.c.SetWriteDeadline(deadline()); err != nil {
+		return fmt.Errorf("sync with %s: %w", l.name, err)
+	}
+	if _, err := sc.bw.Write(appendFrame(nil, frame{kind: kindRequest, epoch: cur.Epoch, seq: cur.Seq})); err != nil {
+		return fmt.Errorf("sync with %s: send request: %w", l.name, err)
+	}
+	if err := sc.bw.Flush(); err != nil {
+		return fmt.Errorf("sync with %s: send request: %w", l.name, err)
+	}
+	items, bytes := 0, 0
+	for {
+		if err := sc.c.SetReadDeadline(deadline()); err != nil {
+			return fmt.Errorf("sync with %s: %w", l.name, err)
+		}
+		f, n, err := readFrame(sc.br, m.maxPayload())
+		if err != nil {
+			return fmt.Errorf("sync with %s: %w", l.name, err)
+		}
+		switch f.kind {
+		case kindFlush:
+			if err := m.applyFlush(m.ctx, f.version); err != nil {
+				return fmt.Errorf("sync with %s: %w", l.name, err)
+			}
+		case kindItems:
+			items += len(f.items)
+			bytes += n
+			if _, err := m.applyRemoteBatch(m.ctx, f.items); err != nil {
+				return fmt.Errorf("sync with %s: %w", l.name, err)
+			}
+		case kindComplete:
+			l.mu.Lock()
+			l.cur = cursor{Epoch: f.epoch, Seq: f.seq}
+			l.finished++
+			l.synced = true
+			l.lastSync = m.opts.Now()
+			l.syncItems, l.syncBytes = items, bytes
+			l.mu.Unlock()
+			if f.full || items > 0 || cur != (cursor{Epoch: f.epoch, Seq: f.seq}) {
+				m.saveState()
+			}
+			if f.full {
+				m.opts.Logger.Info("full sync done", "peer", l.name, "items", items, "bytes", bytes)
+			}
+			return nil
+		default:
+			return fmt.Errorf("sync with %s: %w: unexpected %q frame", l.name, ErrProtocol, f.kind)
+		}
+	}
+}
