@@ -32,8 +32,9 @@ var errQuit = errors.New("controller: connection closed by protocol")
 // pending is one parsed command waiting in a connection's batch.
 type pending struct {
 	cmd   Command
-	err   error  // protocol error to answer instead of executing cmd
-	value []byte // the data block of a storage command
+	spec  *command // cmd's table entry; nil only with err set
+	err   error    // protocol error to answer instead of executing cmd
+	value []byte   // the data block of a storage command
 	// swallow is how many bytes of a refused data block follow the line.
 	swallow int
 }
@@ -155,7 +156,7 @@ func (c *conn) fillBatch() error {
 // endsBatch reports whether the bytes after p are not a command (a refused
 // data block to swallow) or must not be read (quit, a closing error).
 func endsBatch(p *pending) bool {
-	return p.swallow > 0 || p.cmd.Name == "quit" || (p.err != nil && isClosing(p.err))
+	return p.swallow > 0 || (p.spec != nil && p.spec.closes) || (p.err != nil && isClosing(p.err))
 }
 
 // runBatch answers the batch in order.
@@ -190,8 +191,8 @@ func (c *conn) parseBuffered() (pending, bool) {
 	if i > c.srv.cfg.MaxLineLength {
 		return pending{err: ErrLineTooLong}, true
 	}
-	cmd, err := ParseCommand(buf[:i])
-	p := pending{cmd: cmd, err: err}
+	cmd, spec, err := parseLine(buf[:i])
+	p := pending{cmd: cmd, spec: spec, err: err}
 	used := i + 1
 	if err == nil && cmd.DataLen != NoData {
 		if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
@@ -216,8 +217,8 @@ func (c *conn) readCommand() (pending, error) {
 	if err != nil {
 		return pending{}, err
 	}
-	cmd, err := ParseCommand(line)
-	p := pending{cmd: cmd, err: err}
+	cmd, spec, err := parseLine(line)
+	p := pending{cmd: cmd, spec: spec, err: err}
 	_, _ = c.r.Discard(used)
 	if cap(c.long) > keepLongLine {
 		c.long = nil
@@ -304,12 +305,7 @@ func (c *conn) execute(p *pending) error {
 	if p.err != nil {
 		return c.refuse(p)
 	}
-	h, ok := c.srv.handlers[p.cmd.Name]
-	if !ok { // the parser knows a command the table does not: a bug
-		c.reply("SERVER_ERROR no handler for " + p.cmd.Name)
-		return nil
-	}
-	return h(c, p)
+	return p.spec.handle(c, p)
 }
 
 // refuse answers a command the parser or the limits refused.
