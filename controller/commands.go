@@ -18,6 +18,9 @@ type command struct {
 	parse parser
 	// handle answers the parsed command.
 	handle handler
+	// stat is the cmd_* counter the command adds to (stats.go); its handler
+	// adds through conn.countCmd.
+	stat cmdStat
 	// closes is set when the connection closes after the command, so no
 	// command behind it is parsed.
 	closes bool
@@ -38,21 +41,21 @@ type handler func(c *conn, p *pending) error
 // commands is every command memcons serves. Adding a command is one entry
 // here, its parser (parsers.go) and its handler (handlers.go).
 var commands = [...]command{
-	{name: "get", op: consistency.OpGet, parse: parseGet, handle: handleRetrieval},
-	{name: "gets", op: consistency.OpGets, parse: parseGet, handle: handleRetrieval},
-	{name: "gat", op: consistency.OpGat, parse: parseGat, handle: handleRetrieval},
-	{name: "gats", op: consistency.OpGats, parse: parseGat, handle: handleRetrieval},
-	{name: "set", op: consistency.OpSet, parse: parseStorage, handle: handleStorage},
-	{name: "add", op: consistency.OpAdd, parse: parseStorage, handle: handleStorage},
-	{name: "replace", op: consistency.OpReplace, parse: parseStorage, handle: handleStorage},
-	{name: "append", op: consistency.OpAppend, parse: parseStorage, handle: handleStorage},
-	{name: "prepend", op: consistency.OpPrepend, parse: parseStorage, handle: handleStorage},
-	{name: "cas", op: consistency.OpCas, parse: parseCas, handle: handleStorage},
+	{name: "get", op: consistency.OpGet, parse: parseGet, handle: handleRetrieval, stat: cmdGet},
+	{name: "gets", op: consistency.OpGets, parse: parseGet, handle: handleRetrieval, stat: cmdGet},
+	{name: "gat", op: consistency.OpGat, parse: parseGat, handle: handleRetrieval, stat: cmdTouch},
+	{name: "gats", op: consistency.OpGats, parse: parseGat, handle: handleRetrieval, stat: cmdTouch},
+	{name: "set", op: consistency.OpSet, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "add", op: consistency.OpAdd, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "replace", op: consistency.OpReplace, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "append", op: consistency.OpAppend, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "prepend", op: consistency.OpPrepend, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "cas", op: consistency.OpCas, parse: parseCas, handle: handleStorage, stat: cmdSet},
 	{name: "incr", op: consistency.OpIncr, parse: parseArithmetic, handle: handleArithmetic},
 	{name: "decr", op: consistency.OpDecr, parse: parseArithmetic, handle: handleArithmetic},
 	{name: "delete", op: consistency.OpDelete, parse: parseDelete, handle: handleDelete},
-	{name: "touch", op: consistency.OpTouch, parse: parseTouch, handle: handleTouch},
-	{name: "flush_all", op: consistency.OpFlushAll, parse: parseFlushAll, handle: handleFlushAll},
+	{name: "touch", op: consistency.OpTouch, parse: parseTouch, handle: handleTouch, stat: cmdTouch},
+	{name: "flush_all", op: consistency.OpFlushAll, parse: parseFlushAll, handle: handleFlushAll, stat: cmdFlush},
 	{name: "version", parse: parseNoArgs, handle: handleVersion},
 	{name: "verbosity", parse: parseVerbosity, handle: handleVerbosity},
 	{name: "stats", parse: parseStats, handle: handleStats},

@@ -330,8 +330,8 @@ func (c *conn) refuse(p *pending) error {
 		if _, err := c.r.Discard(p.swallow); err != nil {
 			return err
 		}
-	case errors.Is(p.err, ErrBadDataChunk):
-		c.srv.counters.cmdSet.Add(1)
+	case errors.Is(p.err, ErrBadDataChunk): // a storage command all the same
+		c.countCmd(p, 1)
 		c.reply(line)
 	default:
 		c.reply(line)

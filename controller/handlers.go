@@ -16,7 +16,6 @@ const maxVerbosity = 2
 
 func handleRetrieval(c *conn, p *pending) error {
 	cmd := &p.cmd
-	touch := cmd.Op == consistency.OpGat || cmd.Op == consistency.OpGats
 	if len(cmd.Keys) == 0 { // "gat <exptime>" names no key
 		c.rw.line("END")
 		return nil
@@ -34,12 +33,11 @@ func handleRetrieval(c *conn, p *pending) error {
 
 	ctr := &c.srv.counters
 	keys, hits := uint64(len(cmd.Keys)), uint64(len(res.Items))
-	if touch {
-		ctr.cmdTouch.Add(keys)
+	c.countCmd(p, keys)
+	if p.spec.stat == cmdTouch { // gat and gats count as touches, as in memcached
 		ctr.touchHits.Add(hits)
 		ctr.touchMisses.Add(keys - min(hits, keys))
 	} else {
-		ctr.cmdGet.Add(keys)
 		ctr.getHits.Add(hits)
 		ctr.getMisses.Add(keys - min(hits, keys))
 	}
@@ -49,7 +47,7 @@ func handleRetrieval(c *conn, p *pending) error {
 func handleStorage(c *conn, p *pending) error {
 	cmd := &p.cmd
 	ctr := &c.srv.counters
-	ctr.cmdSet.Add(1)
+	c.countCmd(p, 1)
 	res, err := c.do(&consistency.Request{
 		Op: cmd.Op, Keys: cmd.Keys, Value: p.value,
 		Flags: cmd.Flags, Exptime: cmd.Exptime, Cas: cmd.Cas,
@@ -120,7 +118,7 @@ func handleTouch(c *conn, p *pending) error {
 		return nil
 	}
 	ctr := &c.srv.counters
-	ctr.cmdTouch.Add(1)
+	c.countCmd(p, 1)
 	if res.Status == consistency.StatusTouched {
 		ctr.touchHits.Add(1)
 	} else {
@@ -131,7 +129,7 @@ func handleTouch(c *conn, p *pending) error {
 }
 
 func handleFlushAll(c *conn, p *pending) error {
-	c.srv.counters.cmdFlush.Add(1)
+	c.countCmd(p, 1)
 	res, err := c.do(&consistency.Request{Op: consistency.OpFlushAll, Exptime: p.cmd.Exptime})
 	if err != nil {
 		c.fail(err)
@@ -180,6 +178,11 @@ func handleStats(c *conn, p *pending) error {
 	}
 	c.rw.line("END")
 	return nil
+}
+
+// countCmd adds n to the cmd_* counter that p's table entry names.
+func (c *conn) countCmd(p *pending, n uint64) {
+	c.srv.counters.cmd[p.spec.stat].Add(n)
 }
 
 // stats writes STAT lines, making each name and value a single token.
