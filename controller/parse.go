@@ -79,7 +79,7 @@ func parseLine(line []byte) (Command, *command, error) {
 	return cmd, e, err
 }
 
-// firstWord returns the first space-separated word of line, or nil.
+// firstWord returns the first space-separated word of line (empty if none).
 func firstWord(line []byte) []byte {
 	for len(line) > 0 && line[0] == ' ' {
 		line = line[1:]
@@ -88,6 +88,16 @@ func firstWord(line []byte) []byte {
 		return line[:end]
 	}
 	return line
+}
+
+// maxInlineWords is how many words a line is split into without allocating;
+// only a retrieval of more keys allocates its words.
+const maxInlineWords = 8
+
+// lineWords splits line at spaces. It is inlined, so the words of up to
+// maxInlineWords live on the caller's stack.
+func lineWords(line []byte) [][]byte {
+	return splitWords(line, make([][]byte, 0, maxInlineWords))
 }
 
 // splitWords appends the space-separated words of line to dst.

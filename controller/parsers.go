@@ -1,17 +1,7 @@
 package controller
 
 // The parsers of the command table, one per kind of command line. Each gets
-// the whole line, command word first, and splits it with words.
-
-// maxInlineWords is how many words a line is split into without allocating;
-// only a retrieval of more keys allocates its words.
-const maxInlineWords = 8
-
-// lineWords splits line at spaces. It is inlined, so the words of up to
-// maxInlineWords live on the calling parser's stack.
-func lineWords(line []byte) [][]byte {
-	return splitWords(line, make([][]byte, 0, maxInlineWords))
-}
+// the whole line, command word first, and splits it with lineWords.
 
 // parseGet parses get and gets: one or more keys.
 func parseGet(cmd Command, line []byte) (Command, error) {
