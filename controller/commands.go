@@ -1,10 +1,6 @@
 package controller
 
-import (
-	"fmt"
-
-	"github.com/memcons/memcons/consistency"
-)
+import "github.com/memcons/memcons/consistency"
 
 // command is one entry of the command table: the word a client sends, how
 // its line is parsed, what it asks of the Mode and who answers it.
@@ -14,7 +10,8 @@ type command struct {
 	// op is the Mode operation, 0 for commands the controller answers
 	// itself.
 	op consistency.Op
-	// parse reads the command's line into a Command.
+	// parse reads the command's words into a Command. dispatch.go, made
+	// from this table, calls it directly rather than through this field.
 	parse parser
 	// handle answers the parsed command.
 	handle handler
@@ -26,20 +23,22 @@ type command struct {
 	closes bool
 }
 
-// parser reads one command line (its words start with the command word)
-// into cmd, whose Name, Op and DataLen are already set. On error the
-// returned Command still carries Noreply. A parser is called through the
-// table, so it takes and returns cmd by value and gets the line rather than
-// words split into the caller's stack: a pointer into the stack passed
-// through a func value would move it to the heap on every request.
-type parser func(cmd Command, line []byte) (Command, error)
+// parser reads the words of one command line (the command word first)
+// into cmd, whose Name, Op and DataLen are already set. On error cmd still
+// carries Noreply. The words may point into the caller's stack: a parser
+// keeps no reference to them.
+type parser func(cmd *Command, words [][]byte) error
 
 // handler answers one parsed command on a connection. It returns an error
 // only when the connection must close.
 type handler func(c *conn, p *pending) error
 
 // commands is every command memcons serves. Adding a command is one entry
-// here, its parser (parsers.go) and its handler (handlers.go).
+// here, its parser (parsers.go) and its handler (handlers.go), then
+// `go generate ./controller` to rewrite dispatch.go, the switch that finds
+// an entry by its word.
+//
+//go:generate go run ./internal/gendispatch
 var commands = [...]command{
 	{name: "get", op: consistency.OpGet, parse: parseGet, handle: handleRetrieval, stat: cmdGet},
 	{name: "gets", op: consistency.OpGets, parse: parseGet, handle: handleRetrieval, stat: cmdGet},
@@ -60,44 +59,4 @@ var commands = [...]command{
 	{name: "verbosity", parse: parseVerbosity, handle: handleVerbosity},
 	{name: "stats", parse: parseStats, handle: handleStats},
 	{name: "quit", parse: parseNoArgs, handle: handleQuit, closes: true},
-}
-
-// knownCommands finds a table entry by its word. It is built once from the
-// table and never changes.
-var knownCommands = indexCommands(commands[:])
-
-// commandIndex holds the table's entries by the first byte of their name. A
-// lookup compares the few names that share the word's first byte: as fast as
-// a switch on the word and without allocating (a map keyed by string(word)
-// takes three to four times as long).
-type commandIndex [256][]*command
-
-// indexCommands indexes table. An entry without a name, parser or handler,
-// or a name used twice, is a bug and panics when the package loads.
-func indexCommands(table []command) *commandIndex {
-	index := new(commandIndex)
-	for i := range table {
-		e := &table[i]
-		if e.name == "" || e.parse == nil || e.handle == nil {
-			panic(fmt.Sprintf("controller: command table entry %d (%q) lacks a name, parser or handler", i, e.name))
-		}
-		if index.lookup([]byte(e.name)) != nil {
-			panic(fmt.Sprintf("controller: command %q is in the table twice", e.name))
-		}
-		index[e.name[0]] = append(index[e.name[0]], e)
-	}
-	return index
-}
-
-// lookup returns the entry named word, or nil.
-func (ix *commandIndex) lookup(word []byte) *command {
-	if len(word) == 0 {
-		return nil
-	}
-	for _, e := range ix[word[0]] {
-		if e.name == string(word) {
-			return e
-		}
-	}
-	return nil
 }

@@ -52,7 +52,9 @@ func TestCommands_TableInvariants(t *testing.T) {
 			// word never holds a space.
 			assert.GreaterOrEqual(t, len(e.name), 2, "name too short to be parsed")
 			assert.NotContains(t, e.name, " ")
-			assert.Same(t, e, knownCommands.lookup([]byte(e.name)), "lookup finds the entry")
+			var bare Command
+			found, _ := dispatch(&bare, [][]byte{[]byte(e.name)})
+			assert.Same(t, e, found, "dispatch finds the entry")
 			if e.op != 0 {
 				assert.NotEqual(t, "unknown", e.op.String(), "op has a name for errors")
 			}
@@ -63,7 +65,8 @@ func TestCommands_TableInvariants(t *testing.T) {
 				assert.Contains(t, cmdStatNames[:], ex.counts, "the example's counter")
 			}
 			line := ex.line
-			cmd, spec, err := parseLine([]byte(line))
+			var cmd Command
+			spec, err := parseInto(&cmd, []byte(line))
 			require.NoError(t, err, line)
 			assert.Same(t, e, spec, line)
 			assert.Equal(t, e.name, cmd.Name, line)
@@ -73,33 +76,13 @@ func TestCommands_TableInvariants(t *testing.T) {
 	assert.Len(t, examples, len(commands), "examples names a command the table lacks")
 }
 
-func TestCommands_LookupMisses(t *testing.T) {
+func TestCommands_DispatchMisses(t *testing.T) {
 	for _, word := range []string{"", "g", "ge", "gett", "GET", "flush_al", "mg", "get\x00"} {
-		assert.Nil(t, knownCommands.lookup([]byte(word)), "%q", word)
-	}
-}
-
-func TestIndexCommands_RefusesBadTables(t *testing.T) {
-	ok := command{name: "get", parse: parseGet, handle: handleRetrieval}
-	tests := []struct {
-		name  string
-		table []command
-		panic string
-	}{
-		{"name twice", []command{ok, ok}, `"get" is in the table twice`},
-		{"no parser", []command{{name: "x", handle: handleVersion}}, "lacks a name, parser or handler"},
-		{"no handler", []command{{name: "x", parse: parseNoArgs}}, "lacks a name, parser or handler"},
-		{"no name", []command{{parse: parseNoArgs, handle: handleVersion}}, "lacks a name, parser or handler"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				require.NotNil(t, r, "indexCommands accepted the table")
-				assert.True(t, strings.Contains(r.(string), tc.panic), "panic %q", r)
-			}()
-			indexCommands(tc.table)
-		})
+		var cmd Command
+		e, err := dispatch(&cmd, [][]byte{[]byte(word)})
+		assert.Nil(t, e, "%q", word)
+		assert.NoError(t, err, "%q", word)
+		assert.Empty(t, cmd.Name, "%q", word)
 	}
 }
 

@@ -191,19 +191,19 @@ func (c *conn) parseBuffered() (pending, bool) {
 	if i > c.srv.cfg.MaxLineLength {
 		return pending{err: ErrLineTooLong}, true
 	}
-	cmd, spec, err := parseLine(buf[:i])
-	p := pending{cmd: cmd, spec: spec, err: err}
+	var p pending
+	p.spec, p.err = parseInto(&p.cmd, buf[:i])
 	used := i + 1
-	if err == nil && cmd.DataLen != NoData {
-		if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
-			p.err, p.swallow = err, cmd.DataLen+2
+	if n := p.cmd.DataLen; p.err == nil && n != NoData {
+		if err := CheckItemSize(&p.cmd, c.srv.cfg.ItemSizeMax); err != nil {
+			p.err, p.swallow = err, n+2
 		} else {
-			value, _, complete, err := SplitDataBlock(buf[used:], cmd.DataLen)
+			value, _, complete, err := SplitDataBlock(buf[used:], n)
 			if !complete {
 				return pending{}, false
 			}
 			p.value, p.err = bytes.Clone(value), err
-			used += cmd.DataLen + 2
+			used += n + 2
 		}
 	}
 	_, _ = c.r.Discard(used) // cannot fail: the bytes are buffered
@@ -217,20 +217,20 @@ func (c *conn) readCommand() (pending, error) {
 	if err != nil {
 		return pending{}, err
 	}
-	cmd, spec, err := parseLine(line)
-	p := pending{cmd: cmd, spec: spec, err: err}
+	var p pending
+	p.spec, p.err = parseInto(&p.cmd, line)
 	_, _ = c.r.Discard(used)
 	if cap(c.long) > keepLongLine {
 		c.long = nil
 	}
-	if err != nil || cmd.DataLen == NoData {
+	if p.err != nil || p.cmd.DataLen == NoData {
 		return p, nil
 	}
-	if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
-		p.err, p.swallow = err, cmd.DataLen+2
+	if err := CheckItemSize(&p.cmd, c.srv.cfg.ItemSizeMax); err != nil {
+		p.err, p.swallow = err, p.cmd.DataLen+2
 		return p, nil
 	}
-	p.value = make([]byte, cmd.DataLen)
+	p.value = make([]byte, p.cmd.DataLen)
 	if _, err := io.ReadFull(c.r, p.value); err != nil {
 		return pending{}, err
 	}

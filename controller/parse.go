@@ -49,55 +49,38 @@ type Command struct {
 // command) and, for ErrObjectTooLarge from CheckItemSize, DataLen. Protocol
 // errors are *ProtocolError values such as ErrBadFormat.
 func ParseCommand(line []byte) (Command, error) {
-	cmd, _, err := parseLine(line)
+	var cmd Command
+	_, err := parseInto(&cmd, line)
 	return cmd, err
 }
 
-// parseLine is ParseCommand that also returns the command's table entry,
-// which is nil only when the line names no command in the table.
-func parseLine(line []byte) (Command, *command, error) {
+// maxInlineWords is how many words a line is split into on the stack; only
+// a retrieval of more keys allocates its words.
+const maxInlineWords = 8
+
+// parseInto is ParseCommand into *cmd, and also returns the command's table
+// entry, which is nil only when the line names no command in the table.
+func parseInto(cmd *Command, line []byte) (*command, error) {
 	if n := len(line); n > 1 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
 	if i := bytes.IndexByte(line, 0); i >= 0 {
 		line = line[:i]
 	}
-	cmd := Command{DataLen: NoData}
-	name := firstWord(line)
-	if len(name) < 2 {
-		return cmd, nil, ErrUnknownCommand
+	var arr [maxInlineWords][]byte
+	words := splitWords(line, arr[:0])
+	*cmd = Command{DataLen: NoData}
+	if len(words) == 0 || len(words[0]) < 2 {
+		return nil, ErrUnknownCommand
 	}
-	e := knownCommands.lookup(name)
+	e, err := dispatch(cmd, words)
 	if e == nil {
-		if isHTTPRequest(lineWords(line)) {
-			return cmd, nil, ErrHTTP
+		if isHTTPRequest(words) {
+			return nil, ErrHTTP
 		}
-		return cmd, nil, ErrUnknownCommand
+		return nil, ErrUnknownCommand
 	}
-	cmd.Name, cmd.Op = e.name, e.op
-	cmd, err := e.parse(cmd, line)
-	return cmd, e, err
-}
-
-// firstWord returns the first space-separated word of line (empty if none).
-func firstWord(line []byte) []byte {
-	for len(line) > 0 && line[0] == ' ' {
-		line = line[1:]
-	}
-	if end := bytes.IndexByte(line, ' '); end >= 0 {
-		return line[:end]
-	}
-	return line
-}
-
-// maxInlineWords is how many words a line is split into without allocating;
-// only a retrieval of more keys allocates its words.
-const maxInlineWords = 8
-
-// lineWords splits line at spaces. It is inlined, so the words of up to
-// maxInlineWords live on the caller's stack.
-func lineWords(line []byte) [][]byte {
-	return splitWords(line, make([][]byte, 0, maxInlineWords))
+	return e, err
 }
 
 // splitWords appends the space-separated words of line to dst.

@@ -1,34 +1,35 @@
 package controller
 
 // The parsers of the command table, one per kind of command line. Each gets
-// the whole line, command word first, and splits it with lineWords.
+// the line's words, command word first, and cmd with Name, Op and DataLen
+// set; on error cmd still carries Noreply.
 
 // parseGet parses get and gets: one or more keys.
-func parseGet(cmd Command, line []byte) (Command, error) {
-	return parseRetrieval(cmd, lineWords(line), false)
+func parseGet(cmd *Command, words [][]byte) error {
+	return parseRetrieval(cmd, words, false)
 }
 
 // parseGat parses gat and gats: an exptime, then keys.
-func parseGat(cmd Command, line []byte) (Command, error) {
-	return parseRetrieval(cmd, lineWords(line), true)
+func parseGat(cmd *Command, words [][]byte) error {
+	return parseRetrieval(cmd, words, true)
 }
 
-func parseRetrieval(cmd Command, words [][]byte, touch bool) (Command, error) {
+func parseRetrieval(cmd *Command, words [][]byte, touch bool) error {
 	if len(words) < 2 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	keys := words[1:]
 	if touch {
 		exp, ok := parseInt32(words[1])
 		if !ok {
-			return cmd, ErrBadExptime
+			return ErrBadExptime
 		}
 		cmd.Exptime = int64(exp)
 		keys = words[2:]
 	}
 	for _, k := range keys {
 		if !validKey(k) {
-			return cmd, ErrBadFormat
+			return ErrBadFormat
 		}
 	}
 	if len(keys) > 0 {
@@ -37,76 +38,74 @@ func parseRetrieval(cmd Command, words [][]byte, touch bool) (Command, error) {
 			cmd.Keys[i] = string(k)
 		}
 	}
-	return cmd, nil
+	return nil
 }
 
 // parseStorage parses set, add, replace, append and prepend:
 // <key> <flags> <exptime> <bytes> [noreply].
-func parseStorage(cmd Command, line []byte) (Command, error) {
-	return parseStore(cmd, lineWords(line), false)
+func parseStorage(cmd *Command, words [][]byte) error {
+	return parseStore(cmd, words, false)
 }
 
 // parseCas parses cas: <key> <flags> <exptime> <bytes> <cas unique> [noreply].
-func parseCas(cmd Command, line []byte) (Command, error) {
-	return parseStore(cmd, lineWords(line), true)
+func parseCas(cmd *Command, words [][]byte) error {
+	return parseStore(cmd, words, true)
 }
 
-func parseStore(cmd Command, words [][]byte, withCas bool) (Command, error) {
+func parseStore(cmd *Command, words [][]byte, withCas bool) error {
 	want := 5
 	if withCas {
 		want = 6
 	}
 	if len(words) != want && len(words) != want+1 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	cmd.Noreply = hasNoreply(words)
 	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	flags, ok1 := parseUint32(words[2])
 	exp, ok2 := parseInt32(words[3])
 	n, ok3 := parseInt32(words[4])
 	if !ok1 || !ok2 || !ok3 {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	if withCas {
 		cas, ok := parseUint64(words[5])
 		if !ok {
-			return cmd, ErrBadFormat
+			return ErrBadFormat
 		}
 		cmd.Cas = cas
 	}
 	if n < 0 || n > 1<<31-1-2 {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	cmd.Keys = []string{string(words[1])}
 	cmd.Flags, cmd.Exptime, cmd.DataLen = flags, int64(exp), int(n)
-	return cmd, nil
+	return nil
 }
 
 // parseArithmetic parses incr and decr: <key> <delta> [noreply].
-func parseArithmetic(cmd Command, line []byte) (Command, error) {
-	words := lineWords(line)
+func parseArithmetic(cmd *Command, words [][]byte) error {
 	if len(words) != 3 && len(words) != 4 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	cmd.Noreply = hasNoreply(words)
 	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	delta, ok := parseUint64(words[2])
 	if !ok {
-		return cmd, ErrBadDelta
+		return ErrBadDelta
 	}
 	cmd.Keys, cmd.Delta = []string{string(words[1])}, delta
-	return cmd, nil
+	return nil
 }
 
 // parseDelete parses delete: <key> [0] [noreply].
-func parseDelete(cmd Command, line []byte) (Command, error) {
-	words := lineWords(line)
+func parseDelete(cmd *Command, words [][]byte) error {
 	if len(words) < 2 || len(words) > 4 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	if len(words) > 2 {
 		holdIsZero := string(words[2]) == "0"
@@ -114,39 +113,37 @@ func parseDelete(cmd Command, line []byte) (Command, error) {
 		valid := (len(words) == 3 && (holdIsZero || cmd.Noreply)) ||
 			(len(words) == 4 && holdIsZero && cmd.Noreply)
 		if !valid {
-			return cmd, ErrDeleteUsage
+			return ErrDeleteUsage
 		}
 	}
 	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	cmd.Keys = []string{string(words[1])}
-	return cmd, nil
+	return nil
 }
 
 // parseTouch parses touch: <key> <exptime> [noreply].
-func parseTouch(cmd Command, line []byte) (Command, error) {
-	words := lineWords(line)
+func parseTouch(cmd *Command, words [][]byte) error {
 	if len(words) != 3 && len(words) != 4 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	cmd.Noreply = hasNoreply(words)
 	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	exp, ok := parseInt32(words[2])
 	if !ok {
-		return cmd, ErrBadExptime
+		return ErrBadExptime
 	}
 	cmd.Keys, cmd.Exptime = []string{string(words[1])}, int64(exp)
-	return cmd, nil
+	return nil
 }
 
 // parseFlushAll parses flush_all: [delay] [noreply].
-func parseFlushAll(cmd Command, line []byte) (Command, error) {
-	words := lineWords(line)
+func parseFlushAll(cmd *Command, words [][]byte) error {
 	if len(words) > 3 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	cmd.Noreply = hasNoreply(words)
 	plain := 1
@@ -156,38 +153,37 @@ func parseFlushAll(cmd Command, line []byte) (Command, error) {
 	if len(words) != plain {
 		exp, ok := parseInt32(words[1])
 		if !ok {
-			return cmd, ErrBadExptime
+			return ErrBadExptime
 		}
 		cmd.Exptime = int64(exp)
 	}
-	return cmd, nil
+	return nil
 }
 
 // parseVerbosity parses verbosity: <level> [noreply].
-func parseVerbosity(cmd Command, line []byte) (Command, error) {
-	words := lineWords(line)
+func parseVerbosity(cmd *Command, words [][]byte) error {
 	if len(words) != 2 && len(words) != 3 {
-		return cmd, ErrUnknownCommand
+		return ErrUnknownCommand
 	}
 	cmd.Noreply = hasNoreply(words)
 	level, ok := parseUint32(words[1])
 	if !ok {
-		return cmd, ErrBadFormat
+		return ErrBadFormat
 	}
 	cmd.Level = level
-	return cmd, nil
+	return nil
 }
 
 // parseStats parses stats: [group]; words after the group are ignored.
-func parseStats(cmd Command, line []byte) (Command, error) {
-	if words := lineWords(line); len(words) > 1 {
+func parseStats(cmd *Command, words [][]byte) error {
+	if len(words) > 1 {
 		cmd.Arg = string(words[1])
 	}
-	return cmd, nil
+	return nil
 }
 
 // parseNoArgs parses a command that takes no arguments and, like memcached,
 // ignores any it is given (version, quit).
-func parseNoArgs(cmd Command, _ []byte) (Command, error) {
-	return cmd, nil
+func parseNoArgs(*Command, [][]byte) error {
+	return nil
 }
