@@ -8,6 +8,9 @@ import (
 	"github.com/memcons/memcons/consistency"
 )
 
+// The handlers of the command table (commands.go). Each answers one parsed
+// command on its connection and adds to the counters memcached keeps for it.
+
 // statsTimeout bounds how long `stats` waits for the extra stats source.
 const statsTimeout = 5 * time.Second
 
