@@ -2,11 +2,15 @@ package consistency
 
 import "github.com/memcons/memcons/kvcontroller"
 
-// Op is one memcached command that reaches a consistency mode.
+// Op is one operation a consistency mode executes. The controller's command
+// table maps the command words clients send to ops; this package knows ops
+// only.
 type Op uint8
 
 // The operations a Mode executes. Commands the controller answers itself
-// (version, verbosity, stats, quit) never reach a Mode.
+// (version, verbosity, stats, quit) never reach a Mode. The values are
+// written to the replicated log (ordered mode's command encoding), so a new
+// op is added at the end and none is renumbered.
 const (
 	OpGet Op = iota + 1
 	OpGets
@@ -25,6 +29,9 @@ const (
 	OpFlushAll
 )
 
+// opNames are the ops' names in errors (which reach clients as
+// SERVER_ERROR text) and logs: the word of the classic command that asks for
+// the op. String is their only reader; the command table does not use them.
 var opNames = [...]string{
 	OpGet: "get", OpGets: "gets", OpGat: "gat", OpGats: "gats",
 	OpSet: "set", OpAdd: "add", OpReplace: "replace", OpAppend: "append",
@@ -32,7 +39,7 @@ var opNames = [...]string{
 	OpDecr: "decr", OpTouch: "touch", OpFlushAll: "flush_all",
 }
 
-// String returns the command name of op.
+// String returns op's name for errors and logs.
 func (op Op) String() string {
 	if int(op) < len(opNames) && opNames[op] != "" {
 		return opNames[op]

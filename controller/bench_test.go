@@ -3,6 +3,8 @@ package controller
 import (
 	"bytes"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,3 +35,28 @@ func BenchmarkServer_Pipeline(b *testing.B) {
 }
 
 func repeat(s string, n int) string { return string(bytes.Repeat([]byte(s), n)) }
+
+// BenchmarkParseCommand measures the pure parser on one line of each kind,
+// without the socket: the command lookup, the words and the numbers.
+func BenchmarkParseCommand(b *testing.B) {
+	for _, line := range []string{
+		"get key-with-some-length",
+		"get a b c d e f",
+		"set key-with-some-length 0 0 10",
+		"cas k 1 2 3 4 noreply",
+		"incr counter 1",
+		"delete k noreply",
+		"flush_all 10",
+		"version",
+		"frobnicate k",
+	} {
+		name, _, _ := strings.Cut(line, " ")
+		b.Run(name+"/"+strconv.Itoa(len(line)), func(b *testing.B) {
+			buf := []byte(line)
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = ParseCommand(buf)
+			}
+		})
+	}
+}

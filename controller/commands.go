@@ -1,241 +1,62 @@
 package controller
 
-import (
-	"context"
-	"fmt"
-	"time"
+import "github.com/memcons/memcons/consistency"
 
-	"github.com/memcons/memcons/consistency"
-)
+// command is one entry of the command table: the word a client sends, how
+// its line is parsed, what it asks of the Mode and who answers it.
+type command struct {
+	// name is the command word.
+	name string
+	// op is the Mode operation, 0 for commands the controller answers
+	// itself.
+	op consistency.Op
+	// parse reads the command's words into a Command. dispatch.go, made
+	// from this table, calls it directly rather than through this field.
+	parse parser
+	// handle answers the parsed command.
+	handle handler
+	// stat is the cmd_* counter the command adds to (stats.go); its handler
+	// adds through conn.countCmd.
+	stat cmdStat
+	// closes is set when the connection closes after the command, so no
+	// command behind it is parsed.
+	closes bool
+}
+
+// parser reads the words of one command line (the command word first)
+// into cmd, whose Name, Op and DataLen are already set. On error cmd still
+// carries Noreply. The words may point into the caller's stack: a parser
+// keeps no reference to them.
+type parser func(cmd *Command, words [][]byte) error
 
 // handler answers one parsed command on a connection. It returns an error
 // only when the connection must close.
 type handler func(c *conn, p *pending) error
 
-// handlerTable maps command names to their handlers.
-type handlerTable map[string]handler
-
-// register adds h under name; a name registered twice is a bug and panics.
-func (t handlerTable) register(name string, h handler) {
-	if _, dup := t[name]; dup {
-		panic(fmt.Sprintf("controller: command %q registered twice", name))
-	}
-	t[name] = h
-}
-
-// statsTimeout bounds how long `stats` waits for the extra stats source.
-const statsTimeout = 5 * time.Second
-
-// maxVerbosity is memcached's highest verbosity level.
-const maxVerbosity = 2
-
-// newHandlerTable returns the table of every command ParseCommand knows.
-func newHandlerTable() handlerTable {
-	t := handlerTable{}
-	for _, name := range []string{"get", "gets", "gat", "gats"} {
-		t.register(name, handleRetrieval)
-	}
-	for _, name := range []string{"set", "add", "replace", "append", "prepend", "cas"} {
-		t.register(name, handleStorage)
-	}
-	t.register("incr", handleArithmetic)
-	t.register("decr", handleArithmetic)
-	t.register("delete", handleDelete)
-	t.register("touch", handleTouch)
-	t.register("flush_all", handleFlushAll)
-	t.register("version", handleVersion)
-	t.register("verbosity", handleVerbosity)
-	t.register("stats", handleStats)
-	t.register("quit", handleQuit)
-	return t
-}
-
-func handleRetrieval(c *conn, p *pending) error {
-	cmd := &p.cmd
-	touch := cmd.Op == consistency.OpGat || cmd.Op == consistency.OpGats
-	if len(cmd.Keys) == 0 { // "gat <exptime>" names no key
-		c.rw.line("END")
-		return nil
-	}
-	res, err := c.do(&consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Exptime: cmd.Exptime})
-	if err != nil {
-		c.fail(err)
-		return nil
-	}
-	withCas := cmd.Op == consistency.OpGets || cmd.Op == consistency.OpGats
-	for i := range res.Items {
-		c.rw.value(&res.Items[i], withCas)
-	}
-	c.rw.line("END")
-
-	ctr := &c.srv.counters
-	keys, hits := uint64(len(cmd.Keys)), uint64(len(res.Items))
-	if touch {
-		ctr.cmdTouch.Add(keys)
-		ctr.touchHits.Add(hits)
-		ctr.touchMisses.Add(keys - min(hits, keys))
-	} else {
-		ctr.cmdGet.Add(keys)
-		ctr.getHits.Add(hits)
-		ctr.getMisses.Add(keys - min(hits, keys))
-	}
-	return nil
-}
-
-func handleStorage(c *conn, p *pending) error {
-	cmd := &p.cmd
-	ctr := &c.srv.counters
-	ctr.cmdSet.Add(1)
-	res, err := c.do(&consistency.Request{
-		Op: cmd.Op, Keys: cmd.Keys, Value: p.value,
-		Flags: cmd.Flags, Exptime: cmd.Exptime, Cas: cmd.Cas,
-	})
-	if err != nil {
-		if line, _ := errorReply(err); line == replyOutOfMemory {
-			ctr.storeNoMemory.Add(1)
-		}
-		c.fail(err)
-		return nil
-	}
-	if cmd.Op == consistency.OpCas {
-		switch res.Status {
-		case consistency.StatusStored:
-			ctr.casHits.Add(1)
-		case consistency.StatusExists:
-			ctr.casBadval.Add(1)
-		case consistency.StatusNotFound:
-			ctr.casMisses.Add(1)
-		}
-	}
-	c.status(res)
-	return nil
-}
-
-func handleArithmetic(c *conn, p *pending) error {
-	cmd := &p.cmd
-	res, err := c.do(&consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Delta: cmd.Delta})
-	if err != nil {
-		c.fail(err)
-		return nil
-	}
-	ctr := &c.srv.counters
-	hit := res.Status == consistency.StatusNumber
-	switch {
-	case cmd.Op == consistency.OpIncr && hit:
-		ctr.incrHits.Add(1)
-	case cmd.Op == consistency.OpIncr:
-		ctr.incrMisses.Add(1)
-	case hit:
-		ctr.decrHits.Add(1)
-	default:
-		ctr.decrMisses.Add(1)
-	}
-	c.status(res)
-	return nil
-}
-
-func handleDelete(c *conn, p *pending) error {
-	res, err := c.do(&consistency.Request{Op: consistency.OpDelete, Keys: p.cmd.Keys})
-	if err != nil {
-		c.fail(err)
-		return nil
-	}
-	if res.Status == consistency.StatusDeleted {
-		c.srv.counters.deleteHits.Add(1)
-	} else {
-		c.srv.counters.deleteMisses.Add(1)
-	}
-	c.status(res)
-	return nil
-}
-
-func handleTouch(c *conn, p *pending) error {
-	res, err := c.do(&consistency.Request{Op: consistency.OpTouch, Keys: p.cmd.Keys, Exptime: p.cmd.Exptime})
-	if err != nil {
-		c.fail(err)
-		return nil
-	}
-	ctr := &c.srv.counters
-	ctr.cmdTouch.Add(1)
-	if res.Status == consistency.StatusTouched {
-		ctr.touchHits.Add(1)
-	} else {
-		ctr.touchMisses.Add(1)
-	}
-	c.status(res)
-	return nil
-}
-
-func handleFlushAll(c *conn, p *pending) error {
-	c.srv.counters.cmdFlush.Add(1)
-	res, err := c.do(&consistency.Request{Op: consistency.OpFlushAll, Exptime: p.cmd.Exptime})
-	if err != nil {
-		c.fail(err)
-		return nil
-	}
-	c.status(res)
-	return nil
-}
-
-func handleVersion(c *conn, _ *pending) error {
-	c.rw.line("VERSION " + c.srv.cfg.Version)
-	return nil
-}
-
-func handleVerbosity(c *conn, p *pending) error {
-	c.srv.counters.verbosity.Store(min(p.cmd.Level, maxVerbosity))
-	c.reply("OK")
-	return nil
-}
-
-func handleQuit(*conn, *pending) error { return errQuit }
-
-func handleStats(c *conn, p *pending) error {
-	s := c.srv
-	switch p.cmd.Arg {
-	case "":
-		c.stats(s.generalStats(time.Now()))
-		if s.opts.Extra != nil {
-			ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
-			c.stats(s.opts.Extra.Stats(ctx))
-			cancel()
-		}
-	case "settings":
-		c.stats(s.settingsStats())
-	case "cluster":
-		if s.opts.Cluster != nil {
-			c.stats(s.opts.Cluster.ClusterStats())
-		}
-	case "reset":
-		s.counters.reset()
-		c.reply("RESET")
-		return nil
-	default:
-		c.reply("ERROR")
-		return nil
-	}
-	c.rw.line("END")
-	return nil
-}
-
-// stats writes STAT lines, making each name and value a single token.
-func (c *conn) stats(lines []Stat) {
-	for _, st := range lines {
-		c.rw.stat(oneLine(st.Name), oneLine(st.Value))
-	}
-}
-
-// status writes the reply line of a non-retrieval result.
-func (c *conn) status(res consistency.Result) {
-	if res.Status == consistency.StatusNumber {
-		if !c.noreply {
-			c.rw.number(res.Number)
-		}
-		return
-	}
-	line, ok := statusLine(res.Status)
-	if !ok {
-		line = fmt.Sprintf("SERVER_ERROR unexpected result status %d", res.Status)
-	}
-	c.reply(line)
+// commands is every command memcons serves. Adding a command is one entry
+// here, its parser (parsers.go) and its handler (handlers.go), then
+// `go generate ./controller` to rewrite dispatch.go, the switch that finds
+// an entry by its word.
+//
+//go:generate go run ./internal/gendispatch
+var commands = [...]command{
+	{name: "get", op: consistency.OpGet, parse: parseGet, handle: handleRetrieval, stat: cmdGet},
+	{name: "gets", op: consistency.OpGets, parse: parseGet, handle: handleRetrieval, stat: cmdGet},
+	{name: "gat", op: consistency.OpGat, parse: parseGat, handle: handleRetrieval, stat: cmdTouch},
+	{name: "gats", op: consistency.OpGats, parse: parseGat, handle: handleRetrieval, stat: cmdTouch},
+	{name: "set", op: consistency.OpSet, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "add", op: consistency.OpAdd, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "replace", op: consistency.OpReplace, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "append", op: consistency.OpAppend, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "prepend", op: consistency.OpPrepend, parse: parseStorage, handle: handleStorage, stat: cmdSet},
+	{name: "cas", op: consistency.OpCas, parse: parseCas, handle: handleStorage, stat: cmdSet},
+	{name: "incr", op: consistency.OpIncr, parse: parseArithmetic, handle: handleArithmetic},
+	{name: "decr", op: consistency.OpDecr, parse: parseArithmetic, handle: handleArithmetic},
+	{name: "delete", op: consistency.OpDelete, parse: parseDelete, handle: handleDelete},
+	{name: "touch", op: consistency.OpTouch, parse: parseTouch, handle: handleTouch, stat: cmdTouch},
+	{name: "flush_all", op: consistency.OpFlushAll, parse: parseFlushAll, handle: handleFlushAll, stat: cmdFlush},
+	{name: "version", parse: parseNoArgs, handle: handleVersion},
+	{name: "verbosity", parse: parseVerbosity, handle: handleVerbosity},
+	{name: "stats", parse: parseStats, handle: handleStats},
+	{name: "quit", parse: parseNoArgs, handle: handleQuit, closes: true},
 }

@@ -32,8 +32,9 @@ var errQuit = errors.New("controller: connection closed by protocol")
 // pending is one parsed command waiting in a connection's batch.
 type pending struct {
 	cmd   Command
-	err   error  // protocol error to answer instead of executing cmd
-	value []byte // the data block of a storage command
+	spec  *command // cmd's table entry; nil only with err set
+	err   error    // protocol error to answer instead of executing cmd
+	value []byte   // the data block of a storage command
 	// swallow is how many bytes of a refused data block follow the line.
 	swallow int
 }
@@ -155,7 +156,7 @@ func (c *conn) fillBatch() error {
 // endsBatch reports whether the bytes after p are not a command (a refused
 // data block to swallow) or must not be read (quit, a closing error).
 func endsBatch(p *pending) bool {
-	return p.swallow > 0 || p.cmd.Name == "quit" || (p.err != nil && isClosing(p.err))
+	return p.swallow > 0 || (p.spec != nil && p.spec.closes) || (p.err != nil && isClosing(p.err))
 }
 
 // runBatch answers the batch in order.
@@ -190,19 +191,19 @@ func (c *conn) parseBuffered() (pending, bool) {
 	if i > c.srv.cfg.MaxLineLength {
 		return pending{err: ErrLineTooLong}, true
 	}
-	cmd, err := ParseCommand(buf[:i])
-	p := pending{cmd: cmd, err: err}
+	var p pending
+	p.spec, p.err = parseInto(&p.cmd, buf[:i])
 	used := i + 1
-	if err == nil && cmd.DataLen != NoData {
-		if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
-			p.err, p.swallow = err, cmd.DataLen+2
+	if n := p.cmd.DataLen; p.err == nil && n != NoData {
+		if err := CheckItemSize(&p.cmd, c.srv.cfg.ItemSizeMax); err != nil {
+			p.err, p.swallow = err, n+2
 		} else {
-			value, _, complete, err := SplitDataBlock(buf[used:], cmd.DataLen)
+			value, _, complete, err := SplitDataBlock(buf[used:], n)
 			if !complete {
 				return pending{}, false
 			}
 			p.value, p.err = bytes.Clone(value), err
-			used += cmd.DataLen + 2
+			used += n + 2
 		}
 	}
 	_, _ = c.r.Discard(used) // cannot fail: the bytes are buffered
@@ -216,20 +217,20 @@ func (c *conn) readCommand() (pending, error) {
 	if err != nil {
 		return pending{}, err
 	}
-	cmd, err := ParseCommand(line)
-	p := pending{cmd: cmd, err: err}
+	var p pending
+	p.spec, p.err = parseInto(&p.cmd, line)
 	_, _ = c.r.Discard(used)
 	if cap(c.long) > keepLongLine {
 		c.long = nil
 	}
-	if err != nil || cmd.DataLen == NoData {
+	if p.err != nil || p.cmd.DataLen == NoData {
 		return p, nil
 	}
-	if err := CheckItemSize(&cmd, c.srv.cfg.ItemSizeMax); err != nil {
-		p.err, p.swallow = err, cmd.DataLen+2
+	if err := CheckItemSize(&p.cmd, c.srv.cfg.ItemSizeMax); err != nil {
+		p.err, p.swallow = err, p.cmd.DataLen+2
 		return p, nil
 	}
-	p.value = make([]byte, cmd.DataLen)
+	p.value = make([]byte, p.cmd.DataLen)
 	if _, err := io.ReadFull(c.r, p.value); err != nil {
 		return pending{}, err
 	}
@@ -304,12 +305,7 @@ func (c *conn) execute(p *pending) error {
 	if p.err != nil {
 		return c.refuse(p)
 	}
-	h, ok := c.srv.handlers[p.cmd.Name]
-	if !ok { // the parser knows a command the table does not: a bug
-		c.reply("SERVER_ERROR no handler for " + p.cmd.Name)
-		return nil
-	}
-	return h(c, p)
+	return p.spec.handle(c, p)
 }
 
 // refuse answers a command the parser or the limits refused.
@@ -334,8 +330,8 @@ func (c *conn) refuse(p *pending) error {
 		if _, err := c.r.Discard(p.swallow); err != nil {
 			return err
 		}
-	case errors.Is(p.err, ErrBadDataChunk):
-		c.srv.counters.cmdSet.Add(1)
+	case errors.Is(p.err, ErrBadDataChunk): // a storage command all the same
+		c.countCmd(p, 1)
 		c.reply(line)
 	default:
 		c.reply(line)

@@ -15,8 +15,8 @@ const NoData = -1
 // Command is one parsed request line. It holds no reference to the line it
 // was parsed from, so the read buffer may be reused at once.
 type Command struct {
-	// Name is the command word as the dispatch table knows it ("get", "set",
-	// ...); it is empty when the line named no known command.
+	// Name is the command word as the command table names it ("get",
+	// "set", ...); it is empty when the line named no command in the table.
 	Name string
 	// Op is the Mode operation, 0 for commands the controller answers itself.
 	Op consistency.Op
@@ -49,69 +49,38 @@ type Command struct {
 // command) and, for ErrObjectTooLarge from CheckItemSize, DataLen. Protocol
 // errors are *ProtocolError values such as ErrBadFormat.
 func ParseCommand(line []byte) (Command, error) {
+	var cmd Command
+	_, err := parseInto(&cmd, line)
+	return cmd, err
+}
+
+// maxInlineWords is how many words a line is split into on the stack; only
+// a retrieval of more keys allocates its words.
+const maxInlineWords = 8
+
+// parseInto is ParseCommand into *cmd, and also returns the command's table
+// entry, which is nil only when the line names no command in the table.
+func parseInto(cmd *Command, line []byte) (*command, error) {
 	if n := len(line); n > 1 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
 	if i := bytes.IndexByte(line, 0); i >= 0 {
 		line = line[:i]
 	}
-	var arr [8][]byte
+	var arr [maxInlineWords][]byte
 	words := splitWords(line, arr[:0])
-	cmd := Command{DataLen: NoData}
+	*cmd = Command{DataLen: NoData}
 	if len(words) == 0 || len(words[0]) < 2 {
-		return cmd, ErrUnknownCommand
+		return nil, ErrUnknownCommand
 	}
-	switch name := words[0]; string(name) {
-	case "get":
-		return parseRetrieval(cmd, "get", consistency.OpGet, words, false)
-	case "gets":
-		return parseRetrieval(cmd, "gets", consistency.OpGets, words, false)
-	case "gat":
-		return parseRetrieval(cmd, "gat", consistency.OpGat, words, true)
-	case "gats":
-		return parseRetrieval(cmd, "gats", consistency.OpGats, words, true)
-	case "set":
-		return parseStorage(cmd, "set", consistency.OpSet, words)
-	case "add":
-		return parseStorage(cmd, "add", consistency.OpAdd, words)
-	case "replace":
-		return parseStorage(cmd, "replace", consistency.OpReplace, words)
-	case "append":
-		return parseStorage(cmd, "append", consistency.OpAppend, words)
-	case "prepend":
-		return parseStorage(cmd, "prepend", consistency.OpPrepend, words)
-	case "cas":
-		return parseStorage(cmd, "cas", consistency.OpCas, words)
-	case "incr":
-		return parseArithmetic(cmd, "incr", consistency.OpIncr, words)
-	case "decr":
-		return parseArithmetic(cmd, "decr", consistency.OpDecr, words)
-	case "delete":
-		return parseDelete(cmd, words)
-	case "touch":
-		return parseTouch(cmd, words)
-	case "flush_all":
-		return parseFlushAll(cmd, words)
-	case "verbosity":
-		return parseVerbosity(cmd, words)
-	case "version":
-		cmd.Name = "version"
-		return cmd, nil
-	case "quit":
-		cmd.Name = "quit"
-		return cmd, nil
-	case "stats":
-		cmd.Name = "stats"
-		if len(words) > 1 {
-			cmd.Arg = string(words[1])
-		}
-		return cmd, nil
-	default:
+	e, err := dispatch(cmd, words)
+	if e == nil {
 		if isHTTPRequest(words) {
-			return cmd, ErrHTTP
+			return nil, ErrHTTP
 		}
-		return cmd, ErrUnknownCommand
+		return nil, ErrUnknownCommand
 	}
+	return e, err
 }
 
 // splitWords appends the space-separated words of line to dst.
@@ -167,219 +136,4 @@ func hasNoreply(words [][]byte) bool {
 // them on the way to its replica.
 func validKey(key []byte) bool {
 	return len(key) <= MaxKeyLength
-}
-
-func parseRetrieval(cmd Command, name string, op consistency.Op, words [][]byte, touch bool) (Command, error) {
-	cmd.Name, cmd.Op = name, op
-	if len(words) < 2 {
-		return cmd, ErrUnknownCommand
-	}
-	keys := words[1:]
-	if touch {
-		exp, ok := parseInt32(words[1])
-		if !ok {
-			return cmd, ErrBadExptime
-		}
-		cmd.Exptime = int64(exp)
-		keys = words[2:]
-	}
-	for _, k := range keys {
-		if !validKey(k) {
-			return cmd, ErrBadFormat
-		}
-	}
-	if len(keys) > 0 {
-		cmd.Keys = make([]string, len(keys))
-		for i, k := range keys {
-			cmd.Keys[i] = string(k)
-		}
-	}
-	return cmd, nil
-}
-
-func parseStorage(cmd Command, name string, op consistency.Op, words [][]byte) (Command, error) {
-	cmd.Name, cmd.Op = name, op
-	want := 5
-	if op == consistency.OpCas {
-		want = 6
-	}
-	if len(words) != want && len(words) != want+1 {
-		return cmd, ErrUnknownCommand
-	}
-	cmd.Noreply = hasNoreply(words)
-	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
-	}
-	flags, ok1 := parseUint32(words[2])
-	exp, ok2 := parseInt32(words[3])
-	n, ok3 := parseInt32(words[4])
-	if !ok1 || !ok2 || !ok3 {
-		return cmd, ErrBadFormat
-	}
-	if op == consistency.OpCas {
-		cas, ok := parseUint64(words[5])
-		if !ok {
-			return cmd, ErrBadFormat
-		}
-		cmd.Cas = cas
-	}
-	if n < 0 || n > 1<<31-1-2 {
-		return cmd, ErrBadFormat
-	}
-	cmd.Keys = []string{string(words[1])}
-	cmd.Flags, cmd.Exptime, cmd.DataLen = flags, int64(exp), int(n)
-	return cmd, nil
-}
-
-func parseArithmetic(cmd Command, name string, op consistency.Op, words [][]byte) (Command, error) {
-	cmd.Name, cmd.Op = name, op
-	if len(words) != 3 && len(words) != 4 {
-		return cmd, ErrUnknownCommand
-	}
-	cmd.Noreply = hasNoreply(words)
-	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
-	}
-	delta, ok := parseUint64(words[2])
-	if !ok {
-		return cmd, ErrBadDelta
-	}
-	cmd.Keys, cmd.Delta = []string{string(words[1])}, delta
-	return cmd, nil
-}
-
-func parseDelete(cmd Command, words [][]byte) (Command, error) {
-	cmd.Name, cmd.Op = "delete", consistency.OpDelete
-	if len(words) < 2 || len(words) > 4 {
-		return cmd, ErrUnknownCommand
-	}
-	if len(words) > 2 {
-		holdIsZero := string(words[2]) == "0"
-		cmd.Noreply = hasNoreply(words)
-		valid := (len(words) == 3 && (holdIsZero || cmd.Noreply)) ||
-			(len(words) == 4 && holdIsZero && cmd.Noreply)
-		if !valid {
-			return cmd, ErrDeleteUsage
-		}
-	}
-	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
-	}
-	cmd.Keys = []string{string(words[1])}
-	return cmd, nil
-}
-
-func parseTouch(cmd Command, words [][]byte) (Command, error) {
-	cmd.Name, cmd.Op = "touch", consistency.OpTouch
-	if len(words) != 3 && len(words) != 4 {
-		return cmd, ErrUnknownCommand
-	}
-	cmd.Noreply = hasNoreply(words)
-	if !validKey(words[1]) {
-		return cmd, ErrBadFormat
-	}
-	exp, ok := parseInt32(words[2])
-	if !ok {
-		return cmd, ErrBadExptime
-	}
-	cmd.Keys, cmd.Exptime = []string{string(words[1])}, int64(exp)
-	return cmd, nil
-}
-
-func parseFlushAll(cmd Command, words [][]byte) (Command, error) {
-	cmd.Name, cmd.Op = "flush_all", consistency.OpFlushAll
-	if len(words) > 3 {
-		return cmd, ErrUnknownCommand
-	}
-	cmd.Noreply = hasNoreply(words)
-	plain := 1
-	if cmd.Noreply {
-		plain = 2
-	}
-	if len(words) != plain {
-		exp, ok := parseInt32(words[1])
-		if !ok {
-			return cmd, ErrBadExptime
-		}
-		cmd.Exptime = int64(exp)
-	}
-	return cmd, nil
-}
-
-func parseVerbosity(cmd Command, words [][]byte) (Command, error) {
-	cmd.Name = "verbosity"
-	if len(words) != 2 && len(words) != 3 {
-		return cmd, ErrUnknownCommand
-	}
-	cmd.Noreply = hasNoreply(words)
-	level, ok := parseUint32(words[1])
-	if !ok {
-		return cmd, ErrBadFormat
-	}
-	cmd.Level = level
-	return cmd, nil
-}
-
-// memcachedItemHeader is what memcached 1.6 adds to key and value when it
-// sizes an item: the item struct (48 bytes), the key's NUL, the data block's
-// "\r\n" and the cas unique (8 bytes).
-const memcachedItemHeader = 48 + 1 + 2 + 8
-
-// CheckItemSize returns ErrObjectTooLarge when cmd's data block would make
-// an item larger than itemSizeMax as memcached 1.6 counts it (header, key,
-// 4 bytes for non-zero flags, value), so the same value is refused at the
-// same size as by memcached -I itemSizeMax.
-func CheckItemSize(cmd *Command, itemSizeMax int) error {
-	if cmd.DataLen == NoData {
-		return nil
-	}
-	size := int64(memcachedItemHeader) + int64(len(cmd.Keys[0])) + int64(cmd.DataLen)
-	if cmd.Flags != 0 {
-		size += 4
-	}
-	if size > int64(itemSizeMax) {
-		return ErrObjectTooLarge
-	}
-	return nil
-}
-
-// memcachedLongLine is how many bytes memcached buffers without a newline
-// before it decides the line is garbage (unless it is a get/gets line).
-const memcachedLongLine = 2048
-
-// CheckPartialLine decides whether a connection may keep waiting for the
-// newline of buf, a line start with no '\n' yet, as memcached 1.6 does: past
-// 2048 bytes only a line starting with "get " or "gets " (after at most 100
-// spaces) may continue, and no line may pass maxLine. It returns
-// ErrLineTooLong when the connection must close.
-func CheckPartialLine(buf []byte, maxLine int) error {
-	if len(buf) > maxLine {
-		return ErrLineTooLong
-	}
-	if len(buf) <= memcachedLongLine {
-		return nil
-	}
-	rest := bytes.TrimLeft(buf, " ")
-	if len(buf)-len(rest) > 100 {
-		return ErrLineTooLong
-	}
-	if !bytes.HasPrefix(rest, []byte("get ")) && !bytes.HasPrefix(rest, []byte("gets ")) {
-		return ErrLineTooLong
-	}
-	return nil
-}
-
-// SplitDataBlock takes a data block of n bytes and its "\r\n" from the front
-// of buf. complete is false when buf is shorter than n+2. Otherwise value is
-// buf[:n] (not copied), rest follows the block, and err is ErrBadDataChunk
-// when the two bytes after the value are not "\r\n" (the block is consumed
-// all the same, as memcached does).
-func SplitDataBlock(buf []byte, n int) (value, rest []byte, complete bool, err error) {
-	if len(buf) < n+2 {
-		return nil, buf, false, nil
-	}
-	if buf[n] != '\r' || buf[n+1] != '\n' {
-		err = ErrBadDataChunk
-	}
-	return buf[:n], buf[n+2:], true, err
 }

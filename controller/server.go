@@ -126,7 +126,6 @@ type Server struct {
 	mode     consistency.Mode
 	opts     Options
 	log      *slog.Logger
-	handlers map[string]handler
 	started  time.Time
 	counters counters
 
@@ -164,7 +163,6 @@ func New(cfg Config, mode consistency.Mode, opts Options) (*Server, error) {
 		conns:     make(map[*conn]bool),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.handlers = newHandlerTable()
 	return s, nil
 }
 

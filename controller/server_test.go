@@ -150,7 +150,7 @@ func TestServer_Stats(t *testing.T) {
 	r := bufio.NewReader(c)
 	roundTrip(t, c, r, "set a 0 0 1\r\n1\r\nget a b\r\nincr a 1\r\nincr b 1\r\ndecr a 1\r\ndelete b\r\ntouch a 10\r\ngat 0 a b\r\ncas a 0 0 1 1\r\nx\r\nflush_all\r\n", isLine("OK"))
 
-	stats := parseStats(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
+	stats := statLines(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
 	for name, want := range map[string]string{
 		"cmd_get": "2", "get_hits": "1", "get_misses": "1", "get_expired": "0",
 		"cmd_set": "2", "cmd_flush": "1", "cmd_touch": "3", "touch_hits": "2", "touch_misses": "1",
@@ -166,7 +166,7 @@ func TestServer_Stats(t *testing.T) {
 		assert.Regexp(t, `^\d+$`, stats[name], name)
 	}
 
-	settings := parseStats(t, roundTrip(t, c, r, "stats settings\r\n", isLine("END")))
+	settings := statLines(t, roundTrip(t, c, r, "stats settings\r\n", isLine("END")))
 	assert.Equal(t, "10", settings["maxconns"])
 	assert.Equal(t, "4096", settings["item_size_max"])
 	_, port, err := net.SplitHostPort(addr)
@@ -175,12 +175,13 @@ func TestServer_Stats(t *testing.T) {
 
 	assert.Equal(t, "STAT peer_a up leader\r\nSTAT bad name x y\r\nEND\r\n", roundTrip(t, c, r, "stats cluster\r\n", isLine("END")))
 	assert.Equal(t, "RESET\r\n", roundTrip(t, c, r, "stats reset\r\n", isLine("RESET")))
-	stats = parseStats(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
+	stats = statLines(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
 	assert.Equal(t, "0", stats["cmd_get"])
 	assert.Equal(t, "1", stats["curr_connections"])
 }
 
-func parseStats(t *testing.T, reply string) map[string]string {
+// statLines maps the STAT lines of a stats reply to their values.
+func statLines(t *testing.T, reply string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSuffix(reply, "END\r\n"), "\r\n") {
@@ -311,28 +312,6 @@ func TestConfig_Validate(t *testing.T) {
 		"controller: invalid config: MaxLineLength must be between 512 and 1048576, got 0",
 		"controller: invalid config: ItemSizeMax must be between 1024 and 1073741824, got 0",
 	}, got, "a zero field is an error: only New reads it as the default")
-}
-
-func TestHandlerTable_RegisterTwicePanics(t *testing.T) {
-	tbl := newHandlerTable()
-	assert.Panics(t, func() { tbl.register("get", handleRetrieval) })
-}
-
-// TestHandlerTable_CoversParser checks that every command ParseCommand
-// accepts has a handler.
-func TestHandlerTable_CoversParser(t *testing.T) {
-	tbl := newHandlerTable()
-	for _, line := range []string{
-		"get k", "gets k", "gat 1 k", "gats 1 k", "set k 0 0 1", "add k 0 0 1",
-		"replace k 0 0 1", "append k 0 0 1", "prepend k 0 0 1", "cas k 0 0 1 1",
-		"incr k 1", "decr k 1", "delete k", "touch k 1", "flush_all", "version",
-		"verbosity 1", "stats", "quit",
-	} {
-		cmd, err := ParseCommand([]byte(line))
-		require.NoError(t, err, line)
-		assert.Contains(t, tbl, cmd.Name, line)
-	}
-	assert.Len(t, tbl, 19)
 }
 
 func TestServer_ShutdownDrainsInFlightRequests(t *testing.T) {

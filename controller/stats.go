@@ -35,6 +35,30 @@ type RequestCounters struct {
 	Errors    uint64 // replies that were ERROR, CLIENT_ERROR or SERVER_ERROR
 }
 
+// cmdStat is one of memcached's cmd_* counters, each counting a family of
+// commands (keys, for retrievals). A command's table entry names the one it
+// adds to.
+type cmdStat uint8
+
+// The cmd_* counters, in the order `stats` reports them.
+const (
+	noCmdStat cmdStat = iota // the command adds to no cmd_* counter
+	cmdGet                   // cmd_get: keys asked by get and gets
+	cmdSet                   // cmd_set: storage commands, refused data blocks included
+	cmdFlush                 // cmd_flush: flush_all
+	cmdTouch                 // cmd_touch: touch, and keys asked by gat and gats
+	numCmdStats
+)
+
+// cmdStatNames are the counters' names in `stats`.
+var cmdStatNames = [numCmdStats]string{
+	cmdGet: "cmd_get", cmdSet: "cmd_set", cmdFlush: "cmd_flush", cmdTouch: "cmd_touch",
+}
+
+// zeroCmdStats are the cmd_* lines memcons reports as 0 because it has no
+// such commands yet.
+var zeroCmdStats = []string{"cmd_meta"}
+
 // counters are the server-wide statistics, updated by every connection.
 // All fields are atomics; `stats reset` zeroes the resettable ones.
 type counters struct {
@@ -44,8 +68,8 @@ type counters struct {
 	// Pipeline.
 	inFlight, queued, completed, errors atomic.Uint64
 
-	// Command counts as memcached names them.
-	cmdGet, cmdSet, cmdFlush, cmdTouch         atomic.Uint64
+	// Command counts as memcached names them; cmd is indexed by cmdStat.
+	cmd                                        [numCmdStats]atomic.Uint64
 	getHits, getMisses                         atomic.Uint64
 	deleteHits, deleteMisses                   atomic.Uint64
 	incrHits, incrMisses, decrHits, decrMisses atomic.Uint64
@@ -61,12 +85,15 @@ type counters struct {
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{
 		&c.totalConns, &c.rejectedConns, &c.completed, &c.errors,
-		&c.cmdGet, &c.cmdSet, &c.cmdFlush, &c.cmdTouch, &c.getHits, &c.getMisses,
+		&c.getHits, &c.getMisses,
 		&c.deleteHits, &c.deleteMisses, &c.incrHits, &c.incrMisses, &c.decrHits,
 		&c.decrMisses, &c.casHits, &c.casMisses, &c.casBadval, &c.touchHits,
 		&c.touchMisses, &c.storeTooLarge, &c.storeNoMemory, &c.bytesRead, &c.bytesWritten,
 	} {
 		a.Store(0)
+	}
+	for i := range c.cmd {
+		c.cmd[i].Store(0)
 	}
 }
 
@@ -76,7 +103,7 @@ func (s *Server) generalStats(now time.Time) []Stat {
 	c := &s.counters
 	u := func(a *atomic.Uint64) string { return strconv.FormatUint(a.Load(), 10) }
 	user, sys := rusage()
-	return []Stat{
+	lines := []Stat{
 		{"pid", strconv.Itoa(os.Getpid())},
 		{"uptime", strconv.FormatInt(int64(now.Sub(s.started)/time.Second), 10)},
 		{"time", strconv.FormatInt(now.Unix(), 10)},
@@ -88,11 +115,14 @@ func (s *Server) generalStats(now time.Time) []Stat {
 		{"curr_connections", u(&c.currConns)},
 		{"total_connections", u(&c.totalConns)},
 		{"rejected_connections", u(&c.rejectedConns)},
-		{"cmd_get", u(&c.cmdGet)},
-		{"cmd_set", u(&c.cmdSet)},
-		{"cmd_flush", u(&c.cmdFlush)},
-		{"cmd_touch", u(&c.cmdTouch)},
-		{"cmd_meta", "0"},
+	}
+	for st := noCmdStat + 1; st < numCmdStats; st++ {
+		lines = append(lines, Stat{cmdStatNames[st], u(&c.cmd[st])})
+	}
+	for _, name := range zeroCmdStats {
+		lines = append(lines, Stat{name, "0"})
+	}
+	return append(lines, []Stat{
 		{"get_hits", u(&c.getHits)},
 		{"get_misses", u(&c.getMisses)},
 		{"get_expired", "0"},
@@ -113,7 +143,7 @@ func (s *Server) generalStats(now time.Time) []Stat {
 		{"bytes_read", u(&c.bytesRead)},
 		{"bytes_written", u(&c.bytesWritten)},
 		{"threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
-	}
+	}...)
 }
 
 // settingsStats returns `stats settings`: the settings memcons has.
