@@ -98,7 +98,7 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 			return Effect{}, notStored, nil
 		}
 		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
-			return Effect{}, Result{}, fmt.Errorf("%s %q: %w", req.Op, key, kvcontroller.ErrTooLarge)
+			return Effect{}, Result{}, fmt.Errorf("%s %q: %w", req.Op, key, ErrTooLarge)
 		}
 		joined := make([]byte, 0, len(cur.Value)+len(req.Value))
 		if req.Op == OpAppend {

@@ -1,7 +1,6 @@
 package consistency
 
 import (
-	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,7 +119,7 @@ func TestApplyWrite_Errors(t *testing.T) {
 		{"incr on negative", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-1"), 0, ErrNonNumeric},
 		{"incr on empty", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", ""), 0, ErrNonNumeric},
 		{"incr on overflowing number", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "18446744073709551616"), 0, ErrNonNumeric},
-		{"append past the item limit", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("xyz")}, item("k", "ab"), 4, kvcontroller.ErrTooLarge},
+		{"append past the item limit", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("xyz")}, item("k", "ab"), 4, ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,34 +127,6 @@ func TestApplyWrite_Errors(t *testing.T) {
 			assert.ErrorIs(t, err, tt.want)
 		})
 	}
-}
-
-func TestHLC_MonotonicAndMerging(t *testing.T) {
-	tests := []struct {
-		name   string
-		last   uint64
-		remote uint64
-		wallMs int64
-		want   uint64
-	}{
-		{"wall ahead", 5 << logicalBits, 0, 6, 6 << logicalBits},
-		{"wall behind counts logically", 9 << logicalBits, 0, 6, 9<<logicalBits + 1},
-		{"remote ahead", 5 << logicalBits, 8<<logicalBits + 3, 6, 8<<logicalBits + 4},
-		{"remote behind", 5 << logicalBits, 1, 6, 6 << logicalBits},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, HLCMerge(tt.last, tt.remote, tt.wallMs))
-		})
-	}
-	c := NewClock(nil)
-	prev := c.Now()
-	for range 10000 {
-		next := c.Now()
-		require.Greater(t, next, prev)
-		prev = next
-	}
-	assert.Greater(t, c.Observe(math.MaxUint64>>1), uint64(math.MaxUint64>>1))
 }
 
 func TestParseKind_Names(t *testing.T) {

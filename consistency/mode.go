@@ -1,6 +1,7 @@
-// Package consistency decides when a request may touch the store: the Mode
-// interface, its implementations, the apply step shared by all of them, and
-// the hybrid logical clock.
+// Package consistency is the contract between the client port and the
+// consistency modes: the Mode interface, Request and Result, and the pure
+// apply step (ApplyWrite) and replica helpers every mode shares. The modes
+// themselves are consistency/eventual and consistency/ordered.
 package consistency
 
 import (
@@ -10,18 +11,24 @@ import (
 )
 
 // ErrNonNumeric reports incr/decr on a value that is not a decimal number.
-var ErrNonNumeric = errors.New("cannot increment or decrement non-numeric value")
+var ErrNonNumeric = errors.New("consistency: cannot increment or decrement non-numeric value")
+
+// ErrTooLarge reports a write whose item would exceed the size limit (an
+// append past item_size_max, or an item the replica refused as too large).
+var ErrTooLarge = errors.New("consistency: object too large")
 
 // ErrUnavailable reports that the mode cannot serve the request now (no
 // quorum, replica down); the controller answers SERVER_ERROR with the cause.
+// Its text has no package prefix because it is the reply's first word.
 var ErrUnavailable = errors.New("unavailable")
 
 // ErrDataDir reports state under a peer's data directory that the mode
 // cannot use (a corrupt log, stable store or snapshot); the message names
 // the file and what is wrong with it.
-var ErrDataDir = errors.New("unusable data")
+var ErrDataDir = errors.New("consistency: unusable data")
 
-// ErrUnknownMode reports a mode name that is not one of the three.
+// ErrUnknownMode reports a mode name that is not one of the three. Its
+// text is the config error line a user reads, so it has no package prefix.
 var ErrUnknownMode = errors.New("unknown consistency mode")
 
 // Mode executes requests under one consistency promise. Implementations are
@@ -39,15 +46,21 @@ type Mode interface {
 	// Progress returns the mode's progress marker for status displays
 	// (applied index, last sync).
 	Progress() string
+	// Details are what the mode reports beyond Role and Progress; they
+	// travel in heartbeats and appear in `stats cluster` and `show`. Keys
+	// are short snake_case words.
+	Details() []Detail
+	// Start joins the cluster (the log, a first sync); the server calls it
+	// after the peer port is up and before the client port opens.
+	Start(ctx context.Context) error
 	// Close stops the mode's goroutines and waits for them.
 	Close() error
 }
 
-// Starter is implemented by modes that need the peer port running before
-// they can serve (joining the log, a first sync). The server calls Start
-// after the peer layer is up and before the client port opens.
-type Starter interface {
-	Start(ctx context.Context) error
+// Executor is the part of a Mode that serves requests: what the client
+// port needs.
+type Executor interface {
+	Do(ctx context.Context, req *Request) (Result, error)
 }
 
 // Detail is one named fact a mode reports for `show` (leader, term, last
@@ -55,13 +68,6 @@ type Starter interface {
 type Detail struct {
 	Key   string
 	Value string
-}
-
-// Reporter is implemented by modes with more to report than Role and
-// Progress; the details travel in heartbeats and appear in `stats cluster`
-// and `show`. Keys are short snake_case words.
-type Reporter interface {
-	Details() []Detail
 }
 
 // Kind names a consistency promise, chosen once for the whole cluster.

@@ -30,27 +30,40 @@ func ReadLiveMulti(ctx context.Context, store kvcontroller.Store, keys []string,
 		if err != nil || cur == nil {
 			return Result{}, err
 		}
-		return Result{Items: []kvcontroller.Item{*cur}}, nil
+		return Result{Items: []Item{HitOf(*cur)}}, nil
 	}
 	found, err := store.GetMulti(ctx, keys)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %d keys: %w", len(keys), err)
 	}
-	items := make([]kvcontroller.Item, 0, len(found))
+	items := make([]Item, 0, len(found))
 	for _, k := range keys {
 		if it, ok := found[k]; ok && Live(it, now) {
-			items = append(items, it)
+			items = append(items, HitOf(it))
 		}
 	}
 	return Result{Items: items}, nil
+}
+
+// StoreItem writes it to store; an item the store refuses as too large is
+// ErrTooLarge, which the client port answers as memcached does.
+func StoreItem(ctx context.Context, store kvcontroller.Store, it kvcontroller.Item) error {
+	err := store.Set(ctx, it)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kvcontroller.ErrTooLarge):
+		return fmt.Errorf("store %q: %w: %w", it.Key, ErrTooLarge, err)
+	}
+	return fmt.Errorf("store %q: %w", it.Key, err)
 }
 
 // CommitEffect carries out eff on store.
 func CommitEffect(ctx context.Context, store kvcontroller.Store, eff Effect) error {
 	switch eff.Kind {
 	case EffectPut:
-		if err := store.Set(ctx, eff.Item); err != nil {
-			return fmt.Errorf("store %q: %w", eff.Item.Key, err)
+		if err := StoreItem(ctx, store, eff.Item); err != nil {
+			return err
 		}
 	case EffectDelete:
 		if err := store.Delete(ctx, eff.Item.Key); err != nil && !errors.Is(err, kvcontroller.ErrNotFound) {

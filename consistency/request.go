@@ -86,11 +86,26 @@ const (
 	StatusNumber                  // the incr/decr result in Result.Number
 )
 
+// Item is one hit of a retrieval: what the reply to get, gets, gat or gats
+// shows of it.
+type Item struct {
+	Key     string
+	Value   []byte
+	Flags   uint32 // the client's opaque flags
+	Exptime int64  // absolute expiry in unix seconds; 0 means never
+	Version uint64 // the CAS unique
+}
+
+// HitOf returns the retrieval hit for a stored item.
+func HitOf(it kvcontroller.Item) Item {
+	return Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version}
+}
+
 // Result is the answer to a Request.
 type Result struct {
 	Status Status
 	// Items are the hits of a retrieval, in request order, tombstones removed.
-	Items []kvcontroller.Item
+	Items []Item
 	// Number is the new value after incr/decr.
 	Number uint64
 }

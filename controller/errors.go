@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/memcons/memcons/consistency"
-	"github.com/memcons/memcons/kvcontroller"
 )
 
 // ProtocolError is a client mistake in the text protocol. It is answered with
@@ -65,7 +64,7 @@ func errorReply(err error) (line string, closeConn bool) {
 		return pe.Reply, pe.Close
 	case errors.Is(err, consistency.ErrNonNumeric):
 		return replyNonNumeric, false
-	case errors.Is(err, kvcontroller.ErrTooLarge):
+	case errors.Is(err, consistency.ErrTooLarge):
 		return replyOutOfMemory, false
 	default:
 		return "SERVER_ERROR " + oneLine(err.Error()), false

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/localmode"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
@@ -28,7 +29,7 @@ const ioTimeout = 20 * time.Second
 func newLocalMode(t testing.TB) consistency.Mode {
 	t.Helper()
 	store := kvcontroller.NewMemStore(kvcontroller.MemStoreOptions{})
-	mode := consistency.NewLocal(store, consistency.LocalConfig{Kind: consistency.Linearizable})
+	mode := localmode.New(store, localmode.Config{Kind: consistency.Linearizable})
 	t.Cleanup(func() {
 		_ = mode.Close()
 		_ = store.Close()
@@ -39,7 +40,7 @@ func newLocalMode(t testing.TB) consistency.Mode {
 // startServer serves mode (a Local mode when nil) on l, or on a free
 // loopback port when l is nil, and returns the server and its address. The
 // server is closed at cleanup and Serve must have returned nil.
-func startServer(t testing.TB, cfg Config, mode consistency.Mode, opts Options, l net.Listener) (*Server, string) {
+func startServer(t testing.TB, cfg Config, mode consistency.Executor, opts Options, l net.Listener) (*Server, string) {
 	t.Helper()
 	if mode == nil {
 		mode = newLocalMode(t)
@@ -187,11 +188,6 @@ func (m *fakeMode) Do(ctx context.Context, _ *consistency.Request) (consistency.
 	}
 	return m.res, m.err
 }
-
-func (m *fakeMode) Kind() consistency.Kind { return consistency.Linearizable }
-func (m *fakeMode) Role() string           { return "fake" }
-func (m *fakeMode) Progress() string       { return "" }
-func (m *fakeMode) Close() error           { return nil }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/localmode"
 	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/kvcontroller"
 )
@@ -238,7 +239,7 @@ func TestProtocol_MemconsOverMemcached(t *testing.T) {
 				Addr: memcachedtest.Start(t, "-I", "2m"), Timeout: ioTimeout,
 			})
 			require.NoError(t, err)
-			mode := consistency.NewLocal(store, consistency.LocalConfig{Kind: consistency.Linearizable})
+			mode := localmode.New(store, localmode.Config{Kind: consistency.Linearizable})
 			t.Cleanup(func() {
 				_ = mode.Close()
 				_ = store.Close()

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/memcons/memcons/consistency"
-	"github.com/memcons/memcons/kvcontroller"
 )
 
 const crlf = "\r\n"
@@ -54,7 +53,7 @@ func (rw *replyWriter) number(n uint64) {
 
 // value writes one retrieval hit: "VALUE <key> <flags> <bytes>[ <cas>]\r\n"
 // then the data and "\r\n".
-func (rw *replyWriter) value(it *kvcontroller.Item, withCas bool) {
+func (rw *replyWriter) value(it *consistency.Item, withCas bool) {
 	b := append(rw.scratch[:0], "VALUE "...)
 	b = append(b, it.Key...)
 	b = append(b, ' ')

@@ -123,7 +123,7 @@ type Options struct {
 // consistency.Mode. Its methods are safe for concurrent use.
 type Server struct {
 	cfg      Config
-	mode     consistency.Mode
+	mode     consistency.Executor
 	opts     Options
 	log      *slog.Logger
 	started  time.Time
@@ -145,7 +145,7 @@ type Server struct {
 }
 
 // New returns a Server that executes data commands on mode.
-func New(cfg Config, mode consistency.Mode, opts Options) (*Server, error) {
+func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

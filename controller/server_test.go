@@ -18,7 +18,6 @@ import (
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/field"
 	"github.com/memcons/memcons/internal/memcachedtest"
-	"github.com/memcons/memcons/kvcontroller"
 )
 
 // roundTrip sends req on a buffered connection and reads reply lines until
@@ -83,7 +82,7 @@ func TestServer_ModeErrorReplies(t *testing.T) {
 		want string
 	}{
 		{"non-numeric", fmt.Errorf("incr %q: %w", "k", consistency.ErrNonNumeric), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
-		{"too large for the store", fmt.Errorf("store: %w", kvcontroller.ErrTooLarge), "SERVER_ERROR out of memory storing object\r\n"},
+		{"too large for the store", fmt.Errorf("store: %w", consistency.ErrTooLarge), "SERVER_ERROR out of memory storing object\r\n"},
 		{"unavailable", fmt.Errorf("%w: no quorum", consistency.ErrUnavailable), "SERVER_ERROR unavailable: no quorum\r\n"},
 		{"newlines stripped", errors.New("line one\r\nline two\nthree"), "SERVER_ERROR line one line two three\r\n"},
 	}
@@ -360,7 +359,7 @@ func TestServer_ShutdownGivesUpAtDeadline(t *testing.T) {
 
 // serveUnmanaged serves mode on a loopback listener and leaves stopping the
 // server to the test; served yields Serve's result.
-func serveUnmanaged(t *testing.T, cfg Config, mode consistency.Mode) (*Server, net.Listener, <-chan error) {
+func serveUnmanaged(t *testing.T, cfg Config, mode consistency.Executor) (*Server, net.Listener, <-chan error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -60,11 +60,7 @@ type Mode struct {
 	closeOnce sync.Once
 }
 
-var (
-	_ consistency.Mode     = (*Mode)(nil)
-	_ consistency.Starter  = (*Mode)(nil)
-	_ consistency.Reporter = (*Mode)(nil)
-)
+var _ consistency.Mode = (*Mode)(nil)
 
 // New returns an eventual Mode over store; Start begins push and sync.
 func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
@@ -274,8 +270,8 @@ func (m *Mode) read(ctx context.Context, key string) (*kvcontroller.Item, error)
 // commitLocked stores item, logs it and tracks tombstones; the caller holds
 // the key's lock. It returns tombstones evicted to keep their number bounded.
 func (m *Mode) commitLocked(ctx context.Context, item kvcontroller.Item) ([]tomb, error) {
-	if err := m.store.Set(ctx, item); err != nil {
-		return nil, fmt.Errorf("store %q: %w", item.Key, err)
+	if err := consistency.StoreItem(ctx, m.store, item); err != nil {
+		return nil, err
 	}
 	return m.storedLocked(ctx, item)
 }
@@ -421,7 +417,7 @@ func (m *Mode) dropTomb(ctx context.Context, t tomb) error {
 // with a new version, and returns the touched items.
 func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
 	exptime := consistency.AbsoluteExptime(req.Exptime, now)
-	var items []kvcontroller.Item
+	var items []consistency.Item
 	for _, key := range req.Keys {
 		touch := consistency.Request{Op: consistency.OpTouch, Keys: []string{key}, Exptime: exptime}
 		unlock := m.locks.Lock(key)
@@ -446,7 +442,7 @@ func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now in
 			return consistency.Result{}, err
 		}
 		if !item.Tombstone {
-			items = append(items, item)
+			items = append(items, consistency.HitOf(item))
 		}
 	}
 	return consistency.Result{Items: items}, nil

@@ -309,14 +309,14 @@ func (f *fsm) applyCommand(index uint64, c *command) (consistency.Result, error)
 		}
 		return consistency.Result{Status: consistency.StatusOK}, nil
 	case consistency.OpGat, consistency.OpGats:
-		var items []kvcontroller.Item
+		var items []consistency.Item
 		for _, key := range req.Keys {
 			it, err := f.touch(key, req.Exptime, now)
 			if err != nil {
 				return consistency.Result{}, err
 			}
 			if it != nil {
-				items = append(items, *it)
+				items = append(items, consistency.HitOf(*it))
 			}
 		}
 		return consistency.Result{Items: items}, nil
@@ -381,7 +381,7 @@ func (f *fsm) retry(what string, call func(ctx context.Context) error) error {
 		ctx, cancel := context.WithTimeout(f.ctx, f.storeWait)
 		err = call(ctx)
 		cancel()
-		if err == nil || errors.Is(err, kvcontroller.ErrTooLarge) || f.ctx.Err() != nil {
+		if err == nil || errors.Is(err, consistency.ErrTooLarge) || f.ctx.Err() != nil {
 			return err
 		}
 		f.log.Warn("replica call failed while applying the log", "call", what, "attempt", attempt+1, "err", err)

@@ -70,11 +70,7 @@ type Mode struct {
 	closeErr  error
 }
 
-var (
-	_ consistency.Mode     = (*Mode)(nil)
-	_ consistency.Starter  = (*Mode)(nil)
-	_ consistency.Reporter = (*Mode)(nil)
-)
+var _ consistency.Mode = (*Mode)(nil)
 
 // New returns an ordered mode over store and registers its raft and
 // forwarding channels on trans, which must not have started yet. Raft

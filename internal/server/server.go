@@ -120,10 +120,8 @@ func (s *Server) buildPeer() error {
 func (s *Server) localHeartbeat() peer.Heartbeat {
 	c := s.ctrl.Counters()
 	var details []peer.Detail
-	if r, ok := s.mode.(consistency.Reporter); ok {
-		for _, d := range r.Details() {
-			details = append(details, peer.Detail{Key: d.Key, Value: d.Value})
-		}
+	for _, d := range s.mode.Details() {
+		details = append(details, peer.Detail{Key: d.Key, Value: d.Value})
 	}
 	return peer.Heartbeat{
 		Details:  details,
@@ -154,10 +152,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("server %s: peer port %s: %w", s.cfg.Self, s.self.PeerAddr, err)
 	}
 	s.members.Start()
-	if st, ok := s.mode.(consistency.Starter); ok {
-		if err := st.Start(ctx); err != nil {
-			return fmt.Errorf("server %s: %s mode: %w", s.cfg.Self, s.cfg.Mode, err)
-		}
+	if err := s.mode.Start(ctx); err != nil {
+		return fmt.Errorf("server %s: %s mode: %w", s.cfg.Self, s.cfg.Mode, err)
 	}
 	ln := s.cfg.ClientListener
 	if ln == nil {
