@@ -56,7 +56,7 @@ func clusterKeys() []keySpec {
 		{"store_timeout", "1s", "timeout of one backend call"},
 		{"store_max_idle", "64", "idle backend connections kept per peer"},
 		{"store_conns", "1", "pipelined connections that carry get, set and delete to the replica"},
-		{"election_timeout", "1s", "linearizable/sequential: silence from the leader before a follower stands for election"},
+		{"election_timeout", "1s", "linearizable/sequential: a follower stands for election after 0.5-1.5x this much silence from the leader"},
 		{"leader_wait", "3s", "linearizable/sequential: how long a request waits for a reachable leader"},
 		{"request_timeout", "5s", "linearizable/sequential: bound on one request (at least leader_wait)"},
 		{"snapshot_threshold", "8192", "linearizable/sequential: new log entries that trigger a snapshot"},
