@@ -62,7 +62,7 @@ func clusterKeys() []keySpec {
 		{"memory_limit", formatSize(d.MemoryLimitBytes), "capacity of the embedded memory store (k/m/g suffixes)"},
 		{"store_timeout", formatDuration(d.StoreTimeout), "timeout of one backend call"},
 		{"store_conns", strconv.Itoa(d.StoreConns), "pipelined connections that carry get, set and delete to the replica"},
-		{"election_timeout", formatDuration(d.Ordered.ElectionTimeout), "linearizable/sequential: silence from the leader before a follower stands for election"},
+		{"election_timeout", formatDuration(d.Ordered.ElectionTimeout), "linearizable/sequential: a follower stands for election after 0.5-1.5x this much silence from the leader"},
 		{"leader_wait", formatDuration(d.Ordered.LeaderWait), "linearizable/sequential: how long a request waits for a reachable leader"},
 		{"request_timeout", formatDuration(d.Ordered.RequestTimeout), "linearizable/sequential: bound on one request (at least leader_wait)"},
 		{"snapshot_threshold", strconv.FormatUint(d.Ordered.SnapshotThreshold, 10), "linearizable/sequential: new log entries that trigger a snapshot"},

@@ -169,7 +169,13 @@ func (m *Mode) Start(ctx context.Context) error {
 func (m *Mode) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(m.cfg.Self)
-	rc.HeartbeatTimeout = m.cfg.ElectionTimeout
+	// A follower's timer fires every [HeartbeatTimeout, 2×HeartbeatTimeout)
+	// and stands for election at the first firing that finds the leader
+	// silent for HeartbeatTimeout: half of election_timeout makes that
+	// between 0.5 and 1.5 election timeouts after the leader's last
+	// contact, instead of 1 to 3 (which alone could take a 1s default past
+	// the 3 s in which a cut-off leader's majority must serve again).
+	rc.HeartbeatTimeout = m.cfg.ElectionTimeout / 2
 	rc.ElectionTimeout = m.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = m.cfg.ElectionTimeout / 2
 	rc.CommitTimeout = min(rc.CommitTimeout, m.cfg.ElectionTimeout/10)

@@ -26,10 +26,11 @@ import (
 // within electedBy.
 //
 // How long the election takes is raft's: a follower notices the silence
-// at its first randomized heartbeat timer (1–2 s, restarted while the
-// leader was heard) after election_timeout without contact, and its vote
-// is refused while the other follower still hears nobody new; 4 of 24
-// runs here took 3.0–3.6 s, and all of a 2-core machine's steps slow down
+// at its first randomized heartbeat timer (0.5–1 s, restarted while the
+// leader was heard) after half an election_timeout without contact, and
+// its vote is refused while the other follower still hears nobody new.
+// With raft's heartbeat timeout at the whole election_timeout, 4 of 24
+// runs here took 3.0–3.6 s; all of a 2-core machine's steps slow down
 // under a load of 20 (elections of 3.4–6.4 s, reads 1.4 s after one). So
 // one run of the scenario is an attempt: it counts if raft elected within
 // electedBy and every bound held, and else the scenario runs again, up to
