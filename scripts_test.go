@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,25 +125,17 @@ func readPids(t *testing.T, dir string) map[string]int {
 	return pids
 }
 
-// exchange sends req and reads one reply ending in a line that memcached
-// ends replies with.
+// exchange sends req and returns its reply byte for byte; an error reply
+// is returned like any other.
 func exchange(t *testing.T, addr, req string) string {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := memcachedtest.Dial(addr, 10*time.Second)
 	require.NoError(t, err)
 	defer c.Close()
-	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = c.Write([]byte(req))
-	require.NoError(t, err)
-	r := bufio.NewReader(c)
-	var out strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		require.NoError(t, err, "reply so far %q", out.String())
-		out.WriteString(line)
-		if line == "END\r\n" || line == "STORED\r\n" || strings.HasSuffix(line, "ERROR\r\n") {
-			return out.String()
-		}
+	r, err := c.Do(req)
+	if !errors.Is(err, memcachedtest.ErrReply) {
+		require.NoError(t, err, "reply so far %q", r.Raw)
 	}
+	return r.Raw
 }
 
 // TestScripts_ModeSwitchNeedsReset starts a cluster in one mode, then

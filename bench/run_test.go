@@ -1,14 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -22,26 +18,16 @@ import (
 // statOf reads one general statistic of the memcached at addr.
 func statOf(t *testing.T, addr, name string) int64 {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := memcachedtest.Dial(addr, 10*time.Second)
 	require.NoError(t, err)
 	defer c.Close()
-	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = c.Write([]byte("stats\r\n"))
+	st, err := c.Stats("")
 	require.NoError(t, err)
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		require.NoError(t, err)
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			t.Fatalf("no stat %s at %s", name, addr)
-		}
-		if v, ok := strings.CutPrefix(line, "STAT "+name+" "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			require.NoError(t, err)
-			return n
-		}
-	}
+	v, ok := st[name]
+	require.True(t, ok, "no stat %s at %s", name, addr)
+	n, err := strconv.ParseInt(v, 10, 64)
+	require.NoError(t, err)
+	return n
 }
 
 // checkAccounting asserts the invariants every report must keep.
@@ -143,8 +129,13 @@ func TestRun_CancelledContext(t *testing.T) {
 func TestRun_CountsErrorReplies(t *testing.T) {
 	// A server that stores everything and fails every get: reads must all
 	// be errors, on connections that stay usable.
-	addr, accepted := startFailingGets(t)
-	rep, err := Run(context.Background(), Config{Addrs: []string{addr}, Conns: 2, Ops: 400, Keys: 10, SetRatio: 0.5})
+	srv := memcachedtest.StartScripted(t, memcachedtest.Script{Reply: func(line, _ string) string {
+		if strings.HasPrefix(line, "set ") {
+			return "STORED\r\n"
+		}
+		return "SERVER_ERROR no quorum\r\n"
+	}})
+	rep, err := Run(context.Background(), Config{Addrs: []string{srv.Addr()}, Conns: 2, Ops: 400, Keys: 10, SetRatio: 0.5})
 	require.NoError(t, err)
 	assert.Equal(t, int64(400), rep.Ops)
 	assert.Positive(t, rep.ReadErrors)
@@ -152,75 +143,8 @@ func TestRun_CountsErrorReplies(t *testing.T) {
 	assert.Zero(t, rep.WriteErrors)
 	assert.Equal(t, rep.Ops, rep.Sets+rep.ReadErrors)
 	assert.Contains(t, rep.FirstError, "SERVER_ERROR no quorum")
-	assert.Equal(t, 2, accepted(), "error replies keep the connection")
+	assert.Equal(t, 2, srv.Conns(), "error replies keep the connection")
 	checkAccounting(t, rep)
-}
-
-// startFailingGets serves a minimal text protocol on a free loopback port:
-// sets are STORED, gets answered SERVER_ERROR. accepted counts connections.
-func startFailingGets(t *testing.T) (addr string, accepted func() int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	serve := func(c net.Conn) {
-		defer wg.Done()
-		defer c.Close()
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			reply := "SERVER_ERROR no quorum\r\n"
-			if fields := strings.Fields(line); len(fields) == 5 && fields[0] == "set" {
-				n, _ := strconv.Atoi(fields[4])
-				if _, err := r.Discard(n + 2); err != nil {
-					return
-				}
-				reply = "STORED\r\n"
-			}
-			if _, err := c.Write([]byte(reply)); err != nil {
-				return
-			}
-		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if err != nil {
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go serve(c)
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(conns)
-	}
 }
 
 func TestConfig_WithDefaults(t *testing.T) {

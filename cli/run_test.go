@@ -196,11 +196,11 @@ func TestRun_Unreachable(t *testing.T) {
 func TestRun_ReconnectsOnce(t *testing.T) {
 	tests := []struct {
 		name       string
-		closeAfter int // replies per connection before the server hangs up
+		closeAfter int // requests answered per connection before the server hangs up
 		script     string
 		want       string
 		wantFails  bool
-		accepted   int32
+		accepted   int
 	}{
 		{name: "dropped between commands", closeAfter: 1, script: "version\nversion\nversion\n",
 			want: "VERSION fake\nVERSION fake\nVERSION fake\n", accepted: 3},
@@ -209,15 +209,18 @@ func TestRun_ReconnectsOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := startFake(t, tt.closeAfter, func(string) string { return "VERSION fake\r\n" })
-			out, _, err := runPipe(t, f.addr(), tt.script)
+			f := memcachedtest.StartScripted(t, memcachedtest.Script{
+				Reply:      func(string, string) string { return "VERSION fake\r\n" },
+				CloseAfter: tt.closeAfter,
+			})
+			out, _, err := runPipe(t, f.Addr(), tt.script)
 			if tt.wantFails {
 				assert.ErrorIs(t, err, ErrCommandFailed)
 			} else {
 				assert.NoError(t, err)
 			}
 			assert.Equal(t, tt.want, out)
-			assert.Equal(t, tt.accepted, f.accepted.Load(), "connections")
+			assert.Equal(t, tt.accepted, f.Conns(), "connections")
 		})
 	}
 }

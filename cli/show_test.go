@@ -67,14 +67,14 @@ func cellUnder(t *testing.T, header, row, heading string) string {
 }
 
 func TestShow_FakeCluster(t *testing.T) {
-	f := startFake(t, 0, func(line string) string {
+	f := memcachedtest.StartScripted(t, memcachedtest.Script{Reply: func(line, _ string) string {
 		if line == "stats cluster" {
 			return cannedCluster
 		}
 		return "ERROR\r\n"
-	})
+	}})
 	var out bytes.Buffer
-	require.NoError(t, Show(context.Background(), f.addr(), 5*time.Second, &out))
+	require.NoError(t, Show(context.Background(), f.Addr(), 5*time.Second, &out))
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
 	require.Len(t, lines, 18, out.String())
 	assert.Equal(t, "cluster prod east, mode linearizable, answered by a", lines[0])

@@ -8,6 +8,7 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/internal/server"
 	"github.com/memcons/memcons/internal/testcluster"
 )
@@ -40,21 +41,22 @@ func TestOrdered_WriteAtOnePeerReadAtEvery(t *testing.T) {
 	for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential} {
 		t.Run(string(mode), func(t *testing.T) {
 			c := startCluster(t, mode, server.StoreMemory, nil)
-			cl, err := dialText(c.ClientAddr(0), opTimeout)
+			cl, err := memcachedtest.Dial(c.ClientAddr(0), opTimeout)
 			require.NoError(t, err)
 			defer cl.Close()
-			r, err := cl.store("set", "k", "v1")
+			r, err := cl.Store("set", "k", "v1")
 			require.NoError(t, err)
 			require.Equal(t, "STORED", r)
-			_, unique, found, err := cl.gets("k")
+			it, err := cl.Gets("k")
 			require.NoError(t, err)
-			require.True(t, found, "the writing connection reads its write at once")
+			require.True(t, it.Found, "the writing connection reads its write at once")
+			unique := it.Cas
 			for i := range 3 {
-				other, err := dialText(c.ClientAddr(i), opTimeout)
+				other, err := memcachedtest.Dial(c.ClientAddr(i), opTimeout)
 				require.NoError(t, err)
 				require.Eventually(t, func() bool {
-					v, u, found, err := other.gets("k")
-					return err == nil && found && v == "v1" && u == unique
+					it, err := other.Gets("k")
+					return err == nil && it.Found && it.Value == "v1" && it.Cas == unique
 				}, slack, 10*time.Millisecond, "%s serves v1 with the same cas unique %d", c.Name(i), unique)
 				_ = other.Close()
 			}

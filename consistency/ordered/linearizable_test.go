@@ -1,9 +1,7 @@
 package ordered_test
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,155 +17,42 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/internal/history"
+	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/internal/server"
 	"github.com/memcons/memcons/internal/testcluster"
 )
 
-// kvInput is one client operation on one key.
-type kvInput struct {
-	Op       string // get, set, add, cas, incr, delete
-	Key      string
-	Value    uint64 // set, add, cas: the value written
-	Observed uint64 // cas: the value its gets saw with that unique
-	Delta    uint64 // incr
-}
-
-// kvOutput is what the peer answered; Unknown marks a request that failed
-// or timed out, which may or may not have taken effect.
-type kvOutput struct {
-	Unknown bool
-	Reply   string // STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, NUMBER
-	Found   bool   // get
-	Value   uint64 // get: the value; incr: the new value
-}
-
-// kvState is one key's state in the model.
-type kvState struct {
-	Present bool
-	Value   uint64
-}
-
-// kvModel is a memcached key under porcupine: every value written is
-// unique, so a cas unique matches exactly when the current value is the one
-// its gets saw.
-var kvModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(kvInput).Key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() interface{} { return kvState{} },
-	Step: func(state, input, output interface{}) (bool, interface{}) {
-		s, in, out := state.(kvState), input.(kvInput), output.(kvOutput)
-		var reply string
-		next := s
-		switch in.Op {
-		case "get":
-			return out.Found == s.Present && (!s.Present || out.Value == s.Value), s
-		case "set":
-			reply, next = "STORED", kvState{true, in.Value}
-		case "add":
-			if s.Present {
-				reply = "NOT_STORED"
-			} else {
-				reply, next = "STORED", kvState{true, in.Value}
-			}
-		case "cas":
-			switch {
-			case !s.Present:
-				reply = "NOT_FOUND"
-			case s.Value != in.Observed:
-				reply = "EXISTS"
-			default:
-				reply, next = "STORED", kvState{true, in.Value}
-			}
-		case "incr":
-			if !s.Present {
-				reply = "NOT_FOUND"
-			} else {
-				reply, next = "NUMBER", kvState{true, s.Value + in.Delta}
-				if !out.Unknown && out.Value != next.Value {
-					return false, s
-				}
-			}
-		case "delete":
-			if s.Present {
-				reply, next = "DELETED", kvState{}
-			} else {
-				reply = "NOT_FOUND"
-			}
-		}
-		return out.Unknown || out.Reply == reply, next
-	},
-	DescribeOperation: func(input, output interface{}) string {
-		in, out := input.(kvInput), output.(kvOutput)
-		res := out.Reply
-		switch {
-		case out.Unknown:
-			res = "unknown"
-		case in.Op == "get" && out.Found:
-			res = strconv.FormatUint(out.Value, 10)
-		case in.Op == "get":
-			res = "miss"
-		case in.Op == "incr" && out.Reply == "NUMBER":
-			res = strconv.FormatUint(out.Value, 10)
-		}
-		return fmt.Sprintf("%s(%s %d %d %d) -> %s", in.Op, in.Key, in.Value, in.Observed, in.Delta, res)
-	},
-	DescribeState: func(state interface{}) string {
-		s := state.(kvState)
-		if !s.Present {
-			return "absent"
-		}
-		return strconv.FormatUint(s.Value, 10)
-	},
-}
-
-// history collects operations from concurrent clients.
-type history struct {
-	mu  sync.Mutex
-	ops []porcupine.Operation
-}
-
-func (h *history) add(op porcupine.Operation) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.ops = append(h.ops, op)
-}
-
-// kvClient runs random operations against one peer and records them.
+// kvClient runs random operations against one peer and records them; a
+// new connection is a new session.
 type kvClient struct {
 	id      int
+	peer    string
 	addr    string
 	rng     *rand.Rand
-	hist    *history
+	rec     *history.Recorder
 	keys    []string
-	conn    *textClient
+	conn    *memcachedtest.Client
+	session int
 	seen    map[string][2]uint64 // key -> (value, unique) from the last gets
 	counter uint64
 	acked   map[string]uint64 // ack-* keys this client stored successfully
 }
 
-const opTimeout = 4 * time.Second
+const (
+	opTimeout = 4 * time.Second
+	// checkTimeout bounds the linearizability check of one history.
+	checkTimeout = 60 * time.Second
+)
 
-func (c *kvClient) client() (*textClient, error) {
+func (c *kvClient) client() (*memcachedtest.Client, error) {
 	if c.conn == nil {
-		conn, err := dialText(c.addr, opTimeout)
+		conn, err := memcachedtest.Dial(c.addr, opTimeout)
 		if err != nil {
 			return nil, err
 		}
 		c.conn = conn
+		c.session++
 	}
 	return c.conn, nil
 }
@@ -191,53 +76,54 @@ func (c *kvClient) step() {
 	key := c.keys[c.rng.IntN(len(c.keys))]
 	c.counter++
 	fresh := uint64(c.id+1)*1_000_000_000_000 + c.counter*1_000_000
-	in := kvInput{Key: key}
-	var out kvOutput
-	call := time.Now().UnixNano()
+	in := history.Input{Key: key}
+	var out history.Output
+	call := c.rec.Now()
 	switch r := c.rng.IntN(100); {
 	case r < 35:
-		in.Op = "get"
-		var v string
-		var unique uint64
-		v, unique, out.Found, err = cl.gets(key)
-		if err == nil && out.Found {
-			out.Value, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			c.seen[key] = [2]uint64{out.Value, unique}
+		in.Op = history.Get
+		var it memcachedtest.Item
+		it, err = cl.Gets(key)
+		if err == nil && it.Found {
+			out.Found, out.Unique = true, it.Cas
+			out.Value, err = strconv.ParseUint(strings.TrimSpace(it.Value), 10, 64)
+			c.seen[key] = [2]uint64{out.Value, it.Cas}
 		}
 	case r < 55:
-		in.Op, in.Value = "set", fresh
-		out.Reply, err = cl.store("set", key, strconv.FormatUint(fresh, 10))
+		in.Op, in.Value = history.Set, fresh
+		out.Reply, err = cl.Store("set", key, strconv.FormatUint(fresh, 10))
 	case r < 65:
-		in.Op, in.Value = "add", fresh
-		out.Reply, err = cl.store("add", key, strconv.FormatUint(fresh, 10))
+		in.Op, in.Value = history.Add, fresh
+		out.Reply, err = cl.Store("add", key, strconv.FormatUint(fresh, 10))
 	case r < 80:
 		seen, ok := c.seen[key]
 		if !ok {
 			c.counter--
 			return
 		}
-		in.Op, in.Value, in.Observed = "cas", fresh, seen[0]
-		out.Reply, err = cl.cas(key, strconv.FormatUint(fresh, 10), seen[1])
+		in.Op, in.Value, in.Observed = history.Cas, fresh, seen[0]
+		out.Reply, err = cl.Cas(key, strconv.FormatUint(fresh, 10), seen[1])
 	case r < 92:
-		in.Op, in.Delta = "incr", uint64(1+c.rng.IntN(5))
-		out.Reply, err = cl.simple(fmt.Sprintf("incr %s %d", key, in.Delta))
-		if err == nil && out.Reply != "NOT_FOUND" {
+		in.Op, in.Delta = history.Incr, uint64(1+c.rng.IntN(5))
+		out.Reply, err = cl.Simple(fmt.Sprintf("incr %s %d", key, in.Delta))
+		if err == nil && out.Reply != history.NotFound {
 			out.Value, err = strconv.ParseUint(strings.TrimSpace(out.Reply), 10, 64)
-			out.Reply = "NUMBER"
+			out.Reply = history.Number
 		}
 	default:
-		in.Op = "delete"
-		out.Reply, err = cl.simple("delete " + key)
+		in.Op = history.Delete
+		out.Reply, err = cl.Simple("delete " + key)
 	}
-	ret := time.Now().UnixNano()
+	rec := history.Record{Client: c.id, Session: c.session, Peer: c.peer, Input: in, Call: call, Return: c.rec.Now()}
 	if err != nil {
 		c.drop()
-		if in.Op == "get" {
+		if in.Op == history.Get {
 			return // a failed read changed nothing
 		}
-		out, ret = kvOutput{Unknown: true}, math.MaxInt64
+		out, rec.Error = history.Output{Unknown: true}, err.Error()
 	}
-	c.hist.add(porcupine.Operation{ClientId: c.id, Input: in, Call: call, Output: out, Return: ret})
+	rec.Output = out
+	c.rec.Add(rec)
 }
 
 // ackWrite stores a fresh key and remembers it if the peer acknowledged it.
@@ -249,7 +135,7 @@ func (c *kvClient) ackWrite(seed uint64) {
 	}
 	c.counter++
 	key := fmt.Sprintf("ack-%d-%d-%d", seed, c.id, c.counter)
-	reply, err := cl.store("set", key, strconv.FormatUint(c.counter, 10))
+	reply, err := cl.Store("set", key, strconv.FormatUint(c.counter, 10))
 	if err != nil {
 		c.drop()
 		return
@@ -356,13 +242,13 @@ func runLinearizable(t *testing.T, f fault, seed uint64) {
 		oc.SnapshotInterval = 300 * time.Millisecond
 	})
 	waitLeader(t, c, slack)
-	hist := &history{}
+	rec := history.NewRecorder()
 	keys := []string{"k0", "k1", "k2"}
 	var clients []*kvClient
 	for i := range 3 * clientsByPeer {
 		clients = append(clients, &kvClient{
-			id: i, addr: c.ClientAddr(i % 3), rng: rand.New(rand.NewPCG(seed, uint64(i))),
-			hist: hist, keys: keys, seen: map[string][2]uint64{}, acked: map[string]uint64{},
+			id: i, peer: c.Name(i % 3), addr: c.ClientAddr(i % 3), rng: rand.New(rand.NewPCG(seed, uint64(i))),
+			rec: rec, keys: keys, seen: map[string][2]uint64{}, acked: map[string]uint64{},
 		})
 	}
 	start := time.Now()
@@ -380,48 +266,53 @@ func runLinearizable(t *testing.T, f fault, seed uint64) {
 		})
 	}
 	time.Sleep(faultAt)
+	rec.Note("fault: %s", f.name)
 	heal := f.apply(t, c)
 	for time.Since(start) < healAt {
 		time.Sleep(10 * time.Millisecond)
 	}
 	heal()
+	rec.Note("healed")
 	wg.Wait()
 
 	// After healing, every peer must serve every key; the final reads go
 	// into the history, so a lost acknowledged write fails the check.
 	require.NoError(t, c.WaitAllUp(slack))
-	reader := &kvClient{id: 99, hist: hist, keys: keys}
+	reader := &kvClient{id: 99, rec: rec, keys: keys}
 	for i := range 3 {
-		reader.addr = c.ClientAddr(i)
+		reader.peer, reader.addr = c.Name(i), c.ClientAddr(i)
 		for _, k := range keys {
 			readFinal(t, reader, k)
 		}
 	}
-	checkHistory(t, hist.ops)
+	checkHistory(t, rec)
 	checkAcked(t, c, clients)
 }
 
 // readFinal reads key through reader's peer, retrying while the peer
-// catches up, and records the read.
+// catches up, and records the read; each attempt is a new session.
 func readFinal(t *testing.T, reader *kvClient, key string) {
 	t.Helper()
 	deadline := time.Now().Add(slack)
 	for {
-		cl, err := dialText(reader.addr, opTimeout)
+		cl, err := memcachedtest.Dial(reader.addr, opTimeout)
 		if err == nil {
-			call := time.Now().UnixNano()
-			var v string
-			var found bool
-			v, _, found, err = cl.gets(key)
-			ret := time.Now().UnixNano()
+			reader.session++
+			call := reader.rec.Now()
+			var it memcachedtest.Item
+			it, err = cl.Gets(key)
+			ret := reader.rec.Now()
 			_ = cl.Close()
 			if err == nil {
-				out := kvOutput{Found: found}
-				if found {
-					out.Value, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				out := history.Output{Found: it.Found, Unique: it.Cas}
+				if it.Found {
+					out.Value, err = strconv.ParseUint(strings.TrimSpace(it.Value), 10, 64)
 					require.NoError(t, err)
 				}
-				reader.hist.add(porcupine.Operation{ClientId: reader.id, Input: kvInput{Op: "get", Key: key}, Call: call, Output: out, Return: ret})
+				reader.rec.Add(history.Record{
+					Client: reader.id, Session: reader.session, Peer: reader.peer,
+					Input: history.Input{Op: history.Get, Key: key}, Output: out, Call: call, Return: ret,
+				})
 				return
 			}
 		}
@@ -430,29 +321,23 @@ func readFinal(t *testing.T, reader *kvClient, key string) {
 	}
 }
 
-// checkHistory asserts ops are linearizable, saving a visualization if not.
-func checkHistory(t *testing.T, ops []porcupine.Operation) {
+// checkHistory asserts the recorded history is linearizable, saving a
+// visualization if not (under $MEMCONS_KEEP_HISTORY when set).
+func checkHistory(t *testing.T, rec *history.Recorder) {
 	t.Helper()
-	res, info := porcupine.CheckOperationsVerbose(kvModel, ops, 60*time.Second)
-	unknown := 0
-	for _, op := range ops {
-		if op.Output.(kvOutput).Unknown {
-			unknown++
-		}
+	rep := history.CheckLinearizable(rec.Records(), rec.Notes(), checkTimeout)
+	t.Logf("porcupine: %s", rep)
+	if rep.Result == porcupine.Ok {
+		return
 	}
-	t.Logf("%d operations (%d unknown): %s", len(ops), unknown, res)
-	if res != porcupine.Ok {
-		path := filepath.Join(t.TempDir(), "history.html")
-		if err := porcupine.VisualizePath(kvModel, info, path); err != nil {
-			t.Logf("visualize: %v", err)
-		}
-		if dir := os.Getenv("MEMCONS_KEEP_HISTORY"); dir != "" {
-			keep := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".html")
-			_ = porcupine.VisualizePath(kvModel, info, keep)
-			path = keep
-		}
-		t.Errorf("history is %s; visualization: %s", res, path)
+	path := filepath.Join(t.TempDir(), "history.html")
+	if dir := os.Getenv("MEMCONS_KEEP_HISTORY"); dir != "" {
+		path = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".html")
 	}
+	if err := rep.Visualize(path, checkTimeout); err != nil {
+		t.Logf("visualize: %v", err)
+	}
+	t.Errorf("history is %s; visualization: %s", rep.Result, path)
 }
 
 // checkAcked asserts that every acknowledged ack-* write is readable at
@@ -461,25 +346,24 @@ func checkAcked(t *testing.T, c *testcluster.Cluster, clients []*kvClient) {
 	t.Helper()
 	n := 0
 	for i := range 3 {
-		cl, err := dialText(c.ClientAddr(i), opTimeout)
+		cl, err := memcachedtest.Dial(c.ClientAddr(i), opTimeout)
 		require.NoError(t, err)
 		for _, kc := range clients {
 			for key, want := range kc.acked {
 				n++
-				var v string
-				var found bool
+				var it memcachedtest.Item
 				deadline := time.Now().Add(slack)
 				for {
-					v, _, found, err = cl.gets(key)
+					it, err = cl.Gets(key)
 					if err == nil || time.Now().After(deadline) {
 						break
 					}
 					_ = cl.Close()
-					cl, err = dialText(c.ClientAddr(i), opTimeout)
+					cl, err = memcachedtest.Dial(c.ClientAddr(i), opTimeout)
 					require.NoError(t, err)
 				}
-				if assert.NoError(t, err) && assert.True(t, found, "acknowledged %s missing at %s", key, c.Name(i)) {
-					assert.Equal(t, strconv.FormatUint(want, 10), v, "%s at %s", key, c.Name(i))
+				if assert.NoError(t, err) && assert.True(t, it.Found, "acknowledged %s missing at %s", key, c.Name(i)) {
+					assert.Equal(t, strconv.FormatUint(want, 10), it.Value, "%s at %s", key, c.Name(i))
 				}
 			}
 		}
@@ -488,5 +372,3 @@ func checkAcked(t *testing.T, c *testcluster.Cluster, clients []*kvClient) {
 	t.Logf("%d acknowledged writes checked at 3 peers", n/3)
 	require.Greater(t, n, 0, "some writes were acknowledged")
 }
-
-var _ = errors.New

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -26,22 +27,17 @@ func TestOrdered_RestartedPeerRebuildsReplicaExactly(t *testing.T) {
 			})
 			l := waitLeader(t, c, slack)
 			f, _ := others(l)
-			cl, err := dialText(c.ClientAddr(l), opTimeout)
-			require.NoError(t, err)
-			defer cl.Close()
+			mc := newMemcache(t, c.ClientAddr(l))
 			incr := func(n int) {
 				for range n {
-					_, err := cl.simple("incr n 1")
+					_, err := mc.Increment("n", 1)
 					require.NoError(t, err)
 				}
 			}
-			r, err := cl.store("set", "n", "0")
-			require.NoError(t, err)
-			require.Equal(t, "STORED", r)
+			require.NoError(t, mc.Set(&memcache.Item{Key: "n", Value: []byte("0")}))
 			incr(100)
 			for i := range 20 {
-				_, err := cl.store("set", fmt.Sprintf("k%d", i), strconv.Itoa(i))
-				require.NoError(t, err)
+				require.NoError(t, mc.Set(&memcache.Item{Key: fmt.Sprintf("k%d", i), Value: []byte(strconv.Itoa(i))}))
 			}
 			waitSameApplied(t, c)
 
@@ -51,18 +47,15 @@ func TestOrdered_RestartedPeerRebuildsReplicaExactly(t *testing.T) {
 			incr(5)
 			waitSameApplied(t, c)
 
-			cf, err := dialText(c.ClientAddr(f), opTimeout)
+			mf := newMemcache(t, c.ClientAddr(f))
+			it, err := mf.Get("n")
 			require.NoError(t, err)
-			defer cf.Close()
-			v, _, found, err := cf.gets("n")
-			require.NoError(t, err)
-			require.True(t, found)
-			assert.Equal(t, "135", v, "every increment applied exactly once at the restarted peer")
+			assert.Equal(t, "135", string(it.Value), "every increment applied exactly once at the restarted peer")
 			for i := range 20 {
-				v, _, found, err := cf.gets(fmt.Sprintf("k%d", i))
-				require.NoError(t, err)
-				if assert.True(t, found, "k%d", i) {
-					assert.Equal(t, strconv.Itoa(i), v)
+				it, err := mf.Get(fmt.Sprintf("k%d", i))
+				if assert.NotErrorIs(t, err, memcache.ErrCacheMiss, "k%d", i) {
+					require.NoError(t, err)
+					assert.Equal(t, strconv.Itoa(i), string(it.Value))
 				}
 			}
 			assert.Contains(t, c.Log(f), "replica restored from snapshot", "the restart loaded a snapshot")

@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/internal/server"
 	"github.com/memcons/memcons/internal/testcluster"
 )
@@ -76,7 +78,7 @@ func TestSequential_ReadYourWritesMonotonicReadsAndOneOrder(t *testing.T) {
 	// key with increasing values, and must read its own write back at once.
 	for i := range 3 {
 		wg.Go(func() {
-			cl, err := dialText(c.ClientAddr(i), opTimeout)
+			cl, err := memcachedtest.Dial(c.ClientAddr(i), opTimeout)
 			if err != nil {
 				errs <- err
 				return
@@ -86,14 +88,14 @@ func TestSequential_ReadYourWritesMonotonicReadsAndOneOrder(t *testing.T) {
 			for n := 1; time.Since(start) < runFor; n++ {
 				v := strconv.Itoa(n)
 				for _, key := range []string{own, fmt.Sprintf("counter-%d", i)} {
-					if r, err := cl.store("set", key, v); err != nil || r != "STORED" {
+					if r, err := cl.Store("set", key, v); err != nil || r != "STORED" {
 						errs <- fmt.Errorf("set %s=%s at %s: %q %v", key, v, c.Name(i), r, err)
 						return
 					}
 				}
-				got, _, found, err := cl.gets(own)
-				if err != nil || !found || got != v {
-					errs <- fmt.Errorf("read-your-writes at %s: wrote %s=%s, read %q found=%v err=%v", c.Name(i), own, v, got, found, err)
+				it, err := cl.Gets(own)
+				if err != nil || !it.Found || it.Value != v {
+					errs <- fmt.Errorf("read-your-writes at %s: wrote %s=%s, read %q found=%v err=%v", c.Name(i), own, v, it.Value, it.Found, err)
 					return
 				}
 			}
@@ -103,7 +105,7 @@ func TestSequential_ReadYourWritesMonotonicReadsAndOneOrder(t *testing.T) {
 	// never go back.
 	for i := range 3 {
 		wg.Go(func() {
-			cl, err := dialText(c.ClientAddr(i), opTimeout)
+			cl, err := memcachedtest.Dial(c.ClientAddr(i), opTimeout)
 			if err != nil {
 				errs <- err
 				return
@@ -113,14 +115,14 @@ func TestSequential_ReadYourWritesMonotonicReadsAndOneOrder(t *testing.T) {
 			for time.Since(start) < runFor {
 				for w := range 3 {
 					key := fmt.Sprintf("counter-%d", w)
-					got, _, found, err := cl.gets(key)
+					it, err := cl.Gets(key)
 					if err != nil {
 						errs <- fmt.Errorf("read %s at %s: %w", key, c.Name(i), err)
 						return
 					}
 					n := 0
-					if found {
-						n, _ = strconv.Atoi(got)
+					if it.Found {
+						n, _ = strconv.Atoi(it.Value)
 					}
 					if n < last[key] {
 						errs <- fmt.Errorf("monotonic reads at %s: %s went from %d to %d", c.Name(i), key, last[key], n)
@@ -160,38 +162,38 @@ func TestOrdered_CutOffPeer(t *testing.T) {
 			c := startCluster(t, mode, server.StoreMemory, nil)
 			l := waitLeader(t, c, slack)
 			f, g := others(l)
-			cl, err := dialText(c.ClientAddr(l), opTimeout)
+			cl, err := memcachedtest.Dial(c.ClientAddr(l), opTimeout)
 			require.NoError(t, err)
 			defer cl.Close()
-			r, err := cl.store("set", "k", "old")
+			r, err := cl.Store("set", "k", "old")
 			require.NoError(t, err)
 			require.Equal(t, "STORED", r)
 			waitSameApplied(t, c)
 
 			heal := cutOff(c, f)
 			defer heal()
-			r, err = cl.store("set", "k", "new")
+			r, err = cl.Store("set", "k", "new")
 			require.NoError(t, err, "the majority keeps taking writes")
 			require.Equal(t, "STORED", r)
-			cg, err := dialText(c.ClientAddr(g), opTimeout)
+			cg, err := memcachedtest.Dial(c.ClientAddr(g), opTimeout)
 			require.NoError(t, err)
 			defer cg.Close()
 			require.Eventually(t, func() bool {
-				v, _, _, err := cg.gets("k")
-				return err == nil && v == "new"
+				it, err := cg.Gets("k")
+				return err == nil && it.Value == "new"
 			}, slack, 10*time.Millisecond, "the majority keeps serving reads and sees the write")
 
-			cf, err := dialText(c.ClientAddr(f), opTimeout)
+			cf, err := memcachedtest.Dial(c.ClientAddr(f), opTimeout)
 			require.NoError(t, err)
 			defer cf.Close()
-			_, err = cf.store("set", "k", "lost")
-			assert.True(t, errors.Is(err, errServer), "the cut-off peer refuses writes: %v", err)
-			v, _, found, err := cf.gets("k")
+			_, err = cf.Store("set", "k", "lost")
+			assert.True(t, errors.Is(err, memcachedtest.ErrReply), "the cut-off peer refuses writes: %v", err)
+			it, err := cf.Gets("k")
 			if mode == consistency.Linearizable {
-				assert.True(t, errors.Is(err, errServer), "the cut-off peer answers SERVER_ERROR, got %q found=%v err=%v", v, found, err)
+				assert.True(t, errors.Is(err, memcachedtest.ErrReply), "the cut-off peer answers SERVER_ERROR, got %q found=%v err=%v", it.Value, it.Found, err)
 			} else {
 				require.NoError(t, err, "the cut-off peer serves reads")
-				assert.Equal(t, "old", v, "possibly stale")
+				assert.Equal(t, "old", it.Value, "possibly stale")
 			}
 		})
 	}
@@ -206,17 +208,16 @@ func TestLinearizable_FailoverWithinElectionTimeout(t *testing.T) {
 	c.Kill(l)
 	killed := time.Now()
 	for _, i := range []int{a, b} {
-		cl, err := dialText(c.ClientAddr(i), opTimeout)
-		require.NoError(t, err)
+		mc := newMemcache(t, c.ClientAddr(i))
 		for n := 0; ; n++ {
-			r, err := cl.store("set", "failover", strconv.Itoa(n))
-			if err == nil && r == "STORED" {
+			err := mc.Set(&memcache.Item{Key: "failover", Value: []byte(strconv.Itoa(n))})
+			if err == nil {
 				break
 			}
 			require.Less(t, time.Since(killed), testElection+time.Second+failoverSlack+testLeaderWait,
-				"write at %s after the leader died: %q %v", c.Name(i), r, err)
+				"write at %s after the leader died: %v", c.Name(i), err)
 		}
-		_ = cl.Close()
+		_ = mc.Close()
 		took := time.Since(killed)
 		t.Logf("write succeeded at %s %v after the leader was killed", c.Name(i), took)
 		assert.Less(t, took, testElection+time.Second+failoverSlack)

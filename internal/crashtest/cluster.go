@@ -332,7 +332,7 @@ func (c *Cluster) WaitServing(i int, limit time.Duration) {
 		if !c.Running(i) {
 			c.t.Fatalf("%s exited while starting (%v); last lines of %s:\n%s", p.Name, p.exitErr(), p.Log, p.Tail(40))
 		}
-		if conn, err := Dial(p.ClientAddr, time.Second); err == nil {
+		if conn, err := memcachedtest.Dial(p.ClientAddr, time.Second); err == nil {
 			_, err = conn.Simple("version")
 			_ = conn.Close()
 			if err == nil {
@@ -444,7 +444,7 @@ type Status struct {
 
 // Status asks peer i about itself.
 func (c *Cluster) Status(i int) (Status, error) {
-	conn, err := Dial(c.peers[i].ClientAddr, 2*time.Second)
+	conn, err := memcachedtest.Dial(c.peers[i].ClientAddr, 2*time.Second)
 	if err != nil {
 		return Status{}, err
 	}

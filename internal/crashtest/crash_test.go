@@ -272,7 +272,7 @@ func checkSequential(t *testing.T, recs []history.Record) {
 
 // checkLatest asserts that each key's final unique is the highest any
 // read revealed: no write that a later one did not replace was lost.
-func checkLatest(t *testing.T, recs []history.Record, final map[string]Item) {
+func checkLatest(t *testing.T, recs []history.Record, final map[string]memcachedtest.Item) {
 	t.Helper()
 	highest := map[string]history.Record{}
 	for _, r := range recs {
@@ -281,7 +281,7 @@ func checkLatest(t *testing.T, recs []history.Record, final map[string]Item) {
 		}
 	}
 	for k, it := range final {
-		if h, ok := highest[k]; ok && it.Found && it.Unique < h.Output.Unique {
+		if h, ok := highest[k]; ok && it.Found && it.Cas < h.Output.Unique {
 			t.Errorf("%s: final %+v, but a read saw the later unique %d: %s", k, it, h.Output.Unique, h)
 		}
 	}

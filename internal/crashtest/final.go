@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/memcons/memcons/internal/history"
+	"github.com/memcons/memcons/internal/memcachedtest"
 )
 
 // finalClient is the client id of the final reads at peer i: finalClient+i.
@@ -25,7 +26,7 @@ func Barrier(t testing.TB, c *Cluster, limit time.Duration) {
 	for i := range c.Size() {
 		p := c.Peer(i)
 		for {
-			conn, err := Dial(p.ClientAddr, opTimeout)
+			conn, err := memcachedtest.Dial(p.ClientAddr, opTimeout)
 			if err == nil {
 				var reply string
 				reply, err = conn.Store("set", "barrier-"+p.Name, time.Now().Format(time.RFC3339Nano))
@@ -49,12 +50,12 @@ func Barrier(t testing.TB, c *Cluster, limit time.Duration) {
 // (value and unique) for every key, within limit, and returns that state.
 // Every read is added to rec (client finalClient+i, a new session per
 // attempt); agreed are the records of the attempt that agreed.
-func FinalState(t testing.TB, c *Cluster, rec *history.Recorder, keys []string, limit time.Duration) (state map[string]Item, agreed []history.Record) {
+func FinalState(t testing.TB, c *Cluster, rec *history.Recorder, keys []string, limit time.Duration) (state map[string]memcachedtest.Item, agreed []history.Record) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var last string
 	for attempt := 1; ; attempt++ {
-		views := make([]map[string]Item, c.Size())
+		views := make([]map[string]memcachedtest.Item, c.Size())
 		var recs []history.Record
 		complete := true
 		for i := range c.Size() {
@@ -84,13 +85,13 @@ func FinalState(t testing.TB, c *Cluster, rec *history.Recorder, keys []string, 
 
 // readAll gets each key at p with one connection, recording each read;
 // the view is nil if any read failed.
-func readAll(p *Peer, i, session int, rec *history.Recorder, keys []string, recs []history.Record) (map[string]Item, []history.Record) {
-	conn, err := Dial(p.ClientAddr, opTimeout)
+func readAll(p *Peer, i, session int, rec *history.Recorder, keys []string, recs []history.Record) (map[string]memcachedtest.Item, []history.Record) {
+	conn, err := memcachedtest.Dial(p.ClientAddr, opTimeout)
 	if err != nil {
 		return nil, recs
 	}
 	defer conn.Close()
-	view := map[string]Item{}
+	view := map[string]memcachedtest.Item{}
 	for _, k := range keys {
 		call := rec.Now()
 		it, err := conn.Gets(k)
@@ -99,7 +100,7 @@ func readAll(p *Peer, i, session int, rec *history.Recorder, keys []string, recs
 		}
 		out := history.Output{Found: it.Found}
 		if it.Found {
-			out.Value, out.Unique = parseValue(it.Value), it.Unique
+			out.Value, out.Unique = parseValue(it.Value), it.Cas
 		}
 		recs = append(recs, history.Record{
 			Client: finalClient + i, Session: session, Peer: p.Name,
@@ -111,7 +112,7 @@ func readAll(p *Peer, i, session int, rec *history.Recorder, keys []string, recs
 }
 
 // differences describes where the peers' views disagree, or "".
-func differences(c *Cluster, views []map[string]Item, keys []string) string {
+func differences(c *Cluster, views []map[string]memcachedtest.Item, keys []string) string {
 	var diffs []string
 	for _, k := range keys {
 		for i := 1; i < len(views); i++ {
@@ -160,7 +161,7 @@ func CheckAckWrites(t testing.TB, c *Cluster, writes []AckWrite, limit time.Dura
 }
 
 func ackProblems(c *Cluster, writes []AckWrite) []string {
-	views := make([]map[string]Item, c.Size())
+	views := make([]map[string]memcachedtest.Item, c.Size())
 	for i := range c.Size() {
 		v, err := readKeys(c.Peer(i).ClientAddr, writes)
 		if err != nil {
@@ -186,13 +187,13 @@ func ackProblems(c *Cluster, writes []AckWrite) []string {
 }
 
 // readKeys reads the ack- keys at addr in batches.
-func readKeys(addr string, writes []AckWrite) (map[string]Item, error) {
-	conn, err := Dial(addr, opTimeout)
+func readKeys(addr string, writes []AckWrite) (map[string]memcachedtest.Item, error) {
+	conn, err := memcachedtest.Dial(addr, opTimeout)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	out := map[string]Item{}
+	out := map[string]memcachedtest.Item{}
 	const batch = 100
 	for i := 0; i < len(writes); i += batch {
 		var keys []string

@@ -215,7 +215,7 @@ func (p *prober) wait() { p.wg.Wait() }
 // fresh value to key (a fresh key if key is empty), or a read of key. It
 // records it and reports whether it succeeded.
 func (p *prober) probe(i int, write bool, key string) bool {
-	conn, err := Dial(p.c.Peer(i).ClientAddr, probeTimeout)
+	conn, err := memcachedtest.Dial(p.c.Peer(i).ClientAddr, probeTimeout)
 	if err != nil {
 		return false
 	}
@@ -234,9 +234,9 @@ func (p *prober) probe(i int, write bool, key string) bool {
 	} else {
 		r.Input = history.Input{Op: history.Get, Key: key}
 		r.Call = p.rec.Now()
-		var it Item
+		var it memcachedtest.Item
 		it, err = conn.Gets(key)
-		r.Output = history.Output{Found: it.Found, Unique: it.Unique}
+		r.Output = history.Output{Found: it.Found, Unique: it.Cas}
 		if it.Found {
 			r.Output.Value = parseValue(it.Value)
 		}

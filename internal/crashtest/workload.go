@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/memcons/memcons/internal/history"
+	"github.com/memcons/memcons/internal/memcachedtest"
 )
 
 // opTimeout bounds one client command; it is above the peers'
@@ -125,7 +126,7 @@ type client struct {
 	w       *Workload
 	mix     Mix
 	rng     *rand.Rand
-	conn    *Conn
+	conn    *memcachedtest.Client
 	session int
 	counter uint64
 	seen    map[string]uint64   // key -> unique from this session's last gets, for cas
@@ -160,7 +161,7 @@ func (cl *client) run() {
 // dial connects to the peer, backing off briefly while it is down (a
 // dial to a dead peer on loopback is refused at once).
 func (cl *client) dial() bool {
-	conn, err := Dial(cl.addr, opTimeout)
+	conn, err := memcachedtest.Dial(cl.addr, opTimeout)
 	if err != nil {
 		select {
 		case <-cl.w.stop:
@@ -238,18 +239,18 @@ func (cl *client) step() {
 		reply, err = cl.conn.Simple("delete " + key)
 	default:
 		in.Op = history.Get
-		var it Item
+		var it memcachedtest.Item
 		it, err = cl.conn.Gets(key)
 		if err == nil {
 			out.Found = it.Found
 			if it.Found {
-				out.Unique, out.Value = it.Unique, parseValue(it.Value)
-				cl.seen[key], cl.values[key] = it.Unique, out.Value
+				out.Unique, out.Value = it.Cas, parseValue(it.Value)
+				cl.seen[key], cl.values[key] = it.Cas, out.Value
 			}
 		}
 	}
 	if err != nil {
-		if !errors.Is(err, ErrServer) {
+		if !errors.Is(err, memcachedtest.ErrReply) {
 			cl.drop()
 		}
 		if in.Op == history.Get {
@@ -284,7 +285,7 @@ func (cl *client) ackWrite() {
 	reply, err := cl.conn.Store("set", key, value)
 	out := history.Output{Reply: reply}
 	if err != nil {
-		if !errors.Is(err, ErrServer) {
+		if !errors.Is(err, memcachedtest.ErrReply) {
 			cl.drop()
 		}
 		out = history.Output{Unknown: true}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,27 +181,40 @@ func (p *PausingProxy) accept() {
 	}
 }
 
-// Scripted is a server that answers each line it receives with what its
-// script returns for it; "" sends nothing (as for the command line of a
-// set, whose data line follows).
-type Scripted struct {
-	l     net.Listener
-	conns atomic.Int32
-	mu    sync.Mutex
-	open  []net.Conn
-	wg    sync.WaitGroup
+// Script is what a Scripted server answers.
+type Script struct {
+	// Reply returns the answer to one request: its command line, "\r\n"
+	// removed, and for a storage command (set, add, replace, append,
+	// prepend, cas) with a valid byte count the data block, read by that
+	// count, without its "\r\n". "" sends nothing. It is called from any
+	// connection's goroutine.
+	Reply func(line, data string) string
+	// CloseAfter, when positive, closes a connection once it has answered
+	// that many requests; when negative, closes each connection as soon as
+	// it is accepted. Zero never closes one.
+	CloseAfter int
 }
 
-// StartScripted starts a Scripted server on a free loopback port; script is
-// called with each line, "\r\n" removed, from any connection's goroutine.
-// It stops at test cleanup.
-func StartScripted(t testing.TB, script func(line string) string) *Scripted {
+// Scripted is a server that answers each request it reads with what its
+// script returns for it.
+type Scripted struct {
+	l      net.Listener
+	script Script
+	conns  atomic.Int32
+	mu     sync.Mutex
+	open   []net.Conn
+	wg     sync.WaitGroup
+}
+
+// StartScripted starts a Scripted server on a free loopback port; it stops,
+// closing every connection, at test cleanup.
+func StartScripted(t testing.TB, script Script) *Scripted {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("scripted server: %v", err)
 	}
-	s := &Scripted{l: l}
+	s := &Scripted{l: l, script: script}
 	s.wg.Go(func() {
 		for {
 			c, err := l.Accept()
@@ -211,21 +225,7 @@ func StartScripted(t testing.TB, script func(line string) string) *Scripted {
 			s.mu.Lock()
 			s.open = append(s.open, c)
 			s.mu.Unlock()
-			s.wg.Go(func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if out := script(strings.TrimRight(line, "\r\n")); out != "" {
-						if _, err := io.WriteString(c, out); err != nil {
-							return
-						}
-					}
-				}
-			})
+			s.wg.Go(func() { s.serve(c) })
 		}
 	})
 	t.Cleanup(func() {
@@ -238,6 +238,45 @@ func StartScripted(t testing.TB, script func(line string) string) *Scripted {
 		s.wg.Wait()
 	})
 	return s
+}
+
+func (s *Scripted) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for n := 0; s.script.CloseAfter == 0 || n < s.script.CloseAfter; n++ {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		var data string
+		if size, ok := dataSize(line); ok {
+			block := make([]byte, size+2)
+			if _, err := io.ReadFull(r, block); err != nil {
+				return
+			}
+			data = string(block[:size])
+		}
+		if out := s.script.Reply(line, data); out != "" {
+			if _, err := io.WriteString(c, out); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// dataSize returns the byte count of a storage command's data block.
+func dataSize(line string) (int, bool) {
+	f := strings.Fields(line)
+	if len(f) < 5 {
+		return 0, false
+	}
+	switch f[0] {
+	case "set", "add", "replace", "append", "prepend", "cas":
+		n, err := strconv.Atoi(f[4])
+		return n, err == nil && n >= 0
+	}
+	return 0, false
 }
 
 // Addr returns the server's host:port.

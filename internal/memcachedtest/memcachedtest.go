@@ -1,14 +1,16 @@
-// Package memcachedtest starts a real memcached process on a free loopback
-// port for tests, and stops it when the test ends.
+// Package memcachedtest is what tests need around memcached: a real
+// memcached process on a free loopback port, stopped when the test ends
+// (memcachedtest.go); the one raw text-protocol client for tests that
+// check replies byte for byte or control which connection sends what
+// (client.go); and the fake servers and proxy for failures a real
+// memcached does not show (fake.go).
 package memcachedtest
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -132,30 +134,18 @@ func waitListening(addr string, pid int, done <-chan error, limit time.Duration)
 // answeredPid asks the memcached on addr for its process id; 0 if nothing
 // on addr answers `stats` with one.
 func answeredPid(addr string) int {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	c, err := Dial(addr, 200*time.Millisecond)
 	if err != nil {
 		return 0
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+	c.SetTimeout(time.Second)
+	st, err := c.Stats("")
+	if err != nil {
 		return 0
 	}
-	r := bufio.NewReader(c)
-	pid := 0
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return 0
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if v, ok := strings.CutPrefix(line, "STAT pid "); ok {
-			pid, _ = strconv.Atoi(v)
-		}
-		if line == "END" || strings.HasSuffix(line, "ERROR") {
-			return pid
-		}
-	}
+	pid, _ := strconv.Atoi(st["pid"])
+	return pid
 }
 
 func freePort(t testing.TB) int {

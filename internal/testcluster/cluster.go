@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,9 +55,9 @@ type Cluster struct {
 	// Net holds the links between the peers.
 	Net *Network
 
-	mu        sync.Mutex // guards servers and logs
+	mu        sync.Mutex // guards servers
 	servers   []*server.Server
-	logs      []*syncBuffer
+	logs      []*peerLog
 	cfgs      []server.Config
 	listeners [][2]net.Listener // bound ports for each peer's next start
 }
@@ -105,7 +106,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		c.cfgs = append(c.cfgs, cfg)
 		c.servers = append(c.servers, nil)
-		c.logs = append(c.logs, &syncBuffer{})
+		c.logs = append(c.logs, &peerLog{name: cfg.Self, t: t})
 	}
 	t.Cleanup(c.stopAll)
 	for i := range peers {
@@ -130,7 +131,8 @@ func (c *Cluster) Server(i int) *server.Server {
 	return c.servers[i]
 }
 
-// Log returns everything peer i has logged so far, over all its restarts.
+// Log returns everything peer i has logged so far, over all its restarts;
+// each line also went to the test's log as it was written.
 func (c *Cluster) Log(i int) string { return c.logs[i].String() }
 
 // Kill stops peer i. Its replica (memcached or memory) goes with it for the
@@ -180,6 +182,9 @@ func (c *Cluster) Restart(i int) {
 func (c *Cluster) stopAll() {
 	for i := range c.cfgs {
 		c.Kill(i)
+	}
+	for _, l := range c.logs {
+		l.detach()
 	}
 }
 
@@ -244,20 +249,38 @@ func relisten(t testing.TB, addr string) net.Listener {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
+// peerLog keeps everything one peer logs, over all its restarts, and
+// passes each line on to the test's log (shown with -v or when the test
+// fails), prefixed with the peer's name. It is safe for concurrent
+// writers.
+type peerLog struct {
+	name string
+
+	mu  sync.Mutex // guards buf and t
 	buf bytes.Buffer
+	t   testing.TB // nil once the cluster stopped: t.Log after the test ends panics
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+// Write keeps p and logs it; slog writes one record per call.
+func (l *peerLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	if l.t != nil {
+		l.t.Log(l.name + ": " + strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// detach stops passing lines to the test's log.
+func (l *peerLog) detach() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t = nil
+}
+
+func (l *peerLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -41,7 +41,7 @@ func benchPartition(b *testing.B, store server.StoreKind, keys []string, partiti
 		if err := c.WaitAllUp(slack); err != nil {
 			b.Fatal(err)
 		}
-		h := newHistory()
+		h := newWriteLog()
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range 3 {

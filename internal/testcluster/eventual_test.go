@@ -1,23 +1,22 @@
 package testcluster
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/internal/server"
 	"github.com/memcons/memcons/kvcontroller"
 )
@@ -35,87 +34,8 @@ func startEventual(t *testing.T, store server.StoreKind) *Cluster {
 	return c
 }
 
-// textClient is a minimal memcached text-protocol client for one peer.
-type textClient struct {
-	addr string
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-func dialClient(addr string) (*textClient, error) {
-	c := &textClient{addr: addr}
-	return c, c.redial()
-}
-
-func (c *textClient) redial() error {
-	if c.conn != nil {
-		_ = c.conn.Close()
-		c.conn = nil
-	}
-	conn, err := net.DialTimeout("tcp", c.addr, time.Second)
-	if err != nil {
-		return err
-	}
-	c.conn, c.r = conn, bufio.NewReader(conn)
-	return nil
-}
-
-func (c *textClient) close() {
-	if c.conn != nil {
-		_ = c.conn.Close()
-	}
-}
-
-// do sends one command (with an optional data block) and returns the first
-// reply line.
-func (c *textClient) do(line string, data string) (string, error) {
-	if c.conn == nil {
-		if err := c.redial(); err != nil {
-			return "", err
-		}
-	}
-	_ = c.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	msg := line + "\r\n"
-	if data != "" || strings.HasPrefix(line, "set ") || strings.HasPrefix(line, "append ") {
-		msg += data + "\r\n"
-	}
-	if _, err := c.conn.Write([]byte(msg)); err != nil {
-		_ = c.redial()
-		return "", err
-	}
-	reply, err := c.r.ReadString('\n')
-	if err != nil {
-		_ = c.redial()
-		return "", err
-	}
-	return strings.TrimRight(reply, "\r\n"), nil
-}
-
-// gets returns key's value and cas unique; ok is false on a miss.
-func (c *textClient) gets(key string) (value string, cas uint64, ok bool, err error) {
-	line, err := c.do("gets "+key, "")
-	if err != nil {
-		return "", 0, false, err
-	}
-	if line == "END" {
-		return "", 0, false, nil
-	}
-	f := strings.Fields(line)
-	if len(f) != 5 || f[0] != "VALUE" {
-		return "", 0, false, fmt.Errorf("gets %s: unexpected %q", key, line)
-	}
-	n, _ := strconv.Atoi(f[3])
-	cas, _ = strconv.ParseUint(f[4], 10, 64)
-	buf := make([]byte, n+2)
-	if _, err := io.ReadFull(c.r, buf); err != nil {
-		return "", 0, false, err
-	}
-	end, err := c.r.ReadString('\n')
-	if err != nil || strings.TrimSpace(end) != "END" {
-		return "", 0, false, fmt.Errorf("gets %s: no END (%q, %v)", key, end, err)
-	}
-	return string(buf[:n]), cas, true, nil
-}
+// clientTimeout bounds each request of these tests' clients.
+const clientTimeout = 5 * time.Second
 
 // selfRole returns the role peer i reports for itself.
 func selfRole(c *Cluster, i int) string {
@@ -195,22 +115,25 @@ func waitConverged(t *testing.T, c *Cluster, limit time.Duration) {
 	}
 }
 
-// history records every write the clients attempted, acknowledged or not:
-// a write whose reply was lost may still have been applied.
-type history struct {
+// writeLog records every write the clients attempted, acknowledged or
+// not: a write whose reply was lost may still have been applied. It is
+// not an internal/history record: that model knows no append and holds
+// numbers, while these checks ask which set values and appended tokens
+// can make up a key's final value.
+type writeLog struct {
 	mu      sync.Mutex
 	written map[string]map[string]bool // key -> values set, append tokens, incr results
 	acked   int
 	changed chan struct{} // closed and replaced on every acknowledged write
 }
 
-func newHistory() *history {
-	return &history{written: map[string]map[string]bool{}, changed: make(chan struct{})}
+func newWriteLog() *writeLog {
+	return &writeLog{written: map[string]map[string]bool{}, changed: make(chan struct{})}
 }
 
 // waitAcked waits until n more writes than now are acknowledged: fault
 // phases last for a number of writes, not a fixed time.
-func (h *history) waitAcked(t *testing.T, n int) {
+func (h *writeLog) waitAcked(t *testing.T, n int) {
 	t.Helper()
 	h.mu.Lock()
 	target := h.acked + n
@@ -231,7 +154,7 @@ func (h *history) waitAcked(t *testing.T, n int) {
 	}
 }
 
-func (h *history) record(key, value string, acked bool) {
+func (h *writeLog) record(key, value string, acked bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.written[key] == nil {
@@ -248,7 +171,7 @@ func (h *history) record(key, value string, acked bool) {
 // legitimate reports whether v can be the result of the recorded writes to
 // key: a value that was set, followed by appended tokens that were sent, or
 // a number an incr returned (incr pads a shorter result with spaces).
-func (h *history) legitimate(key, v string) bool {
+func (h *writeLog) legitimate(key, v string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w := h.written[key]
@@ -269,10 +192,31 @@ func (h *history) legitimate(key, v string) bool {
 
 // runClient writes to keys through peer i until stop closes: set with a
 // unique value, delete, incr (on a numeric value) and append.
-func runClient(c *Cluster, i int, seed uint64, keys []string, h *history, stop <-chan struct{}) {
+func runClient(c *Cluster, i int, seed uint64, keys []string, h *writeLog, stop <-chan struct{}) {
 	rng := rand.New(rand.NewPCG(seed, uint64(i)))
-	cl := &textClient{addr: c.ClientAddr(i)} // dials on first use, redials after errors
-	defer cl.close()
+	var cl *memcachedtest.Client // dialed on first use, and again after an error that leaves it out of step
+	defer func() {
+		if cl != nil {
+			_ = cl.Close()
+		}
+	}()
+	// do sends one request to peer i and returns its reply line.
+	do := func(req string) (string, error) {
+		if cl == nil {
+			conn, err := memcachedtest.Dial(c.ClientAddr(i), time.Second)
+			if err != nil {
+				return "", err
+			}
+			conn.SetTimeout(clientTimeout)
+			cl = conn
+		}
+		r, err := cl.Do(req)
+		if err != nil && !errors.Is(err, memcachedtest.ErrReply) {
+			_ = cl.Close()
+			cl = nil
+		}
+		return r.Line, err
+	}
 	for n := 0; ; n++ {
 		select {
 		case <-stop:
@@ -289,14 +233,14 @@ func runClient(c *Cluster, i int, seed uint64, keys []string, h *history, stop <
 				v = strconv.Itoa(rng.IntN(1000)) // a counter incr can work on
 			}
 			h.record(key, v, false)
-			reply, err = cl.do(fmt.Sprintf("set %s 0 0 %d", key, len(v)), v)
+			reply, err = do(fmt.Sprintf("set %s 0 0 %d\r\n%s\r\n", key, len(v), v))
 			if err == nil && reply == "STORED" {
 				h.record(key, v, true)
 			}
 		case op < 6:
-			_, err = cl.do("delete "+key, "")
+			_, err = do("delete " + key + "\r\n")
 		case op < 8:
-			reply, err = cl.do("incr "+key+" 1", "")
+			reply, err = do("incr " + key + " 1\r\n")
 			if err == nil {
 				if _, perr := strconv.ParseUint(reply, 10, 64); perr == nil {
 					h.record(key, reply, true)
@@ -305,7 +249,7 @@ func runClient(c *Cluster, i int, seed uint64, keys []string, h *history, stop <
 		default:
 			tok := fmt.Sprintf("+a%d-%d", i, n)
 			h.record(key, tok, false)
-			_, err = cl.do(fmt.Sprintf("append %s 0 0 %d", key, len(tok)), tok)
+			_, err = do(fmt.Sprintf("append %s 0 0 %d\r\n%s\r\n", key, len(tok), tok))
 		}
 		if err != nil {
 			// The peer is restarting: back off rather than spin.
@@ -343,7 +287,7 @@ func TestEventual_ConvergesUnderFaults(t *testing.T) {
 			c := startEventual(t, tc.store)
 			rng := rand.New(rand.NewPCG(tc.seed, 99))
 			keys := []string{"k0", "k1", "k2", "k3", "k4", "k5"}
-			h := newHistory()
+			h := newWriteLog()
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			for i := range 3 {
@@ -415,23 +359,23 @@ func TestEventual_ConvergesUnderFaults(t *testing.T) {
 			// must end with exactly that write.
 			c.Net.Cut("peer2", "peer3")
 			final := map[string]string{}
-			var clients [3]*textClient
+			var clients [3]*memcachedtest.Client
 			for i := range 3 {
-				clients[i], err = dialClient(c.ClientAddr(i))
+				clients[i], err = memcachedtest.Dial(c.ClientAddr(i), clientTimeout)
 				require.NoError(t, err)
-				defer clients[i].close()
+				defer clients[i].Close()
 			}
 			for n, k := range keys {
 				cl := clients[rng.IntN(3)]
 				if n%3 == 0 {
-					reply, err := cl.do("delete "+k, "")
+					reply, err := cl.Simple("delete " + k)
 					require.NoError(t, err)
 					require.Contains(t, []string{"DELETED", "NOT_FOUND"}, reply)
 					final[k] = ""
 					continue
 				}
 				v := fmt.Sprintf("final-%d", n)
-				reply, err := cl.do(fmt.Sprintf("set %s 0 0 %d", k, len(v)), v)
+				reply, err := cl.Store("set", k, v)
 				require.NoError(t, err)
 				require.Equal(t, "STORED", reply)
 				final[k] = v
@@ -441,17 +385,17 @@ func TestEventual_ConvergesUnderFaults(t *testing.T) {
 			cas := map[string]uint64{}
 			for i := range 3 {
 				for _, k := range keys {
-					v, unique, ok, err := clients[i].gets(k)
+					it, err := clients[i].Gets(k)
 					require.NoError(t, err)
 					if final[k] == "" {
-						assert.False(t, ok, "%s: %s was deleted last, got %q", c.Name(i), k, v)
+						assert.False(t, it.Found, "%s: %s was deleted last, got %q", c.Name(i), k, it.Value)
 						continue
 					}
-					assert.Equal(t, final[k], v, "%s: %s", c.Name(i), k)
+					assert.Equal(t, final[k], it.Value, "%s: %s", c.Name(i), k)
 					if i == 0 {
-						cas[k] = unique
+						cas[k] = it.Cas
 					}
-					assert.Equal(t, cas[k], unique, "gets unique of %s is the same on every peer", k)
+					assert.Equal(t, cas[k], it.Cas, "gets unique of %s is the same on every peer", k)
 				}
 			}
 		})
@@ -463,27 +407,16 @@ func TestEventual_ConvergesUnderFaults(t *testing.T) {
 // must not bring the key back, on any replica.
 func TestEventual_DeletedKeyStaysDeleted(t *testing.T) {
 	c := startEventual(t, server.StoreMemory)
-	p1, err := dialClient(c.ClientAddr(0))
-	require.NoError(t, err)
-	defer p1.close()
-	p2, err := dialClient(c.ClientAddr(1))
-	require.NoError(t, err)
-	defer p2.close()
+	p1, p2 := newMemcache(t, c.ClientAddr(0)), newMemcache(t, c.ClientAddr(1))
 
 	// peer1 is cut off from both others when it writes the old value.
 	c.Net.Cut("peer1", "peer2")
 	c.Net.Cut("peer1", "peer3")
-	reply, err := p1.do("set doomed 0 0 3", "old")
-	require.NoError(t, err)
-	require.Equal(t, "STORED", reply)
+	require.NoError(t, p1.Set(&memcache.Item{Key: "doomed", Value: []byte("old")}))
 
 	// Later, peer2 writes and deletes the key; peer3 learns both.
-	reply, err = p2.do("set doomed 0 0 3", "new")
-	require.NoError(t, err)
-	require.Equal(t, "STORED", reply)
-	reply, err = p2.do("delete doomed", "")
-	require.NoError(t, err)
-	require.Equal(t, "DELETED", reply)
+	require.NoError(t, p2.Set(&memcache.Item{Key: "doomed", Value: []byte("new")}))
+	require.NoError(t, p2.Delete("doomed"))
 	require.Eventually(t, func() bool {
 		_, err := c.Server(2).Store().Get(context.Background(), "doomed")
 		return errors.Is(err, kvcontroller.ErrNotFound) || err == nil
@@ -513,35 +446,24 @@ func TestEventual_DeletedKeyStaysDeleted(t *testing.T) {
 		require.False(t, time.Now().After(deadline), "tombstones not collected within %v", 20*syncInterval+slack)
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, _, ok, err := p1.gets("doomed")
-	require.NoError(t, err)
-	assert.False(t, ok, "peer1 answers the key deleted")
+	_, err := p1.Get("doomed")
+	assert.ErrorIs(t, err, memcache.ErrCacheMiss, "peer1 answers the key deleted")
 }
 
 // TestEventual_StatsClusterReportsSync checks that each peer's sync details
 // reach `stats cluster` (and so `memcons show`) on another peer.
 func TestEventual_StatsClusterReportsSync(t *testing.T) {
 	c := startEventual(t, server.StoreMemory)
-	cl, err := dialClient(c.ClientAddr(0))
+	cl, err := memcachedtest.Dial(c.ClientAddr(0), clientTimeout)
 	require.NoError(t, err)
-	defer cl.close()
-	reply, err := cl.do("set shown 0 0 1", "x")
+	defer cl.Close()
+	reply, err := cl.Store("set", "shown", "x")
 	require.NoError(t, err)
 	require.Equal(t, "STORED", reply)
 
 	stats := func() map[string]string {
-		out := map[string]string{}
-		line, err := cl.do("stats cluster", "")
+		out, err := cl.Stats("cluster")
 		require.NoError(t, err)
-		for line != "END" {
-			if rest, ok := strings.CutPrefix(line, "STAT "); ok {
-				name, value, _ := strings.Cut(rest, " ")
-				out[name] = value
-			}
-			line, err = cl.r.ReadString('\n')
-			require.NoError(t, err)
-			line = strings.TrimRight(line, "\r\n")
-		}
 		return out
 	}
 	require.Eventually(t, func() bool {

@@ -1,10 +1,7 @@
 package testcluster
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/internal/memcachedtest"
 )
 
 // Failover bounds with the default ordered config (election_timeout 1s,
@@ -71,11 +69,10 @@ type failoverClient struct {
 }
 
 func (fc *failoverClient) run(stop <-chan struct{}) {
-	var conn net.Conn
-	var r *bufio.Reader
+	var cl *memcachedtest.Client
 	defer func() {
-		if conn != nil {
-			_ = conn.Close()
+		if cl != nil {
+			_ = cl.Close()
 		}
 	}()
 	for n := 0; ; n++ {
@@ -84,21 +81,31 @@ func (fc *failoverClient) run(stop <-chan struct{}) {
 			return
 		default:
 		}
-		if conn == nil {
-			c, err := net.DialTimeout("tcp", fc.addr, time.Second)
+		if cl == nil {
+			c, err := memcachedtest.Dial(fc.addr, time.Second)
 			if err != nil {
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			conn, r = c, bufio.NewReader(c)
+			c.SetTimeout(clientDeadline)
+			cl = c
 		}
 		a := attempt{start: time.Now()}
 		var err error
 		if fc.read {
-			a.reply, err = failoverGet(conn, r, fc.key)
+			var r memcachedtest.Reply
+			r, err = cl.Do("get " + fc.key + "\r\n")
+			switch {
+			case err != nil:
+				a.reply = r.Line
+			case len(r.Items) == 0:
+				a.reply = "miss"
+			default:
+				a.reply = r.Items[0].Value
+			}
 			a.ok = err == nil
 		} else {
-			a.reply, err = failoverSet(conn, r, fc.key, strconv.Itoa(n))
+			a.reply, err = cl.Store("set", fc.key, strconv.Itoa(n))
 			a.ok = err == nil && a.reply == "STORED"
 		}
 		a.end = time.Now()
@@ -110,8 +117,8 @@ func (fc *failoverClient) run(stop <-chan struct{}) {
 		fc.mu.Unlock()
 		if !a.ok {
 			// A failed request's late reply must not answer the next one.
-			_ = conn.Close()
-			conn = nil
+			_ = cl.Close()
+			cl = nil
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
@@ -166,47 +173,6 @@ func (fc *failoverClient) failures(since time.Time) string {
 			a.start.Sub(since).Round(time.Millisecond), a.end.Sub(since).Round(time.Millisecond), outcome)
 	}
 	return b.String()
-}
-
-func failoverGet(conn net.Conn, r *bufio.Reader, key string) (string, error) {
-	_ = conn.SetDeadline(time.Now().Add(clientDeadline))
-	if _, err := conn.Write([]byte("get " + key + "\r\n")); err != nil {
-		return "", err
-	}
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "END" {
-		return "miss", nil
-	}
-	f := strings.Fields(line)
-	if len(f) != 4 || f[0] != "VALUE" {
-		return line, fmt.Errorf("get %s: %s", key, line)
-	}
-	n, err := strconv.Atoi(f[3])
-	if err != nil {
-		return line, fmt.Errorf("get %s: %q", key, line)
-	}
-	buf := make([]byte, n+2)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return "", err
-	}
-	end, err := r.ReadString('\n')
-	if err != nil || strings.TrimSpace(end) != "END" {
-		return "", fmt.Errorf("get %s: no END (%q, %v)", key, end, err)
-	}
-	return string(buf[:n]), nil
-}
-
-func failoverSet(conn net.Conn, r *bufio.Reader, key, value string) (string, error) {
-	_ = conn.SetDeadline(time.Now().Add(clientDeadline))
-	if _, err := fmt.Fprintf(conn, "set %s 0 0 %d\r\n%s\r\n", key, len(value), value); err != nil {
-		return "", err
-	}
-	line, err := r.ReadString('\n')
-	return strings.TrimRight(line, "\r\n"), err
 }
 
 // waitRole waits until peer i reports role, for at most limit.

@@ -194,9 +194,9 @@ func TestClient_TooLarge(t *testing.T) {
 // that does not answer the request closes it, and the next call dials anew.
 func TestClient_Refusals(t *testing.T) {
 	ctx := context.Background()
-	srv := memcachedtest.StartScripted(t, func(line string) string {
+	srv := memcachedtest.StartScripted(t, memcachedtest.Script{Reply: func(line, data string) string {
 		switch {
-		case line == "oom":
+		case data == "oom":
 			return "SERVER_ERROR out of memory storing object\r\n"
 		case line == "get confused":
 			return "ERROR\r\n"
@@ -207,8 +207,8 @@ func TestClient_Refusals(t *testing.T) {
 		case strings.HasPrefix(line, "delete "):
 			return "NOT_FOUND\r\n"
 		}
-		return "" // a set's command line: its data line answers
-	})
+		return ""
+	}})
 	c := newTestClient(t, Options{Addr: srv.Addr(), Conns: 1})
 
 	err := c.Set(ctx, "k", []byte("oom"), 0)
