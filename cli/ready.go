@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -93,7 +94,9 @@ type readyWait struct {
 func (w *readyWait) check(selves []peerInfo) (bool, string) {
 	if w.mode == "eventual" {
 		for _, p := range selves {
-			if p.fields["role"] == "catching up" {
+			// A peer's role stops saying "catching up" once it synced with
+			// every peer it hears; last_sync names any it never synced with.
+			if p.fields["role"] == "catching up" || strings.Contains(p.fields["last_sync"], "=never") {
 				return false, fmt.Sprintf("%s has not finished its first sync (last sync: %s)", p.name, p.fields["last_sync"])
 			}
 		}

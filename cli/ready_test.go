@@ -24,7 +24,11 @@ func TestReadyWait_Check(t *testing.T) {
 		newTarget uint64
 	}{
 		{name: "eventual, all synced", mode: "eventual",
-			selves: []peerInfo{p("a", "role", "peer"), p("b", "role", "peer")}, ready: true, why: "every peer finished its first sync"},
+			selves: []peerInfo{p("a", "role", "peer", "last_sync", "b=07:25:43.189"), p("b", "role", "peer", "last_sync", "a=07:25:42.618")},
+			ready:  true, why: "every peer finished its first sync"},
+		{name: "eventual, a peer it never synced with", mode: "eventual",
+			selves: []peerInfo{p("a", "role", "peer", "last_sync", "b=07:25:43.189"), p("b", "role", "peer", "last_sync", "a=never")},
+			why:    "b has not finished its first sync (last sync: a=never)"},
 		{name: "eventual, one catching up", mode: "eventual",
 			selves: []peerInfo{p("a", "role", "peer"), p("b", "role", "catching up", "last_sync", "a=never")},
 			why:    "b has not finished its first sync (last sync: a=never)"},
