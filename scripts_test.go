@@ -143,23 +143,8 @@ func exchange(t *testing.T, addr, req string) string {
 // command, until ./startup.sh --reset erases the data. Every stop is quiet:
 // each peer logs "stopped" once and no ERROR line once it began stopping.
 func TestScripts_ModeSwitchNeedsReset(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and starts a whole cluster")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not installed")
-	}
-	dir := t.TempDir()
-	config := writeScriptConfig(t, dir)
-	runDir := filepath.Join(dir, "run")
-	env := append(os.Environ(), "MEMCONS_RUN_DIR="+runDir)
-	run := func(script string, args ...string) (string, error) {
-		cmd := exec.Command("./"+script, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() { _, _ = run("stop.sh") })
+	config, runDir, runCmd := scriptCluster(t)
+	run := func(script string, args ...string) (string, error) { return runCmd("./"+script, args...) }
 	start := func(args ...string) string {
 		t.Helper()
 		args = append([]string{"--config", config, "--store", "memory"}, args...)
@@ -227,23 +212,8 @@ func exited(pid int) bool {
 // peer exits with one line naming the file and the remedy (no panic), and
 // after `memcons reset` of that peer it rejoins and catches up.
 func TestScripts_CorruptLogNamedThenReset(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and starts a whole cluster")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not installed")
-	}
-	dir := t.TempDir()
-	config := writeScriptConfig(t, dir)
-	runDir := filepath.Join(dir, "run")
-	env := append(os.Environ(), "MEMCONS_RUN_DIR="+runDir)
-	run := func(name string, args ...string) (string, error) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() { _, _ = run("./stop.sh") })
+	config, runDir, run := scriptCluster(t)
+	dir := filepath.Dir(runDir)
 	args := []string{"--config", config, "--store", "memory", "--consistency", "linearizable"}
 	out, err := run("./startup.sh", args...)
 	require.NoError(t, err, out)
@@ -280,4 +250,31 @@ func TestScripts_CorruptLogNamedThenReset(t *testing.T) {
 	out, err = run("./startup.sh", args...)
 	require.NoError(t, err, out)
 	assert.Equal(t, "VALUE kept 0 1\r\nv\r\nEND\r\n", exchange(t, addrs[0], "get kept\r\n"), "the reset peer caught up")
+}
+
+// scriptCluster prepares a run of the scripts on free loopback ports in a
+// private run directory (skipping where the scripts cannot run): the config,
+// the run directory, and run, which runs a command from the repository root
+// with MEMCONS_RUN_DIR set. Whatever the scripts started is stopped at the
+// end of the test.
+func scriptCluster(t *testing.T) (config, runDir string, run func(name string, args ...string) (string, error)) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and starts a whole cluster")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	dir := t.TempDir()
+	config = writeScriptConfig(t, dir)
+	runDir = filepath.Join(dir, "run")
+	env := append(os.Environ(), "MEMCONS_RUN_DIR="+runDir)
+	run = func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { _, _ = run("./stop.sh") })
+	return config, runDir, run
 }
