@@ -3,7 +3,6 @@ package ordered
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -21,10 +20,13 @@ func dataError(path string, err error) error {
 	return fmt.Errorf("%w: %s: %w", consistency.ErrDataDir, path, err)
 }
 
-// openLogStore opens the raft log and stable store in dir and reads back
-// every stored entry and the stable keys (segments of segmentSize bytes), so that a damaged log is reported
-// here, naming its file, instead of making raft panic while it starts.
-func openLogStore(dir string, segmentSize int, log hclog.Logger) (logs *guardedWAL, err error) {
+// openLogStore opens the raft log and stable store in dir (segments of
+// segmentSize bytes) and reads back the stable keys and every entry after
+// index after (the newest snapshot's), so that a damaged log is reported
+// here, naming its file, instead of making raft panic: raft reads those
+// entries at start and when it applies them, and answers a failed read of
+// an older one by sending a follower a snapshot.
+func openLogStore(dir string, segmentSize int, after uint64, log hclog.Logger) (logs *guardedWAL, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if logs != nil {
@@ -45,16 +47,16 @@ func openLogStore(dir string, segmentSize int, log hclog.Logger) (logs *guardedW
 		return nil, dataError(openFailedPath(dir), fmt.Errorf("open the raft log: %w", err))
 	}
 	logs = &guardedWAL{w: w}
-	if err := checkLog(dir, logs); err != nil {
+	if err := checkLog(dir, logs, after); err != nil {
 		_ = logs.close()
 		return nil, err
 	}
 	return logs, nil
 }
 
-// checkLog reads every entry between the first and last index and the
-// stable keys raft reads at start.
-func checkLog(dir string, logs *guardedWAL) error {
+// checkLog reads every entry from after+1 (or the first index) to the last,
+// and the stable keys raft reads at start.
+func checkLog(dir string, logs *guardedWAL, after uint64) error {
 	first, err := logs.FirstIndex()
 	if err != nil {
 		return dataError(dir, fmt.Errorf("read the first log index: %w", err))
@@ -63,15 +65,13 @@ func checkLog(dir string, logs *guardedWAL) error {
 	if err != nil {
 		return dataError(dir, fmt.Errorf("read the last log index: %w", err))
 	}
-	if last > 0 {
-		for i := max(first, 1); i <= last; i++ {
-			var l raft.Log
-			if err := logs.GetLog(i, &l); err != nil {
-				return dataError(segmentOf(dir, i), fmt.Errorf("read log entry %d of %d..%d: %w", i, first, last, err))
-			}
-			if l.Index != i {
-				return dataError(segmentOf(dir, i), fmt.Errorf("log entry %d holds index %d", i, l.Index))
-			}
+	for i := max(first, after+1, 1); i <= last; i++ {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			return dataError(segmentOf(dir, i), fmt.Errorf("read log entry %d of %d..%d: %w", i, first, last, err))
+		}
+		if l.Index != i {
+			return dataError(segmentOf(dir, i), fmt.Errorf("log entry %d holds index %d", i, l.Index))
 		}
 	}
 	for _, key := range []string{"CurrentTerm", "LastVoteTerm"} {
@@ -90,8 +90,7 @@ func segmentOf(dir string, idx uint64) string {
 	if err != nil || len(names) == 0 {
 		return dir
 	}
-	slices.Sort(names)
-	best := dir
+	best := dir // Glob returns the names sorted
 	for _, n := range names {
 		base, _, ok := strings.Cut(filepath.Base(n), "-")
 		b, err := strconv.ParseUint(base, 10, 64)
@@ -123,20 +122,21 @@ func openFailedPath(dir string) string {
 }
 
 // checkSnapshots opens the newest snapshot, which verifies its checksum,
-// so that a damaged one is reported naming its directory.
-func checkSnapshots(dir string, snaps *raft.FileSnapshotStore) error {
+// so that a damaged one is reported naming its directory, and returns the
+// last log index it covers (0 without a snapshot).
+func checkSnapshots(dir string, snaps *raft.FileSnapshotStore) (uint64, error) {
 	metas, err := snaps.List()
 	if err != nil {
-		return dataError(filepath.Join(dir, "snapshots"), fmt.Errorf("list snapshots: %w", err))
+		return 0, dataError(filepath.Join(dir, "snapshots"), fmt.Errorf("list snapshots: %w", err))
 	}
 	if len(metas) == 0 {
-		return nil
+		return 0, nil
 	}
 	_, rc, err := snaps.Open(metas[0].ID)
 	if err != nil {
-		return dataError(filepath.Join(dir, "snapshots", metas[0].ID), fmt.Errorf("open snapshot: %w", err))
+		return 0, dataError(filepath.Join(dir, "snapshots", metas[0].ID), fmt.Errorf("open snapshot: %w", err))
 	}
-	return rc.Close()
+	return metas[0].Index, rc.Close()
 }
 
 // newRaft starts raft over checked stores; a panic while raft reads them

@@ -109,7 +109,7 @@ func TestOpenLogStore_DamagedSegmentNamed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			const segSize = 8 << 10
-			logs, err := openLogStore(dir, segSize, hclog.NewNullLogger())
+			logs, err := openLogStore(dir, segSize, 0, hclog.NewNullLogger())
 			require.NoError(t, err)
 			for i := uint64(1); i <= 300; i++ {
 				require.NoError(t, logs.StoreLog(&raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{'x'}, 100)}))
@@ -123,7 +123,7 @@ func TestOpenLogStore_DamagedSegmentNamed(t *testing.T) {
 			sort.Strings(segs)
 			tc.damage(t, segs[1], segs[len(segs)-1])
 
-			logs, err = openLogStore(dir, segSize, hclog.NewNullLogger())
+			logs, err = openLogStore(dir, segSize, 0, hclog.NewNullLogger())
 			if err == nil {
 				_ = logs.close()
 			}
@@ -143,13 +143,16 @@ func TestCheckSnapshots_DamagedSnapshotNamed(t *testing.T) {
 	dir := t.TempDir()
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
 	require.NoError(t, err)
-	require.NoError(t, checkSnapshots(dir, snaps), "no snapshot yet")
+	_, err = checkSnapshots(dir, snaps)
+	require.NoError(t, err, "no snapshot yet")
 	sink, err := snaps.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
 	require.NoError(t, err)
 	_, err = sink.Write(bytes.Repeat([]byte("item"), 1000))
 	require.NoError(t, err)
 	require.NoError(t, sink.Close())
-	require.NoError(t, checkSnapshots(dir, snaps), "an intact snapshot")
+	idx, err := checkSnapshots(dir, snaps)
+	require.NoError(t, err, "an intact snapshot")
+	assert.Equal(t, uint64(10), idx, "the index the snapshot covers")
 
 	state := filepath.Join(dir, "snapshots", sink.ID(), "state.bin")
 	f, err := os.OpenFile(state, os.O_WRONLY, 0)
@@ -157,7 +160,7 @@ func TestCheckSnapshots_DamagedSnapshotNamed(t *testing.T) {
 	_, err = f.WriteAt([]byte("flipped"), 100)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	err = checkSnapshots(dir, snaps)
+	_, err = checkSnapshots(dir, snaps)
 	require.ErrorIs(t, err, consistency.ErrDataDir)
 	assert.Contains(t, err.Error(), sink.ID())
 }

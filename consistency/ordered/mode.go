@@ -123,18 +123,19 @@ func (m *Mode) Start(ctx context.Context) error {
 	if err := removeSpool(dir); err != nil {
 		return err
 	}
-	logs, err := openLogStore(filepath.Join(dir, "wal"), walSegmentSize, m.hlog.Named("wal"))
-	if err != nil {
-		return err
-	}
-	m.logs = logs
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, m.hlog.Named("snapshots"))
 	if err != nil {
 		return dataError(filepath.Join(dir, "snapshots"), fmt.Errorf("open the snapshot store: %w", err))
 	}
-	if err := checkSnapshots(dir, snaps); err != nil {
+	snapIndex, err := checkSnapshots(dir, snaps)
+	if err != nil {
 		return err
 	}
+	logs, err := openLogStore(filepath.Join(dir, "wal"), walSegmentSize, snapIndex, m.hlog.Named("wal"))
+	if err != nil {
+		return err
+	}
+	m.logs = logs
 	m.netTrans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: m.layer, MaxPool: 3, Timeout: max(2*m.cfg.ElectionTimeout, time.Second),
 		Logger: m.hlog.Named("net"),
