@@ -82,14 +82,11 @@ func runReset(ctx context.Context, args []string, sio stdio) int {
 	return exitOK
 }
 
-// selfAddrs returns the addresses of the peer cfg runs as.
+// selfAddrs returns the addresses of the peer cfg runs as; buildConfig
+// has checked that it is among the peers.
 func selfAddrs(cfg server.Config) server.PeerAddrs {
-	for _, p := range cfg.Peers {
-		if p.Name == cfg.Self {
-			return p
-		}
-	}
-	return server.PeerAddrs{}
+	a, _ := cfg.SelfAddrs()
+	return a
 }
 
 // peerRunning reports whether the peer's client or peer port accepts
@@ -97,16 +94,21 @@ func selfAddrs(cfg server.Config) server.PeerAddrs {
 func peerRunning(cfg server.Config) (string, bool) {
 	a := selfAddrs(cfg)
 	for _, addr := range []string{a.ClientAddr, a.PeerAddr} {
-		if addr == "" {
-			continue
-		}
-		c, err := net.DialTimeout("tcp", dialable(addr), resetProbeTimeout)
-		if err == nil {
-			_ = c.Close()
+		if addr != "" && answers(addr) {
 			return addr, true
 		}
 	}
 	return "", false
+}
+
+// answers reports whether something accepts connections at addr.
+func answers(addr string) bool {
+	c, err := net.DialTimeout("tcp", dialable(addr), resetProbeTimeout)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }
 
 // dialable turns a wildcard listen address into a loopback one.
@@ -127,11 +129,9 @@ func dialable(addr string) string {
 // nothing across its own restart).
 func emptyReplica(ctx context.Context, cfg server.Config) (bool, error) {
 	addr := selfAddrs(cfg).ReplicaAddr
-	c, err := net.DialTimeout("tcp", dialable(addr), resetProbeTimeout)
-	if err != nil {
+	if !answers(addr) {
 		return false, nil
 	}
-	_ = c.Close()
 	st, err := kvcontroller.NewMemcachedStore(kvcontroller.MemcachedOptions{Addr: dialable(addr), Timeout: cfg.StoreTimeout})
 	if err != nil {
 		return false, err

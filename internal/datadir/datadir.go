@@ -3,7 +3,6 @@
 package datadir
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"gopkg.in/ini.v1"
 )
 
 // IdentityFile is the file inside a peer's data directory that names what
@@ -101,7 +102,8 @@ func Reset(dir string) error {
 	return nil
 }
 
-// read parses an identity file of "key = value" lines.
+// read parses an identity file of "key = value" lines (INI without
+// sections, the format config.ini uses).
 func read(path string) (Identity, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -110,26 +112,12 @@ func read(path string) (Identity, error) {
 		}
 		return Identity{}, fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
-	var id Identity
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return Identity{}, fmt.Errorf("%w: %s: bad line %q", ErrIdentity, path, line)
-		}
-		switch strings.TrimSpace(k) {
-		case "cluster":
-			id.Cluster = strings.TrimSpace(v)
-		case "mode":
-			id.Mode = strings.TrimSpace(v)
-		case "peer":
-			id.Peer = strings.TrimSpace(v)
-		}
+	f, err := ini.Load(b)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %s: %w", ErrIdentity, path, err)
 	}
+	sec := f.Section("")
+	id := Identity{Cluster: sec.Key("cluster").String(), Mode: sec.Key("mode").String(), Peer: sec.Key("peer").String()}
 	if id.Cluster == "" || id.Mode == "" || id.Peer == "" {
 		return Identity{}, fmt.Errorf("%w: %s: want cluster, mode and peer, got %s", ErrIdentity, path, id)
 	}

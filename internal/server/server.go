@@ -49,7 +49,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Self, err)
 	}
-	self, err := cfg.selfAddrs()
+	self, err := cfg.SelfAddrs()
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (c Config) selfAddrs() (PeerAddrs, error) {
+// SelfAddrs returns the addresses of the peer c runs as.
+func (c Config) SelfAddrs() (PeerAddrs, error) {
 	for _, p := range c.Peers {
 		if p.Name == c.Self {
 			return p, nil
