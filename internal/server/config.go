@@ -211,14 +211,9 @@ func (c Config) controllerConfig() controller.Config {
 
 // memcachedOptions is the replica store's config, for this peer's replica.
 func (c Config) memcachedOptions() kvcontroller.MemcachedOptions {
-	var addr string
-	for _, p := range c.Peers {
-		if p.Name == c.Self {
-			addr = p.ReplicaAddr
-		}
-	}
+	self, _ := c.selfAddrs() // no self: no address, as New reports
 	return kvcontroller.MemcachedOptions{
-		Addr: addr, Timeout: c.StoreTimeout, PipelineConns: c.StoreConns,
+		Addr: self.ReplicaAddr, Timeout: c.StoreTimeout, PipelineConns: c.StoreConns,
 	}
 }
 
