@@ -94,22 +94,11 @@ func All(err error) (fields []*Error, rest []error) {
 	return fields, rest
 }
 
-// hasField reports whether an *Error is anywhere inside err.
+// hasField reports whether an *Error is anywhere inside err; errors.As
+// looks through errors.Join and %w wrapping alike.
 func hasField(err error) bool {
 	var fe *Error
-	if errors.As(err, &fe) {
-		return true
-	}
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return false
-	}
-	for _, e := range j.Unwrap() {
-		if hasField(e) {
-			return true
-		}
-	}
-	return false
+	return errors.As(err, &fe)
 }
 
 // Checker collects the fields of one struct that break their rules; its
