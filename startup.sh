@@ -163,7 +163,7 @@ wait_tcp() {
 	local host="${addr%:*}" port="${addr##*:}"
 	host="${host#[}" && host="${host%]}"
 	while ((SECONDS < deadline)); do
-		kill -0 "$pid" 2>/dev/null || return 1
+		alive "$pid" || return 1
 		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
 			return 0
 		fi
@@ -213,7 +213,7 @@ if [[ "$store" == memcached ]]; then
 			</dev/null >"$log" 2>&1 &
 		pid=$!
 		echo "$pid" >"$pids/memcached-$p.pid"
-		if ! wait_tcp "$(dial_addr "$addr")" 10 "$pid" || ! kill -0 "$pid" 2>/dev/null; then
+		if ! wait_tcp "$(dial_addr "$addr")" 10 "$pid" || ! alive "$pid"; then
 			echo "startup.sh: memcached for $p did not start on $addr" >&2
 			show_log_tail "$log"
 			exit 1
@@ -252,7 +252,7 @@ echo "waiting for the peers to see each other (up to 20s)"
 deadline=$((SECONDS + 20))
 until cluster_up; do
 	for p in "${peers[@]}"; do
-		if ! kill -0 "$(cat "$pids/$p.pid")" 2>/dev/null; then
+		if ! alive "$(cat "$pids/$p.pid")"; then
 			echo "startup.sh: $p exited" >&2
 			show_log_tail "$logs/$p.log"
 			exit 1
