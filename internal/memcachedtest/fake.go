@@ -11,56 +11,83 @@ import (
 	"testing"
 )
 
+// fakeServer is what the fakes share: a listener on a free loopback port,
+// the connections they opened and the goroutines serving them. At test
+// cleanup it closes the listener and every connection, then waits for the
+// goroutines.
+type fakeServer struct {
+	l    net.Listener
+	mu   sync.Mutex
+	open []net.Conn
+	wg   sync.WaitGroup
+}
+
+// listenFake listens on a free loopback port; what names the fake in a
+// failure. Nothing is accepted until serve.
+func listenFake(t testing.TB, what string) *fakeServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	f := &fakeServer{l: l}
+	t.Cleanup(func() {
+		_ = l.Close()
+		f.mu.Lock()
+		for _, c := range f.open {
+			_ = c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+// serve calls handle on a goroutine of its own for each connection
+// accepted.
+func (f *fakeServer) serve(handle func(net.Conn)) {
+	f.wg.Go(func() {
+		for {
+			c, err := f.l.Accept()
+			if err != nil {
+				return
+			}
+			f.track(c)
+			f.wg.Go(func() { handle(c) })
+		}
+	})
+}
+
+// track adds c to the connections closed at cleanup.
+func (f *fakeServer) track(c net.Conn) {
+	f.mu.Lock()
+	f.open = append(f.open, c)
+	f.mu.Unlock()
+}
+
+// Addr returns the server's host:port.
+func (f *fakeServer) Addr() string { return f.l.Addr().String() }
+
 // Silent is a server that accepts connections, counts the request lines it
 // receives and never answers: a memcached that hangs.
 type Silent struct {
-	l     net.Listener
+	*fakeServer
 	lines atomic.Int64
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
 }
 
 // StartSilent starts a Silent server on a free loopback port; it stops,
 // closing every connection, at test cleanup.
 func StartSilent(t testing.TB) *Silent {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("silent server: %v", err)
-	}
-	s := &Silent{l: l}
-	s.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			s.wg.Go(func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					s.lines.Add(1)
-				}
-			})
+	s := &Silent{fakeServer: listenFake(t, "silent server")}
+	s.serve(func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			s.lines.Add(1)
 		}
-	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		s.mu.Lock()
-		for _, c := range s.conns {
-			_ = c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
 	})
 	return s
 }
-
-// Addr returns the server's host:port.
-func (s *Silent) Addr() string { return s.l.Addr().String() }
 
 // Lines returns the number of lines received so far, over every
 // connection.
@@ -69,44 +96,28 @@ func (s *Silent) Lines() int64 { return s.lines.Load() }
 // PausingProxy forwards TCP connections to an upstream address; Pause
 // holds back the replies (upstream to client) until Resume.
 type PausingProxy struct {
-	l        net.Listener
+	*fakeServer
 	upstream string
 	accepted atomic.Int32
 	closed   atomic.Int32 // client connections that ended
 
 	mu      sync.Mutex
 	resumed chan struct{} // nil when not paused; closed by Resume
-	conns   []net.Conn
 
 	stop chan struct{}
-	wg   sync.WaitGroup
 }
 
 // StartPausingProxy starts a proxy to upstream on a free loopback port; it
 // stops at test cleanup.
 func StartPausingProxy(t testing.TB, upstream string) *PausingProxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pausing proxy: %v", err)
-	}
-	p := &PausingProxy{l: l, upstream: upstream, stop: make(chan struct{})}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		close(p.stop)
-		_ = l.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+	p := &PausingProxy{fakeServer: listenFake(t, "pausing proxy"), upstream: upstream, stop: make(chan struct{})}
+	// Registered after listenFake's cleanup, so it runs first: replies held
+	// back give up before the connections close.
+	t.Cleanup(func() { close(p.stop) })
+	p.serve(p.forward)
 	return p
 }
-
-// Addr returns the proxy's host:port.
-func (p *PausingProxy) Addr() string { return p.l.Addr().String() }
 
 // Accepted returns the number of client connections forwarded so far.
 func (p *PausingProxy) Accepted() int { return int(p.accepted.Load()) }
@@ -133,52 +144,44 @@ func (p *PausingProxy) Resume() {
 	}
 }
 
-func (p *PausingProxy) accept() {
+// forward connects the client connection c to upstream: requests flow
+// freely, replies wait while the proxy is paused.
+func (p *PausingProxy) forward(c net.Conn) {
+	u, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	p.accepted.Add(1)
+	p.track(u)
+	p.wg.Go(func() {
+		_, _ = io.Copy(u, c)
+		_ = u.Close()
+		p.closed.Add(1)
+	})
+	buf := make([]byte, 32<<10)
 	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.accepted.Add(1)
-		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		p.wg.Go(func() {
-			_, _ = io.Copy(u, c)
-			_ = u.Close()
-			p.closed.Add(1)
-		})
-		p.wg.Go(func() {
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := u.Read(buf)
-				if n > 0 {
-					p.mu.Lock()
-					wait := p.resumed
-					p.mu.Unlock()
-					if wait != nil {
-						select {
-						case <-wait:
-						case <-p.stop:
-							return
-						}
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
+		n, err := u.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			wait := p.resumed
+			p.mu.Unlock()
+			if wait != nil {
+				select {
+				case <-wait:
+				case <-p.stop:
+					return
 				}
 			}
-			_ = c.Close()
-		})
+			if _, err := c.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
 	}
+	_ = c.Close()
 }
 
 // Script is what a Scripted server answers.
@@ -198,49 +201,25 @@ type Script struct {
 // Scripted is a server that answers each request it reads with what its
 // script returns for it.
 type Scripted struct {
-	l      net.Listener
+	*fakeServer
 	script Script
 	conns  atomic.Int32
-	mu     sync.Mutex
-	open   []net.Conn
-	wg     sync.WaitGroup
 }
 
 // StartScripted starts a Scripted server on a free loopback port; it stops,
 // closing every connection, at test cleanup.
 func StartScripted(t testing.TB, script Script) *Scripted {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("scripted server: %v", err)
-	}
-	s := &Scripted{l: l, script: script}
-	s.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			s.conns.Add(1)
-			s.mu.Lock()
-			s.open = append(s.open, c)
-			s.mu.Unlock()
-			s.wg.Go(func() { s.serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		s.mu.Lock()
-		for _, c := range s.open {
-			_ = c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
+	s := &Scripted{fakeServer: listenFake(t, "scripted server"), script: script}
+	s.serve(func(c net.Conn) {
+		s.conns.Add(1)
+		s.answer(c)
 	})
 	return s
 }
 
-func (s *Scripted) serve(c net.Conn) {
+// answer serves one connection by the script.
+func (s *Scripted) answer(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewReader(c)
 	for n := 0; s.script.CloseAfter == 0 || n < s.script.CloseAfter; n++ {
@@ -278,9 +257,6 @@ func dataSize(line string) (int, bool) {
 	}
 	return 0, false
 }
-
-// Addr returns the server's host:port.
-func (s *Scripted) Addr() string { return s.l.Addr().String() }
 
 // Conns returns the number of connections accepted so far.
 func (s *Scripted) Conns() int { return int(s.conns.Load()) }
