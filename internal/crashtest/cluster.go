@@ -267,29 +267,11 @@ func (c *Cluster) Running(i int) bool {
 	}
 }
 
-// Kill sends SIGKILL to peer i and waits until it has exited.
-func (c *Cluster) Kill(i int) {
-	c.t.Helper()
-	p := c.peers[i]
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.killed = true
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		c.t.Fatalf("%s (pid %d) did not exit 10s after SIGKILL", p.Name, cmd.Process.Pid)
-	}
-}
-
 // KillAll sends SIGKILL to every peer of idx at once, then waits until
 // they have exited.
 func (c *Cluster) KillAll(idx []int) {
 	c.t.Helper()
+	var victims []*Peer
 	var cmds []*exec.Cmd
 	var dones []chan struct{}
 	for _, i := range idx {
@@ -297,7 +279,7 @@ func (c *Cluster) KillAll(idx []int) {
 		p.mu.Lock()
 		p.killed = true
 		if p.cmd != nil {
-			cmds, dones = append(cmds, p.cmd), append(dones, p.done)
+			victims, cmds, dones = append(victims, p), append(cmds, p.cmd), append(dones, p.done)
 		}
 		p.mu.Unlock()
 	}
@@ -308,7 +290,7 @@ func (c *Cluster) KillAll(idx []int) {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			c.t.Fatalf("pid %d did not exit 10s after SIGKILL", cmds[k].Process.Pid)
+			c.t.Fatalf("%s (pid %d) did not exit 10s after SIGKILL", victims[k].Name, cmds[k].Process.Pid)
 		}
 	}
 }
@@ -465,22 +447,6 @@ func (c *Cluster) Status(i int) (Status, error) {
 		}
 	}
 	return s, nil
-}
-
-// Leader returns the running peer that says it leads in the highest term,
-// or -1.
-func (c *Cluster) Leader() (leader int, term uint64) {
-	leader = -1
-	for i := range c.peers {
-		if !c.Running(i) {
-			continue
-		}
-		s, err := c.Status(i)
-		if err == nil && s.Role == "leader" && (leader < 0 || s.Term > term) {
-			leader, term = i, s.Term
-		}
-	}
-	return leader, term
 }
 
 // WaitLeader waits until one peer of among leads and the others of among

@@ -95,13 +95,6 @@ func (r *Recorder) Notes() []Note {
 	return append([]Note(nil), r.notes...)
 }
 
-// Len returns how many records there are.
-func (r *Recorder) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.recs)
-}
-
 // Summary counts the records by kind and outcome, for a test's log.
 func Summary(recs []Record) string {
 	count := map[string]int{}
