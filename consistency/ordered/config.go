@@ -69,6 +69,11 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the mode's and raft's log lines; nil discards.
 	Logger *slog.Logger
+	// Stopping reports that the peer has begun to shut down (nil: only
+	// once Close runs). From then on raft's errors are logged at debug:
+	// the other peers stop along with this one, and its own connections
+	// close under it.
+	Stopping func() bool
 	// OnApply, when set, is called by the FSM for every write it applies,
 	// in log order. Tests compare the applied sequences of the peers.
 	OnApply func(AppliedEntry)

@@ -86,7 +86,9 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
 		cfg: cfg, store: store, trans: trans, log: cfg.Logger,
-		hlog:        newHCLogger(cfg.Logger, func() bool { return ctx.Err() != nil }),
+		hlog: newHCLogger(cfg.Logger, func() bool {
+			return ctx.Err() != nil || (cfg.Stopping != nil && cfg.Stopping())
+		}),
 		layer:       newStreamLayer(cfg.Self, trans),
 		fwd:         &forwarder{trans: trans, conns: map[string]*fwdConn{}},
 		incarnation: binary.BigEndian.Uint64(b[:]) | 1,

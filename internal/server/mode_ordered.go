@@ -9,5 +9,6 @@ import (
 func (s *Server) newOrderedMode() (consistency.Mode, error) {
 	cfg := s.cfg.orderedConfig()
 	cfg.Logger = s.log
+	cfg.Stopping = s.stopping.Load
 	return ordered.New(s.store, s.trans, cfg)
 }

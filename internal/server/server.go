@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/memcons/memcons/consistency"
@@ -38,6 +39,7 @@ type Server struct {
 	clientLn net.Listener
 	serveErr chan error
 
+	stopping  atomic.Bool // set when Close begins
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -229,6 +231,7 @@ func (s *Server) Store() kvcontroller.Store { return s.store }
 // layer, the mode and the store. It is safe to call twice.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopping.Store(true)
 		s.log.Info("stopping")
 		var errs []error
 		if s.ctrl != nil {
