@@ -45,6 +45,12 @@ var liveKeys = []liveKey{
 		}
 		return nil
 	}},
+	{keys: []string{"cluster.sync_interval", "cluster.push_batch", "cluster.push_delay"}, apply: func(r *reloader, c server.Config) error {
+		return r.srv.SetEventualTuning(c.Eventual)
+	}},
+	{keys: []string{"cluster.leader_wait", "cluster.request_timeout"}, apply: func(r *reloader, c server.Config) error {
+		return r.srv.SetOrderedTimeouts(c.Ordered)
+	}},
 	{keys: []string{"cluster.tls_cert", "cluster.tls_key", "cluster.tls_ca"}, always: true,
 		apply: func(r *reloader, c server.Config) error { return r.srv.ReloadTLS(c) }},
 }

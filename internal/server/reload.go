@@ -2,6 +2,9 @@ package server
 
 import (
 	"time"
+
+	"github.com/memcons/memcons/consistency/eventual"
+	"github.com/memcons/memcons/consistency/ordered"
 )
 
 // The setters below change one live setting of a running peer each; package
@@ -28,4 +31,25 @@ func (s *Server) SetMaxLineLength(n int) error {
 	l := s.ctrl.Limits()
 	l.MaxLineLength = n
 	return s.ctrl.SetLimits(l)
+}
+
+// SetEventualTuning changes eventual mode's push and sync tuning (sync
+// interval, push batch and delay); in the other modes it does nothing, as
+// those settings do not apply to them.
+func (s *Server) SetEventualTuning(c eventual.Config) error {
+	m, ok := s.mode.(*eventual.Mode)
+	if !ok {
+		return nil
+	}
+	return m.SetTuning(eventual.Tuning{SyncInterval: c.SyncInterval, PushBatch: c.PushBatch, PushDelay: c.PushDelay})
+}
+
+// SetOrderedTimeouts changes the linearizable and sequential modes'
+// leader wait and request timeout; in eventual mode it does nothing.
+func (s *Server) SetOrderedTimeouts(c ordered.Config) error {
+	m, ok := s.mode.(*ordered.Mode)
+	if !ok {
+		return nil
+	}
+	return m.SetTimeouts(ordered.Timeouts{LeaderWait: c.LeaderWait, RequestTimeout: c.RequestTimeout})
 }
