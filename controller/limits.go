@@ -12,8 +12,14 @@ type Limits struct {
 	MaxLineLength int           // as Config.MaxLineLength
 }
 
-// limits returns the limits in force.
-func (s *Server) limits() *Limits { return s.live.Load() }
+// limits returns the limits in force: cfg's until SetLimits (and for a
+// Server not made by New, as tests make).
+func (s *Server) limits() *Limits {
+	if l := s.live.Load(); l != nil {
+		return l
+	}
+	return &Limits{MaxConns: s.cfg.MaxConns, IdleTimeout: s.cfg.IdleTimeout, MaxLineLength: s.cfg.MaxLineLength}
+}
 
 // SetLimits replaces the limits for every connection, open ones included:
 // an idle connection gets the new IdleTimeout from its next read on, and a
@@ -25,7 +31,8 @@ func (s *Server) SetLimits(l Limits) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	old := s.live.Swap(&l)
+	old := s.limits()
+	s.live.Store(&l)
 	if l.IdleTimeout != old.IdleTimeout {
 		s.rearmIdle(l.IdleTimeout)
 	}
