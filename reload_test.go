@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ import (
 	"github.com/memcons/memcons/internal/certs"
 	"github.com/memcons/memcons/internal/certs/certtest"
 	"github.com/memcons/memcons/internal/memcachedtest"
+	"github.com/memcons/memcons/internal/server"
 )
 
 // processWait bounds every wait on the serve process: generous, the
@@ -262,4 +264,103 @@ func TestServe_SIGHUPReloadsLiveKeys(t *testing.T) {
 
 func isConnReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET)
+}
+
+// TestReloader_LiveAndRestartKeys runs the reloader of a real one-peer
+// server over a config file it rewrites: each live key is applied and
+// logged as changed, each other key is refused with one line naming it and
+// keeps its running value (so a second reload refuses it again).
+func TestReloader_LiveAndRestartKeys(t *testing.T) {
+	isolateEnv(t)
+	addrs := memcachedtest.FreeAddrs(t, 2)
+	base := map[string]string{
+		"secret": "s3cret", "peers": "peer1", "store": "memory", "data_dir": t.TempDir(),
+	}
+	write := func(path string, cluster map[string]string) {
+		var b strings.Builder
+		b.WriteString("[cluster]\n")
+		for k, v := range cluster {
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		}
+		fmt.Fprintf(&b, "[peer1]\nclient_addr = %s\npeer_addr = %s\n", addrs[0], addrs[1])
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	}
+	tests := []struct {
+		key, value string
+		want       string // the line logged
+	}{
+		{"idle_timeout", "5s", `msg="config reload: changed" key=cluster.idle_timeout from=0s to=5s`},
+		{"max_connections", "10", `msg="config reload: changed" key=cluster.max_connections from=1024 to=10`},
+		{"max_line_length", "4096", `msg="config reload: changed" key=cluster.max_line_length from=8192 to=4096`},
+		{"log_level", "debug", `msg="config reload: changed" key=cluster.log_level from=info to=debug`},
+		{"sync_interval", "2s", `msg="config reload: changed" key=cluster.sync_interval from=1s to=2s`},
+		{"push_batch", "64", `msg="config reload: changed" key=cluster.push_batch from=128 to=64`},
+		{"push_delay", "20ms", `msg="config reload: changed" key=cluster.push_delay from=10ms to=20ms`},
+		{"leader_wait", "4s", `msg="config reload: changed" key=cluster.leader_wait from=3s to=4s`},
+		{"request_timeout", "6s", `msg="config reload: changed" key=cluster.request_timeout from=5s to=6s`},
+		{"mode", "linearizable", `msg="config reload: cluster.mode needs a restart; keeping the running value" key=cluster.mode running=eventual file=linearizable`},
+		{"secret", "other", `msg="config reload: cluster.secret needs a restart; keeping the running value" key=cluster.secret running=(hidden) file=(hidden)`},
+		{"item_size_max", "2m", `msg="config reload: cluster.item_size_max needs a restart; keeping the running value" key=cluster.item_size_max running=1m file=2m`},
+		{"heartbeat_interval", "100ms", `msg="config reload: cluster.heartbeat_interval needs a restart; keeping the running value"`},
+		{"name", "other", `msg="config reload: cluster.name needs a restart; keeping the running value"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.ini")
+			cluster := map[string]string{}
+			for k, v := range base {
+				cluster[k] = v
+			}
+			cluster["data_dir"] = t.TempDir()
+			write(path, cluster)
+			args := []string{"--config", path, "--name", "peer1"}
+			lc, err := loadConfig("serve", args, io.Discard, nil)
+			require.NoError(t, err)
+			cfg, err := buildConfig(lc.raw)
+			require.NoError(t, err)
+			log := &lockedBuffer{}
+			level := new(slog.LevelVar)
+			cfg.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: level}))
+			srv, err := server.New(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = srv.Close() })
+			r := newReloader(args, nil, srv, cfg.Logger, level, false, lc.raw)
+
+			cluster[tt.key] = tt.value
+			write(path, cluster)
+			r.reload()
+			assert.Contains(t, log.String(), tt.want)
+			assert.Equal(t, 1, strings.Count(log.String(), "key=cluster."+tt.key+" "), "one line for the key:\n%s", log)
+			if strings.Contains(tt.want, "needs a restart") {
+				r.reload()
+				assert.Equal(t, 2, strings.Count(log.String(), "key=cluster."+tt.key+" "), "refused again, the running value kept:\n%s", log)
+			} else {
+				r.reload()
+				assert.Equal(t, 1, strings.Count(log.String(), "key=cluster."+tt.key+" "), "applied once, nothing left to change:\n%s", log)
+			}
+			if tt.key == "log_level" {
+				assert.Equal(t, slog.LevelDebug, level.Level())
+			}
+		})
+	}
+}
+
+// TestLiveKeys_AreDocumentedKeys keeps the reload table to keys that exist.
+func TestLiveKeys_AreDocumentedKeys(t *testing.T) {
+	known := map[string]bool{}
+	for _, k := range clusterKeys() {
+		known[clusterSection+"."+k.name] = true
+	}
+	for _, k := range peerKeys() {
+		known["%s."+k.name] = true
+	}
+	seen := map[string]bool{}
+	for _, lk := range liveKeys {
+		require.NotNil(t, lk.apply)
+		for _, k := range lk.keys {
+			assert.True(t, known[k], "live key %q is not a documented key", k)
+			assert.False(t, seen[k], "live key %q is listed twice", k)
+			seen[k] = true
+		}
+	}
 }
