@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/memcons/memcons/internal/certs"
 	"github.com/memcons/memcons/internal/field"
@@ -47,6 +48,8 @@ func loadCerts(cfg Config) (*certs.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Self, err)
 	}
+	cfg.Logger.Info("TLS certificates loaded", "cert", cfg.TLSCert, "ca", cfg.TLSCA,
+		"not_after", src.NotAfter().UTC().Format(time.RFC3339))
 	return src, nil
 }
 
@@ -71,6 +74,6 @@ func (s *Server) ReloadTLS(cfg Config) error {
 		return err
 	}
 	s.log.Info("TLS certificates reloaded", "cert", cfg.TLSCert, "ca", cfg.TLSCA,
-		"not_after", s.certs.NotAfter().UTC().Format("2006-01-02T15:04:05Z"))
+		"not_after", s.certs.NotAfter().UTC().Format(time.RFC3339))
 	return nil
 }
