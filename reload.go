@@ -39,6 +39,9 @@ var liveKeys = []liveKey{
 	{keys: []string{"cluster.max_line_length"}, apply: func(r *reloader, c server.Config) error {
 		return r.srv.SetMaxLineLength(c.MaxLineLength)
 	}},
+	{keys: []string{"cluster.heartbeat_interval", "cluster.heartbeat_timeout"}, apply: func(r *reloader, c server.Config) error {
+		return r.srv.SetHeartbeatTiming(c.HeartbeatInterval, c.HeartbeatTimeout)
+	}},
 	{keys: []string{"cluster.log_level"}, apply: func(r *reloader, c server.Config) error {
 		if !r.levelFlag { // --log-level beats the file, as every flag does
 			r.level.Set(c.LogLevel)

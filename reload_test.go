@@ -301,7 +301,10 @@ func TestReloader_LiveAndRestartKeys(t *testing.T) {
 		{"mode", "linearizable", `msg="config reload: cluster.mode needs a restart; keeping the running value" key=cluster.mode running=eventual file=linearizable`},
 		{"secret", "other", `msg="config reload: cluster.secret needs a restart; keeping the running value" key=cluster.secret running=(hidden) file=(hidden)`},
 		{"item_size_max", "2m", `msg="config reload: cluster.item_size_max needs a restart; keeping the running value" key=cluster.item_size_max running=1m file=2m`},
-		{"heartbeat_interval", "100ms", `msg="config reload: cluster.heartbeat_interval needs a restart; keeping the running value"`},
+		{"heartbeat_interval", "100ms", `msg="config reload: changed" key=cluster.heartbeat_interval from=500ms to=100ms`},
+		{"heartbeat_timeout", "5s", `msg="config reload: changed" key=cluster.heartbeat_timeout from=3s to=5s`},
+		{"election_timeout", "2s", `msg="config reload: cluster.election_timeout needs a restart; keeping the running value"`},
+		{"data_dir", "/elsewhere", `msg="config reload: cluster.data_dir needs a restart; keeping the running value"`},
 		{"name", "other", `msg="config reload: cluster.name needs a restart; keeping the running value"`},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/memcons/memcons/consistency/eventual"
 	"github.com/memcons/memcons/consistency/ordered"
+	"github.com/memcons/memcons/peer"
 )
 
 // The setters below change one live setting of a running peer each; package
@@ -52,4 +53,11 @@ func (s *Server) SetOrderedTimeouts(c ordered.Config) error {
 		return nil
 	}
 	return m.SetTimeouts(ordered.Timeouts{LeaderWait: c.LeaderWait, RequestTimeout: c.RequestTimeout})
+}
+
+// SetHeartbeatTiming changes the heartbeat interval and the silence after
+// which a peer is marked down; the replica health probe keeps the interval
+// it started with.
+func (s *Server) SetHeartbeatTiming(interval, timeout time.Duration) error {
+	return s.members.SetTiming(peer.Timing{Interval: interval, Timeout: timeout})
 }
