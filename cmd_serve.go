@@ -22,10 +22,7 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 	hup, stopHUP := notifyHUP()
 	defer stopHUP()
 	var logLevel *string
-	serveFlags := func(fs *pflag.FlagSet) {
-		logLevel = fs.String("log-level", "", "log level: debug, info, warn or error (default cluster.log_level)")
-	}
-	lc, code, ok := loadForCommand("serve", args, sio, serveFlags)
+	lc, code, ok := loadForCommand("serve", args, sio, func(fs *pflag.FlagSet) { logLevel = serveFlags(fs) })
 	if !ok {
 		return code
 	}
@@ -64,9 +61,10 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 	// SIGHUP reloads the config for as long as the peer runs.
 	rctx, stopReload := context.WithCancel(ctx)
 	reloaded := make(chan struct{})
+	r := newReloader(args, func(fs *pflag.FlagSet) { serveFlags(fs) }, srv, cfg.Logger, level, *logLevel != "", lc.raw)
 	go func() {
 		defer close(reloaded)
-		newReloader(args, serveFlags, srv, cfg.Logger, level, *logLevel != "", lc.raw).watch(rctx, hup)
+		r.watch(rctx, hup)
 	}()
 	err = srv.Run(ctx)
 	stopReload()
@@ -85,6 +83,11 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// serveFlags defines serve's own flags and returns --log-level's value.
+func serveFlags(fs *pflag.FlagSet) *string {
+	return fs.String("log-level", "", "log level: debug, info, warn or error (default cluster.log_level)")
 }
 
 // loadForCommand runs loadConfig and turns its failures into an exit code;
