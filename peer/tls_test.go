@@ -79,3 +79,32 @@ func TestTransport_TLS(t *testing.T) {
 		})
 	}
 }
+
+// TestTransport_TLSReload swaps the acceptor's certificates for ones from
+// another CA: dialers of the old CA are refused from then on, a dialer of
+// the new one is let in, without restarting the transport.
+func TestTransport_TLSReload(t *testing.T) {
+	oldCA, newCA := certtest.NewCA(t, "old"), certtest.NewCA(t, "new")
+	bTLS := loadTLS(t, oldCA.Issue("b"))
+	c := newTestCluster(t, "a", "b")
+	_, logs := startAcceptor(t, c, func(cfg *TransportConfig) { cfg.TLS = bTLS })
+	dial := func(f certs.Files) error {
+		cfg := c.transportConfig("a")
+		cfg.TLS = loadTLS(t, f)
+		a, err := NewTransport(cfg)
+		require.NoError(t, err)
+		defer func() { _ = a.Close() }()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		conn, err := a.Dial(ctx, "b", ChannelHeartbeat)
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return err
+	}
+	require.NoError(t, dial(oldCA.Issue("a")), "before the reload")
+	require.NoError(t, bTLS.Reload(newCA.Issue("b")))
+	require.Error(t, dial(oldCA.Issue("a")), "a peer of the old CA after the reload")
+	waitLog(t, logs, "peer TLS handshake refused")
+	require.NoError(t, dial(newCA.Issue("a")), "a peer of the new CA")
+}
