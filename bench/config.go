@@ -18,9 +18,9 @@ const (
 
 var (
 	// ErrConfig means a Config field is out of range.
-	ErrConfig = errors.New("bench: invalid config")
+	ErrConfig = errors.New("invalid bench config")
 	// ErrPrefill means the key space could not be filled before the run.
-	ErrPrefill = errors.New("bench: prefill failed")
+	ErrPrefill = errors.New("prefill failed")
 )
 
 // Config describes one benchmark run. Zero values mean the defaults above,

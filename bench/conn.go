@@ -13,12 +13,12 @@ import (
 )
 
 // errDial marks a failed dial.
-var errDial = errors.New("bench: dial")
+var errDial = errors.New("dial")
 
 // errReply marks an answer of the server that is not the expected one
 // (ERROR, CLIENT_ERROR, SERVER_ERROR, NOT_STORED, ...): the connection stays
 // usable.
-var errReply = errors.New("bench: unexpected reply")
+var errReply = errors.New("unexpected reply")
 
 // conn is one text-protocol connection with one request in flight at a
 // time. It is not safe for concurrent use.

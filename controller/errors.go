@@ -19,7 +19,7 @@ type ProtocolError struct {
 // Error returns the reply line.
 func (e *ProtocolError) Error() string {
 	if e.Close {
-		return "controller: " + e.Reply
+		return e.Reply
 	}
 	return e.Reply
 }

@@ -306,10 +306,10 @@ func TestConfig_Validate(t *testing.T) {
 		got = append(got, f.Error())
 	}
 	assert.Equal(t, []string{
-		"controller: invalid config: MaxConns must be between 1 and 1048576, got 0",
-		"controller: invalid config: IdleTimeout must not be negative, got -1s",
-		"controller: invalid config: MaxLineLength must be between 512 and 1048576, got 0",
-		"controller: invalid config: ItemSizeMax must be between 1024 and 1073741824, got 0",
+		"invalid controller config: MaxConns must be between 1 and 1048576, got 0",
+		"invalid controller config: IdleTimeout must not be negative, got -1s",
+		"invalid controller config: MaxLineLength must be between 512 and 1048576, got 0",
+		"invalid controller config: ItemSizeMax must be between 1024 and 1073741824, got 0",
 	}, got, "a zero field is an error: only New reads it as the default")
 }
 

@@ -22,7 +22,7 @@ import (
 const drainTimeout = 5 * time.Second
 
 // ErrConfig reports a Config that cannot run.
-var ErrConfig = errors.New("server: bad config")
+var ErrConfig = errors.New("bad config")
 
 // Server is one running memcons peer.
 type Server struct {
