@@ -350,9 +350,12 @@ func (c *conn) reply(line string) {
 	}
 }
 
-// fail answers a Mode error.
+// fail answers a Mode error; its detail goes to the log.
 func (c *conn) fail(err error) {
 	line, _ := errorReply(err)
+	if line != replyNonNumeric && line != replyOutOfMemory {
+		c.srv.errLog.failed(line, err)
+	}
 	c.reply(line)
 }
 

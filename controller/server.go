@@ -126,6 +126,7 @@ type Server struct {
 	mode     consistency.Executor
 	opts     Options
 	log      *slog.Logger
+	errLog   *errorLog // the detail behind SERVER_ERROR replies
 	started  time.Time
 	counters counters
 
@@ -158,6 +159,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		mode:      mode,
 		opts:      opts,
 		log:       cfg.Logger,
+		errLog:    newErrorLog(cfg.Logger, time.Now),
 		started:   time.Now(),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
