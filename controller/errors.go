@@ -59,15 +59,15 @@ const replyOutOfMemory = "SERVER_ERROR out of memory storing object"
 // The SERVER_ERROR lines for failures of the cluster, each saying what
 // happened and what to do; the error's detail goes to the log.
 const (
-	replyNoQuorum         = "SERVER_ERROR no leader: cluster has no quorum"
-	replyLeaderUnreached  = "SERVER_ERROR no leader reachable: retry or use another peer"
-	replyNoLeader         = "SERVER_ERROR no leader: election in progress, retry"
-	replyOutcomeUnknown   = "SERVER_ERROR timeout: outcome unknown"
-	replyStopping         = "SERVER_ERROR shutting down: use another peer"
-	replyReplica          = "SERVER_ERROR replica unavailable"
-	replyTimeout          = "SERVER_ERROR timeout: retry"
-	replyUnavailable      = "SERVER_ERROR unavailable: retry later"
-	replyInternal         = "SERVER_ERROR internal error: see the peer's log"
+	replyNoQuorum        = "SERVER_ERROR no leader: cluster has no quorum"
+	replyLeaderUnreached = "SERVER_ERROR no leader reachable: retry or use another peer"
+	replyNoLeader        = "SERVER_ERROR no leader: election in progress, retry"
+	replyOutcomeUnknown  = "SERVER_ERROR timeout: outcome unknown"
+	replyStopping        = "SERVER_ERROR shutting down: use another peer"
+	replyReplica         = "SERVER_ERROR replica unavailable"
+	replyTimeout         = "SERVER_ERROR timeout: retry"
+	replyUnavailable     = "SERVER_ERROR unavailable: retry later"
+	replyInternal        = "SERVER_ERROR internal error: see the peer's log"
 )
 
 // errorReply is the one place that turns an error from parsing or from the
