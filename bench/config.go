@@ -27,15 +27,16 @@ var (
 // except SetRatio, which is taken as it is (0 runs gets only; use
 // DefaultSetRatio for the usual mix).
 type Config struct {
-	Addrs     []string      // peer client addresses; connections are spread over them round-robin
-	Conns     int           // concurrent connections
-	Duration  time.Duration // length of the measured phase when Ops is 0
-	Ops       int           // operations to run in total; 0 runs for Duration
-	ValueSize int           // bytes per value
-	Keys      int           // size of the key space
-	SetRatio  float64       // fraction of operations that are sets, 0..1
-	Seed      int64         // seeds the key and operation choice of every connection
-	Timeout   time.Duration // bound on one request, dial included
+	Addrs     []string       // peer client addresses; connections are spread over them round-robin
+	Conns     int            // concurrent connections
+	Duration  time.Duration  // length of the measured phase when Ops is 0
+	Ops       int            // operations to run in total; 0 runs for Duration
+	ValueSize int            // bytes per value
+	Keys      int            // size of the key space
+	SetRatio  float64        // fraction of operations that are sets, 0..1
+	Seed      int64          // seeds the key and operation choice of every connection
+	Timeout   time.Duration  // bound on one request, dial included
+	Progress  ProgressConfig // reports while the measured phase runs
 }
 
 // withDefaults validates c and fills in its zero fields.
