@@ -23,6 +23,9 @@ var (
 	// answer; it is the store's kvcontroller.ErrBackend, which every
 	// such store error wraps.
 	ErrReplica = kvcontroller.ErrBackend
+	// ErrKeyUnstorable reports a key the replica cannot hold once escaped
+	// (kvcontroller.ErrKeyUnstorable); such errors wrap ErrReplica too.
+	ErrKeyUnstorable = kvcontroller.ErrKeyUnstorable
 )
 
 // NoLeaderError reports a request that found no leader it could reach

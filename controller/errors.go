@@ -65,6 +65,7 @@ const (
 	replyOutcomeUnknown  = "SERVER_ERROR timeout: outcome unknown"
 	replyStopping        = "SERVER_ERROR shutting down: use another peer"
 	replyReplica         = "SERVER_ERROR replica unavailable"
+	replyKeyUnstorable   = "SERVER_ERROR key too long for the replica once escaped"
 	replyTimeout         = "SERVER_ERROR timeout: retry"
 	replyUnavailable     = "SERVER_ERROR unavailable: retry later"
 	replyInternal        = "SERVER_ERROR internal error: see the peer's log"
@@ -88,8 +89,11 @@ func errorReply(err error) (line string, closeConn bool) {
 		return noLeaderReply(nl), false
 	case errors.Is(err, consistency.ErrOutcomeUnknown):
 		return replyOutcomeUnknown, false
-	case errors.Is(err, consistency.ErrStopping):
+	case errors.Is(err, consistency.ErrStopping), errors.Is(err, context.Canceled):
+		// The server cancels its requests' context only when it closes.
 		return replyStopping, false
+	case errors.Is(err, consistency.ErrKeyUnstorable):
+		return replyKeyUnstorable, false
 	case errors.Is(err, consistency.ErrReplica):
 		return replyReplica, false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
