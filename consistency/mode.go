@@ -18,8 +18,8 @@ var ErrNonNumeric = errors.New("cannot increment or decrement non-numeric value"
 var ErrTooLarge = errors.New("object too large")
 
 // ErrUnavailable reports that the mode cannot serve the request now (no
-// quorum, replica down); the controller answers SERVER_ERROR with the cause.
-// Its text has no package prefix because it is the reply's first word.
+// quorum, replica down); the controller answers SERVER_ERROR saying so
+// (controller/errors.go) and logs the cause.
 var ErrUnavailable = errors.New("unavailable")
 
 // ErrDataDir reports state under a peer's data directory that the mode
