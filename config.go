@@ -17,6 +17,10 @@ import (
 	"github.com/memcons/memcons/internal/server"
 )
 
+// shippedSecret is the secret config.ini and docker-compose.yml ship with;
+// serve warns when a peer runs with it.
+const shippedSecret = "change-me"
+
 const (
 	// envPrefix starts every environment override: MEMCONS_<SECTION>_<KEY>.
 	envPrefix = "MEMCONS"

@@ -143,11 +143,26 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		code, out, errOut := f.run(ctx, "config-check")
 		require.Equal(t, exitOK, code, errOut)
 		assert.Contains(t, out, "ok: ")
-		code, _, _ = f.run(ctx, "serve")
+		code, _, errOut = f.run(ctx, "serve")
 		assert.Equal(t, exitError, code, "the replica never answers a cancelled start")
+		assert.NotContains(t, errOut, "shipped", "no warning for a secret of the user's")
 		assert.DirExists(t, filepath.Join(f.runDir, "data", "peer1"), "serve got past validation")
 		require.NoError(t, os.RemoveAll(f.runDir))
 	})
+}
+
+func TestServe_WarnsOfTheShippedSecret(t *testing.T) {
+	f := newBadConfigFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, _, errOut := f.run(ctx, "serve", "--cluster.secret="+shippedSecret)
+	assert.Equal(t, exitError, code, "the replica never answers a cancelled start")
+	assert.Contains(t, errOut, `level=WARN msg="cluster.secret is the shipped \"change-me\": anyone who reaches a peer port can join`)
+	for _, path := range []string{"config.ini", "docker-compose.yml"} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), shippedSecret, "%s ships the secret serve warns of", path)
+	}
 }
 
 func port(t *testing.T, addr string) string {

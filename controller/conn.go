@@ -24,10 +24,10 @@ const (
 )
 
 // errDraining stops a connection once its replies are flushed during Shutdown.
-var errDraining = errors.New("controller: server shutting down")
+var errDraining = errors.New("server shutting down")
 
 // errQuit stops a connection after `quit` or a protocol error that closes.
-var errQuit = errors.New("controller: connection closed by protocol")
+var errQuit = errors.New("connection closed by protocol")
 
 // pending is one parsed command waiting in a connection's batch.
 type pending struct {
@@ -350,9 +350,12 @@ func (c *conn) reply(line string) {
 	}
 }
 
-// fail answers a Mode error.
+// fail answers a Mode error; its detail goes to the log.
 func (c *conn) fail(err error) {
 	line, _ := errorReply(err)
+	if line != replyNonNumeric && line != replyOutOfMemory {
+		c.srv.errLog.failed(line, err)
+	}
 	c.reply(line)
 }
 

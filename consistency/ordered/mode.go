@@ -81,7 +81,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("ordered: incarnation id: %w", err)
+		return nil, fmt.Errorf("incarnation id: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{

@@ -22,7 +22,7 @@ import (
 const drainTimeout = 5 * time.Second
 
 // ErrConfig reports a Config that cannot run.
-var ErrConfig = errors.New("server: bad config")
+var ErrConfig = errors.New("bad config")
 
 // Server is one running memcons peer.
 type Server struct {
@@ -73,7 +73,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
 	if err != nil {
 		s.closeParts()
-		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
+		return nil, fmt.Errorf("server %s: client port: %w", cfg.Self, err)
 	}
 	return s, nil
 }
