@@ -305,7 +305,7 @@ func (c *conn) execute(p *pending) error {
 	if p.err != nil {
 		return c.refuse(p)
 	}
-	return p.spec.handle(c, p)
+	return c.handle(p)
 }
 
 // refuse answers a command the parser or the limits refused.

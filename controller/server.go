@@ -15,6 +15,7 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/field"
+	"github.com/memcons/memcons/internal/instrument"
 )
 
 // Defaults for zero Config fields.
@@ -117,6 +118,8 @@ func (cfg Config) Validate() error {
 type Options struct {
 	Cluster ClusterReporter // lines of `stats cluster`
 	Extra   StatsSource     // extra lines of `stats`
+	// Instruments receives command latencies (metrics.go).
+	Instruments Instruments
 }
 
 // Server accepts memcached text-protocol clients and serves them through a
@@ -128,6 +131,7 @@ type Server struct {
 	log      *slog.Logger
 	started  time.Time
 	counters counters
+	latency  map[*command]instrument.Observer // per command; nil when unmeasured
 
 	ctx    context.Context    // cancelled by Close; parent of every request
 	cancel context.CancelFunc // cancels ctx
@@ -161,6 +165,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		started:   time.Now(),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
+		latency:   latencies(opts.Instruments),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil

@@ -1,0 +1,88 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/memcons/memcons/internal/instrument"
+)
+
+// Instruments supplies where the server records its latencies; the counts
+// are read from Counts at scrape time instead, so that the hot path adds
+// nothing to what `stats` already counts.
+type Instruments interface {
+	// CommandLatency returns the observer of the named command's latency
+	// in seconds (from parsed to answered), or nil to leave it unmeasured.
+	CommandLatency(command string) instrument.Observer
+}
+
+// Counts is a snapshot of the counters `stats` reports, for metrics.
+// `stats reset` zeroes the cumulative ones, as in memcached.
+type Counts struct {
+	CurrConns, TotalConns, RejectedConns uint64
+	InFlight, Queued, Completed, Errors  uint64
+	// Cmd holds memcached's cmd_* families: get, set, flush, touch.
+	CmdGet, CmdSet, CmdFlush, CmdTouch uint64
+	// Hits and Misses per command family: get, delete, incr, decr, cas, touch.
+	Hits, Misses            map[string]uint64
+	CasBadval               uint64
+	TooLarge, NoMemory      uint64
+	BytesRead, BytesWritten uint64
+}
+
+// Counts returns a snapshot of the server's counters.
+func (s *Server) Counts() Counts {
+	c := &s.counters
+	return Counts{
+		CurrConns: c.currConns.Load(), TotalConns: c.totalConns.Load(), RejectedConns: c.rejectedConns.Load(),
+		InFlight: c.inFlight.Load(), Queued: c.queued.Load(), Completed: c.completed.Load(), Errors: c.errors.Load(),
+		CmdGet: c.cmd[cmdGet].Load(), CmdSet: c.cmd[cmdSet].Load(), CmdFlush: c.cmd[cmdFlush].Load(), CmdTouch: c.cmd[cmdTouch].Load(),
+		Hits: map[string]uint64{
+			"get": c.getHits.Load(), "delete": c.deleteHits.Load(), "incr": c.incrHits.Load(),
+			"decr": c.decrHits.Load(), "cas": c.casHits.Load(), "touch": c.touchHits.Load(),
+		},
+		Misses: map[string]uint64{
+			"get": c.getMisses.Load(), "delete": c.deleteMisses.Load(), "incr": c.incrMisses.Load(),
+			"decr": c.decrMisses.Load(), "cas": c.casMisses.Load(), "touch": c.touchMisses.Load(),
+		},
+		CasBadval: c.casBadval.Load(),
+		TooLarge:  c.storeTooLarge.Load(), NoMemory: c.storeNoMemory.Load(),
+		BytesRead: c.bytesRead.Load(), BytesWritten: c.bytesWritten.Load(),
+	}
+}
+
+// CommandNames returns every command word the server answers, in table
+// order: the label values of per-command series.
+func CommandNames() []string {
+	names := make([]string, len(commands))
+	for i := range commands {
+		names[i] = commands[i].name
+	}
+	return names
+}
+
+// latencies resolves each command's observer once, at New: the hot path
+// then does one map lookup, and none at all without Instruments.
+func latencies(in Instruments) map[*command]instrument.Observer {
+	if in == nil {
+		return nil
+	}
+	m := make(map[*command]instrument.Observer, len(commands))
+	for i := range commands {
+		if o := in.CommandLatency(commands[i].name); o != nil {
+			m[&commands[i]] = o
+		}
+	}
+	return m
+}
+
+// handle runs the command's handler, timed when its latency is measured.
+func (c *conn) handle(p *pending) error {
+	o := c.srv.latency[p.spec]
+	if o == nil {
+		return p.spec.handle(c, p)
+	}
+	start := time.Now()
+	err := p.spec.handle(c, p)
+	o.Observe(time.Since(start).Seconds())
+	return err
+}
