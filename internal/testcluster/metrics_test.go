@@ -207,6 +207,15 @@ func TestMetrics_CountersMoveUnderWorkload(t *testing.T) {
 					}
 				}
 				t.Run("promtool check metrics", func(t *testing.T) { promtool(t, after.raw) })
+				t.Run("docs/METRICS.md lists every series", func(t *testing.T) {
+					doc, err := os.ReadFile("../../docs/METRICS.md")
+					require.NoError(t, err)
+					for name := range after.families {
+						if strings.HasPrefix(name, "memcons_") {
+							assert.Contains(t, string(doc), "`"+name+"`", "%s is documented", name)
+						}
+					}
+				})
 			})
 		}
 	}
