@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -84,4 +88,56 @@ func TestCompose_PrometheusScrapesEveryPeer(t *testing.T) {
 		out, err := exec.Command(bin, "check", "config", src).CombinedOutput()
 		assert.NoError(t, err, "promtool check config:\n%s", out)
 	}
+}
+
+// dashboardSeriesRE finds the memcons series a PromQL expression names.
+var dashboardSeriesRE = regexp.MustCompile(`\bmemcons_[a-z_]+`)
+
+// TestGrafanaDashboard_QueriesDocumentedSeries checks that every query of
+// docs/grafana-memcons.json names only series docs/METRICS.md lists, and,
+// with promtool installed, that each is valid PromQL (as a recording rule,
+// with Grafana's $__rate_interval replaced by a duration).
+func TestGrafanaDashboard_QueriesDocumentedSeries(t *testing.T) {
+	b, err := os.ReadFile("docs/grafana-memcons.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	doc, err := os.ReadFile("docs/METRICS.md")
+	require.NoError(t, err)
+
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			n++
+			for _, name := range dashboardSeriesRE.FindAllString(tg.Expr, -1) {
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					name = strings.TrimSuffix(name, suffix)
+				}
+				assert.Contains(t, string(doc), "`"+name+"`", "panel %q queries %s, which METRICS.md lists", p.Title, name)
+			}
+			expr := strings.ReplaceAll(tg.Expr, "$__rate_interval", "5m")
+			quoted, err := json.Marshal(expr) // a JSON string is a YAML string
+			require.NoError(t, err)
+			fmt.Fprintf(&rules, "      - record: dashboard:q%d\n        expr: %s\n", n, quoted)
+		}
+	}
+	require.Positive(t, n, "the dashboard has queries")
+
+	bin, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skipf("promtool not installed: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "dashboard-rules.yml")
+	require.NoError(t, os.WriteFile(path, []byte(rules.String()), 0o600))
+	out, err := exec.Command(bin, "check", "rules", path).CombinedOutput()
+	assert.NoError(t, err, "promtool check rules:\n%s", out)
 }
