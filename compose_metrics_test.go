@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/memcons/memcons/internal/memcachedtest"
 )
 
 // prometheusService is the part of the compose file's prometheus service
@@ -84,10 +86,9 @@ func TestCompose_PrometheusScrapesEveryPeer(t *testing.T) {
 	slices.Sort(targets)
 	assert.Equal(t, want, targets, "Prometheus scrapes each peer at its metrics port")
 
-	if bin, err := exec.LookPath("promtool"); err == nil {
-		out, err := exec.Command(bin, "check", "config", src).CombinedOutput()
-		assert.NoError(t, err, "promtool check config:\n%s", out)
-	}
+	bin := memcachedtest.Tool(t, "promtool", "Debian: apt-get install prometheus")
+	out, err := exec.Command(bin, "check", "config", src).CombinedOutput()
+	assert.NoError(t, err, "promtool check config:\n%s", out)
 }
 
 // dashboardSeriesRE finds the memcons series a PromQL expression names.
@@ -132,10 +133,7 @@ func TestGrafanaDashboard_QueriesDocumentedSeries(t *testing.T) {
 	}
 	require.Positive(t, n, "the dashboard has queries")
 
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skipf("promtool not installed: %v", err)
-	}
+	bin := memcachedtest.Tool(t, "promtool", "Debian: apt-get install prometheus")
 	path := filepath.Join(t.TempDir(), "dashboard-rules.yml")
 	require.NoError(t, os.WriteFile(path, []byte(rules.String()), 0o600))
 	out, err := exec.Command(bin, "check", "rules", path).CombinedOutput()

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/internal/server"
 )
 
@@ -75,18 +76,10 @@ func (s scrape) value(name string, want ...string) float64 {
 	return -1
 }
 
-// promtool checks an exposition with `promtool check metrics`; it skips
-// without promtool unless MEMCONS_REQUIRE_MEMCACHED (set by CI) asks for
-// every tool.
+// promtool checks an exposition with `promtool check metrics`.
 func promtool(t *testing.T, exposition []byte) {
 	t.Helper()
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("MEMCONS_REQUIRE_MEMCACHED") != "" {
-			t.Fatalf("promtool not installed (Debian: apt-get install prometheus): %v", err)
-		}
-		t.Skipf("promtool not installed (Debian: apt-get install prometheus): %v", err)
-	}
+	bin := memcachedtest.Tool(t, "promtool", "Debian: apt-get install prometheus")
 	cmd := exec.Command(bin, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(exposition)
 	out, err := cmd.CombinedOutput()
