@@ -60,29 +60,52 @@ func CommandNames() []string {
 	return names
 }
 
-// latencies resolves each command's observer once, at New: the hot path
-// then does one map lookup, and none at all without Instruments.
-func latencies(in Instruments) map[*command]instrument.Observer {
+// latencyMap is each command's observer, resolved once when Instruments
+// are set: the hot path does one map lookup, and none without Instruments.
+type latencyMap map[*command]instrument.Observer
+
+// SetInstruments starts recording latencies on in, or stops with nil; it
+// is safe while connections are served, each command sees the old or the
+// new set.
+func (s *Server) SetInstruments(in Instruments) {
 	if in == nil {
-		return nil
+		s.latency.Store(nil)
+		return
 	}
-	m := make(map[*command]instrument.Observer, len(commands))
+	m := make(latencyMap, len(commands))
 	for i := range commands {
 		if o := in.CommandLatency(commands[i].name); o != nil {
 			m[&commands[i]] = o
 		}
 	}
-	return m
+	s.latency.Store(&m)
+}
+
+// observer returns where to record spec's latency, nil if nowhere.
+func (s *Server) observer(spec *command) instrument.Observer {
+	m := s.latency.Load()
+	if m == nil {
+		return nil
+	}
+	return (*m)[spec]
 }
 
 // handle runs the command's handler, timed when its latency is measured.
+// Commands of one batch run back to back, so the end of one is the start
+// of the next: one clock reading per command (two for the first), each a
+// monotonic offset from the server's start.
 func (c *conn) handle(p *pending) error {
-	o := c.srv.latency[p.spec]
+	o := c.srv.observer(p.spec)
 	if o == nil {
+		c.mark = 0
 		return p.spec.handle(c, p)
 	}
-	start := time.Now()
+	start := c.mark
+	if start == 0 {
+		start = time.Since(c.srv.started)
+	}
 	err := p.spec.handle(c, p)
-	o.Observe(time.Since(start).Seconds())
+	c.mark = time.Since(c.srv.started)
+	o.Observe((c.mark - start).Seconds())
 	return err
 }

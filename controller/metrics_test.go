@@ -27,7 +27,12 @@ func (o *countingObserver) Observe(v float64) {
 // countingInstruments hands out one countingObserver per command.
 type countingInstruments map[string]*countingObserver
 
-func (ci countingInstruments) CommandLatency(cmd string) instrument.Observer { return ci[cmd] }
+func (ci countingInstruments) CommandLatency(cmd string) instrument.Observer {
+	if o, ok := ci[cmd]; ok {
+		return o
+	}
+	return nil
+}
 
 // TestServer_InstrumentsTimeEachAnsweredCommand sends a pipeline and checks
 // that each answered command is timed once under its own word, that a
@@ -79,11 +84,27 @@ func TestServer_InstrumentsTimeEachAnsweredCommand(t *testing.T) {
 	waitFor(t, "bytes written counted", func() bool { return srv.Counts().BytesWritten > 0 })
 }
 
-// TestServer_NoInstrumentsTimesNothing checks that a server without
-// Instruments resolves no observers, so its hot path skips the clock.
-func TestServer_NoInstrumentsTimesNothing(t *testing.T) {
-	srv, err := New(Config{}, newLocalMode(t), Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
-	assert.Nil(t, srv.latency)
+// TestServer_SetInstrumentsStartsAndStopsTiming checks that a server
+// without Instruments times nothing, and that SetInstruments turns timing
+// on and off while a connection is served.
+func TestServer_SetInstrumentsStartsAndStopsTiming(t *testing.T) {
+	srv, addr := startServer(t, Config{}, nil, Options{}, nil)
+	c := dial(t, addr)
+	ci := countingInstruments{"version": &countingObserver{}}
+	version := func() {
+		t.Helper()
+		<-sendAll(c, []byte("version\r\n"))
+		_, _, err := readUntil(c, []byte("\r\n"))
+		require.NoError(t, err)
+	}
+	for _, step := range []struct {
+		in   Instruments
+		want int // observations after this step's command
+	}{{nil, 0}, {ci, 1}, {ci, 2}, {nil, 2}} {
+		srv.SetInstruments(step.in)
+		version()
+		ci["version"].mu.Lock()
+		assert.Equal(t, step.want, ci["version"].n)
+		ci["version"].mu.Unlock()
+	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/field"
-	"github.com/memcons/memcons/internal/instrument"
 )
 
 // Defaults for zero Config fields.
@@ -131,7 +130,7 @@ type Server struct {
 	log      *slog.Logger
 	started  time.Time
 	counters counters
-	latency  map[*command]instrument.Observer // per command; nil when unmeasured
+	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
 
 	ctx    context.Context    // cancelled by Close; parent of every request
 	cancel context.CancelFunc // cancels ctx
@@ -165,9 +164,9 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		started:   time.Now(),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
-		latency:   latencies(opts.Instruments),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.SetInstruments(opts.Instruments)
 	return s, nil
 }
 

@@ -10,8 +10,10 @@ import (
 
 // newMetrics builds the peer's metrics and its HTTP server, which is
 // listening only once Start runs and only with a metrics address. They are
-// built even without one, so that a reload may turn them on later with
-// the counts since start.
+// built even without one, so that a reload may turn them on later: the
+// counters then count from the peer's start, the command latencies (the
+// one measurement on the client hot path, so off with the endpoint) from
+// the moment it was turned on.
 func (s *Server) newMetrics() {
 	s.metrics = metrics.New()
 	s.metricsHTTP = metrics.NewHTTPServer(s.metrics.Registry(), s.cfg.Pprof, s.log)
@@ -44,6 +46,11 @@ func (s *Server) registerMetrics() error {
 func (s *Server) SetMetricsAddr(addr string) error {
 	if err := s.metricsHTTP.SetAddr(addr); err != nil {
 		return fmt.Errorf("server %s: %w", s.cfg.Self, err)
+	}
+	if addr == "" {
+		s.ctrl.SetInstruments(nil)
+	} else {
+		s.ctrl.SetInstruments(s.metrics)
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctrlCfg := cfg.controllerConfig()
 	ctrlCfg.Addr, ctrlCfg.Logger = self.ClientAddr, s.log
-	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}, Instruments: s.metrics})
+	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
 	if err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
