@@ -48,11 +48,12 @@ type conn struct {
 	w   *bufio.Writer // writes to the conn's counting writer
 	rw  replyWriter
 
-	batch   []pending     // commands parsed from one read, reused
-	long    []byte        // a line longer than the read buffer, reused
-	term    [2]byte       // a data block's terminator
-	noreply bool          // the command being answered asked for no reply
-	mark    time.Duration // end of the last timed command of this batch, 0 if none (metrics.go)
+	batch   []pending // commands parsed from one read, reused
+	long    []byte    // a line longer than the read buffer, reused
+	term    [2]byte   // a data block's terminator
+	noreply bool      // the command being answered asked for no reply
+
+	mark time.Duration // end of the last timed command of this batch, 0 if none (metrics.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

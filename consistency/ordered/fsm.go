@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/instrument"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
@@ -81,7 +82,7 @@ func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // (see applyRun); the rest one by one. Outcomes of this peer's own writes go
 // straight to their waiting requests.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
-	defer timed(f.inst.Apply, time.Now())
+	defer instrument.Since(f.inst.Apply, time.Now())
 	out := make([]interface{}, len(logs))
 	var run []runEntry
 	for _, l := range logs {

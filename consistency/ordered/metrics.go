@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -77,7 +76,7 @@ func (m *Mode) Stats() Stats {
 }
 
 // countLeaderChanges counts every change of the leader raft reports until
-// the mode closes. Observations are never waited for: a burst beyond the
+// the mode closes, the first leader this peer learns of included. Observations are never waited for: a burst beyond the
 // buffer is counted as one change.
 func (m *Mode) countLeaderChanges(r *raft.Raft) {
 	ch := make(chan raft.Observation, 64)
@@ -102,9 +101,6 @@ func (m *Mode) countLeaderChanges(r *raft.Raft) {
 		}
 	}
 }
-
-// timed observes the seconds since start on o, if set.
-func timed(o instrument.Observer, start time.Time) { instrument.Since(o, start) }
 
 // countForward counts one request forwarded to the leader.
 func (m *Mode) countForward(kind byte) {

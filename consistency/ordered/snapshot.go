@@ -205,7 +205,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	timed(s.took, s.started)
+	instrument.Since(s.took, s.started)
 	return nil
 }
 
