@@ -88,8 +88,9 @@ func promtool(t *testing.T, exposition []byte) {
 }
 
 // startWithMetrics runs a cluster whose every peer serves /metrics on a
-// free loopback port.
-func startWithMetrics(t *testing.T, mode consistency.Kind, store server.StoreKind) *Cluster {
+// free loopback port; configure, when set, has the last word on each
+// peer's config.
+func startWithMetrics(t *testing.T, mode consistency.Kind, store server.StoreKind, configure ...func(*server.Config)) *Cluster {
 	t.Helper()
 	c := Start(t, Options{Mode: mode, Store: store, Configure: func(cfg *server.Config) {
 		peers := append([]server.PeerAddrs(nil), cfg.Peers...)
@@ -97,6 +98,9 @@ func startWithMetrics(t *testing.T, mode consistency.Kind, store server.StoreKin
 			peers[i].MetricsAddr = "127.0.0.1:0"
 		}
 		cfg.Peers = peers
+		for _, f := range configure {
+			f(cfg)
+		}
 	}})
 	require.NoError(t, c.WaitAllUp(slack), "all peers up")
 	for i := range 3 {
@@ -181,6 +185,7 @@ func TestMetrics_CountersMoveUnderWorkload(t *testing.T) {
 					}, slack, 20*time.Millisecond, "every write pushed to both peers, and a sync with peer3 completed")
 					assert.GreaterOrEqual(t, after.value("memcons_eventual_replication_lag_seconds", "peer=peer3"), 0.0)
 					assert.GreaterOrEqual(t, after.value("memcons_eventual_tombstones"), 1.0, "the delete left a tombstone")
+					assert.Equal(t, 0.0, after.value("memcons_eventual_push_dropped_total", "peer=peer3"), "no push dropped")
 				default:
 					leaders, proposals := 0.0, 0.0
 					for i := range 3 {
@@ -254,4 +259,44 @@ func TestMetrics_SetMetricsAddrMovesTheEndpoint(t *testing.T) {
 	assert.Empty(t, s.MetricsAddr())
 	_, err = client.Get("http://" + moved + "/metrics")
 	assert.Error(t, err, "nothing answers once off")
+}
+
+// TestMetrics_RaftSnapshotsCounted lowers the snapshot threshold, writes
+// past it and waits until every peer reports a snapshot taken, its
+// duration observed and its index.
+func TestMetrics_RaftSnapshotsCounted(t *testing.T) {
+	c := startWithMetrics(t, consistency.Linearizable, server.StoreMemory, func(cfg *server.Config) {
+		cfg.Ordered.SnapshotThreshold = 16
+		cfg.Ordered.SnapshotInterval = 50 * time.Millisecond
+	})
+	mc := newMemcache(t, c.ClientAddr(0))
+	for k := range 64 {
+		require.NoError(t, mc.Set(&memcache.Item{Key: fmt.Sprintf("snap-%d", k), Value: []byte("v")}))
+	}
+	for i := range 3 {
+		addr := c.Server(i).MetricsAddr()
+		require.Eventually(t, func() bool {
+			s := scrapeMetrics(t, addr)
+			return s.value("memcons_raft_snapshot_duration_seconds") >= 1 && s.value("memcons_raft_last_snapshot_index") >= 16
+		}, slack, 20*time.Millisecond, "peer %d took a snapshot and reports it", i)
+	}
+}
+
+// TestMetrics_EventualFullTransferCounted restarts a peer on the memory
+// store (its replica is then empty) after more writes than the recent-write
+// log keeps, and waits until it reports the full transfer from the writer.
+func TestMetrics_EventualFullTransferCounted(t *testing.T) {
+	c := startWithMetrics(t, consistency.Eventual, server.StoreMemory, func(cfg *server.Config) {
+		cfg.Eventual.RecentLogSize = 8
+	})
+	c.Kill(2)
+	mc := newMemcache(t, c.ClientAddr(0))
+	for k := range 32 {
+		require.NoError(t, mc.Set(&memcache.Item{Key: fmt.Sprintf("full-%d", k), Value: []byte("v")}))
+	}
+	c.Restart(2)
+	addr := c.Server(2).MetricsAddr()
+	require.Eventually(t, func() bool {
+		return scrapeMetrics(t, addr).value("memcons_eventual_full_transfers_total", "peer=peer1") >= 1
+	}, slack, 20*time.Millisecond, "peer3 counts the full transfer from peer1")
 }
