@@ -6,6 +6,8 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -29,6 +31,7 @@ type Metrics struct {
 	replica  *prometheus.HistogramVec       // by replica operation
 	apply    prometheus.Histogram
 	snapshot prometheus.Histogram
+	timing   atomic.Bool // replica calls are timed (Store)
 }
 
 var _ controller.Instruments = (*Metrics)(nil)
@@ -70,6 +73,10 @@ func New() *Metrics {
 	)
 	return m
 }
+
+// SetTiming turns the timing of replica calls on or off: the one
+// measurement on the replica's hot path, so off while nobody scrapes.
+func (m *Metrics) SetTiming(on bool) { m.timing.Store(on) }
 
 // Registry returns the peer's registry, which the HTTP server gathers.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

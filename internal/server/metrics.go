@@ -11,9 +11,9 @@ import (
 // newMetrics builds the peer's metrics and its HTTP server, which is
 // listening only once Start runs and only with a metrics address. They are
 // built even without one, so that a reload may turn them on later: the
-// counters then count from the peer's start, the command latencies (the
-// one measurement on the client hot path, so off with the endpoint) from
-// the moment it was turned on.
+// counters then count from the peer's start, the command and replica call
+// latencies (measured on the hot paths, so off with the endpoint) from the
+// moment it was turned on.
 func (s *Server) newMetrics() {
 	s.metrics = metrics.New()
 	s.metricsHTTP = metrics.NewHTTPServer(s.metrics.Registry(), s.cfg.Pprof, s.log)
@@ -47,11 +47,14 @@ func (s *Server) SetMetricsAddr(addr string) error {
 	if err := s.metricsHTTP.SetAddr(addr); err != nil {
 		return fmt.Errorf("server %s: %w", s.cfg.Self, err)
 	}
+	// The latencies of client commands and replica calls are measured on
+	// their hot paths: only while the endpoint is on.
 	if addr == "" {
 		s.ctrl.SetInstruments(nil)
 	} else {
 		s.ctrl.SetInstruments(s.metrics)
 	}
+	s.metrics.SetTiming(addr != "")
 	return nil
 }
 
