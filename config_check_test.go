@@ -106,6 +106,13 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		{"peer_addr", []string{"--peer2.peer_addr=" + f.addrs["peer1.client_addr"]},
 			fmt.Sprintf("peer2.peer_addr: port %s on host \"127.0.0.1\" is also used by peer1.client_addr", port(t, f.addrs["peer1.client_addr"]))},
 		{"replica_addr", []string{"--peer1.replica_addr="}, "peer1.replica_addr: missing (required when cluster.store is memcached)"},
+		{"metrics_addr", []string{"--peer1.metrics_addr=127.0.0.1:http"},
+			`peer1.metrics_addr: bad address "127.0.0.1:http": port "http" is not 1-65535`},
+		{"metrics_addr", []string{"--peer3.metrics_addr=" + f.addrs["peer3.client_addr"]},
+			fmt.Sprintf("peer3.metrics_addr: port %s on host \"127.0.0.1\" is also used by peer3.client_addr", port(t, f.addrs["peer3.client_addr"]))},
+		{"metrics_addr", []string{"--peer2.metrics_addr=" + f.addrs["peer1.peer_addr"]},
+			fmt.Sprintf("peer2.metrics_addr: port %s on host \"127.0.0.1\" is also used by peer1.peer_addr", port(t, f.addrs["peer1.peer_addr"]))},
+		{"pprof", []string{"--cluster.pprof=maybe"}, `cluster.pprof: bad switch "maybe" (want on or off)`},
 	}
 
 	documented, covered := map[string]bool{}, map[string]bool{}

@@ -117,6 +117,8 @@ func (cfg Config) Validate() error {
 type Options struct {
 	Cluster ClusterReporter // lines of `stats cluster`
 	Extra   StatsSource     // extra lines of `stats`
+	// Instruments receives command latencies (metrics.go).
+	Instruments Instruments
 }
 
 // Server accepts memcached text-protocol clients and serves them through a
@@ -129,6 +131,7 @@ type Server struct {
 	errLog   *errorLog // the detail behind SERVER_ERROR replies
 	started  time.Time
 	counters counters
+	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
 
 	ctx    context.Context    // cancelled by Close; parent of every request
 	cancel context.CancelFunc // cancels ctx
@@ -165,6 +168,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		conns:     make(map[*conn]bool),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.SetInstruments(opts.Instruments)
 	return s, nil
 }
 

@@ -93,7 +93,7 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	}
 	for _, p := range opts.Peers {
 		if p != opts.Self {
-			m.links[p] = newLink(p)
+			m.links[p] = newLink(p, m.opts.Now())
 			m.order = append(m.order, p)
 		}
 	}

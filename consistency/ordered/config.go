@@ -81,6 +81,8 @@ type Config struct {
 	// OnApply, when set, is called by the FSM for every write it applies,
 	// in log order. Tests compare the applied sequences of the peers.
 	OnApply func(AppliedEntry)
+	// Instruments receive the apply and snapshot latencies (metrics.go).
+	Instruments Instruments
 }
 
 // DefaultConfig returns a Config whose tuning fields (ElectionTimeout

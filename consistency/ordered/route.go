@@ -39,6 +39,7 @@ func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, er
 			if kind == fwdReadIndex {
 				limit = m.readAttemptLimit()
 			}
+			m.countForward(kind)
 			a, err = m.fwd.call(ctx, r, leader, kind, data, limit)
 			if err != nil && !errors.Is(err, errNotSent) && kind == fwdPropose {
 				return 0, fmt.Errorf("forwarded to leader %s: %w, %w: %w", leader, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, err)
@@ -112,6 +113,7 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 	}
 	switch kind {
 	case fwdPropose:
+		m.counters.proposals.Add(1)
 		f := r.Apply(data, m.cfg.RequestTimeout)
 		if err := m.await(ctx, f); err != nil {
 			if errors.Is(err, raft.ErrNotLeader) {
