@@ -208,6 +208,14 @@ func (p *fieldParser) logLevel(key string, dst *slog.Level) {
 	}
 }
 
+// formatOnOff writes b the way onOff reads it.
+func formatOnOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 // parseConfig parses raw over server.DefaultConfig and then validates the
 // result (validate); it returns every problem found.
 func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
@@ -256,6 +264,7 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	cfg.TLSCert, cfg.TLSKey, cfg.TLSCA = p.str("tls_cert"), p.str("tls_key"), p.str("tls_ca")
 	p.onOff("peer_tls", &cfg.PeerTLS)
 	p.logLevel("log_level", &cfg.LogLevel)
+	p.onOff("pprof", &cfg.Pprof)
 
 	dataDir := p.nonEmpty("data_dir")
 	cfg.Peers = p.peers(cfg.Store)
@@ -336,6 +345,7 @@ func (p *fieldParser) peers(store server.StoreKind) []server.PeerAddrs {
 			ClientTLSAddr: tlsAddr,
 			PeerAddr:      p.addr(n, sec, "peer_addr", true),
 			ReplicaAddr:   p.addr(n, sec, "replica_addr", store == server.StoreMemcached),
+			MetricsAddr:   p.addr(n, sec, "metrics_addr", false),
 		})
 	}
 	for _, s := range slices.Sorted(maps.Keys(p.raw.Sections)) {
@@ -385,6 +395,7 @@ func (p *fieldParser) portClashes(peers []server.PeerAddrs, store server.StoreKi
 		if store == server.StoreMemcached {
 			addrs = append(addrs, struct{ k, a string }{"replica_addr", pa.ReplicaAddr})
 		}
+		addrs = append(addrs, struct{ k, a string }{"metrics_addr", pa.MetricsAddr})
 		for _, x := range addrs {
 			if x.a == "" {
 				continue

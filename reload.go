@@ -27,8 +27,6 @@ type liveKey struct {
 
 // liveKeys is the one table of what SIGHUP can change; every other key
 // needs a restart, and a reload that changes one keeps its running value.
-// The metrics address joins here when the metrics server exists:
-// {keys: {"%s.metrics_addr"}, apply: ... SetAddr(next.MetricsAddr)}.
 var liveKeys = []liveKey{
 	{keys: []string{"cluster.idle_timeout"}, apply: func(r *reloader, c server.Config) error {
 		return r.srv.SetIdleTimeout(c.IdleTimeout)
@@ -53,6 +51,17 @@ var liveKeys = []liveKey{
 	}},
 	{keys: []string{"cluster.leader_wait", "cluster.request_timeout"}, apply: func(r *reloader, c server.Config) error {
 		return r.srv.SetOrderedTimeouts(c.Ordered)
+	}},
+	{keys: []string{"%s.metrics_addr"}, apply: func(r *reloader, c server.Config) error {
+		self, err := c.SelfAddrs()
+		if err != nil {
+			return err
+		}
+		return r.srv.SetMetricsAddr(self.MetricsAddr)
+	}},
+	{keys: []string{"cluster.pprof"}, apply: func(r *reloader, c server.Config) error {
+		r.srv.SetPprof(c.Pprof)
+		return nil
 	}},
 	{keys: []string{"cluster.tls_cert", "cluster.tls_key", "cluster.tls_ca"}, always: true,
 		apply: func(r *reloader, c server.Config) error { return r.srv.ReloadTLS(c) }},

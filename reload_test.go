@@ -276,13 +276,20 @@ func TestReloader_LiveAndRestartKeys(t *testing.T) {
 	base := map[string]string{
 		"secret": "s3cret", "peers": "peer1", "store": "memory", "data_dir": t.TempDir(),
 	}
-	write := func(path string, cluster map[string]string) {
+	metricsAddr := memcachedtest.FreeAddr(t)
+	// write puts the keys named "peer1.x" in [peer1], the others in [cluster].
+	write := func(path string, keys map[string]string) {
 		var b strings.Builder
 		b.WriteString("[cluster]\n")
-		for k, v := range cluster {
+		var peer1 strings.Builder
+		for k, v := range keys {
+			if pk, ok := strings.CutPrefix(k, "peer1."); ok {
+				fmt.Fprintf(&peer1, "%s = %s\n", pk, v)
+				continue
+			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
 		}
-		fmt.Fprintf(&b, "[peer1]\nclient_addr = %s\npeer_addr = %s\n", addrs[0], addrs[1])
+		fmt.Fprintf(&b, "[peer1]\nclient_addr = %s\npeer_addr = %s\n%s", addrs[0], addrs[1], peer1.String())
 		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
 	}
 	tests := []struct {
@@ -298,6 +305,8 @@ func TestReloader_LiveAndRestartKeys(t *testing.T) {
 		{"push_delay", "20ms", `msg="config reload: changed" key=cluster.push_delay from=10ms to=20ms`},
 		{"leader_wait", "4s", `msg="config reload: changed" key=cluster.leader_wait from=3s to=4s`},
 		{"request_timeout", "6s", `msg="config reload: changed" key=cluster.request_timeout from=5s to=6s`},
+		{"pprof", "on", `msg="config reload: changed" key=cluster.pprof from=off to=on`},
+		{"peer1.metrics_addr", metricsAddr, `msg="config reload: changed" key=peer1.metrics_addr from="" to=` + metricsAddr},
 		{"mode", "linearizable", `msg="config reload: cluster.mode needs a restart; keeping the running value" key=cluster.mode running=eventual file=linearizable`},
 		{"secret", "other", `msg="config reload: cluster.secret needs a restart; keeping the running value" key=cluster.secret running=(hidden) file=(hidden)`},
 		{"item_size_max", "2m", `msg="config reload: cluster.item_size_max needs a restart; keeping the running value" key=cluster.item_size_max running=1m file=2m`},
@@ -333,16 +342,23 @@ func TestReloader_LiveAndRestartKeys(t *testing.T) {
 			write(path, cluster)
 			r.reload()
 			assert.Contains(t, log.String(), tt.want)
-			assert.Equal(t, 1, strings.Count(log.String(), "key=cluster."+tt.key+" "), "one line for the key:\n%s", log)
+			key := tt.key
+			if !strings.Contains(key, ".") {
+				key = "cluster." + key
+			}
+			assert.Equal(t, 1, strings.Count(log.String(), "key="+key+" "), "one line for the key:\n%s", log)
 			if strings.Contains(tt.want, "needs a restart") {
 				r.reload()
-				assert.Equal(t, 2, strings.Count(log.String(), "key=cluster."+tt.key+" "), "refused again, the running value kept:\n%s", log)
+				assert.Equal(t, 2, strings.Count(log.String(), "key="+key+" "), "refused again, the running value kept:\n%s", log)
 			} else {
 				r.reload()
-				assert.Equal(t, 1, strings.Count(log.String(), "key=cluster."+tt.key+" "), "applied once, nothing left to change:\n%s", log)
+				assert.Equal(t, 1, strings.Count(log.String(), "key="+key+" "), "applied once, nothing left to change:\n%s", log)
 			}
-			if tt.key == "log_level" {
+			switch tt.key {
+			case "log_level":
 				assert.Equal(t, slog.LevelDebug, level.Level())
+			case "peer1.metrics_addr":
+				assert.Equal(t, metricsAddr, srv.MetricsAddr(), "the metrics endpoint moved")
 			}
 		})
 	}

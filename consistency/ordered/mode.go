@@ -66,6 +66,7 @@ type Mode struct {
 	nudgeClosed bool
 
 	srvConns peer.ConnSet // forward connections this peer serves
+	counters counters     // events counted for metrics (metrics.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,7 +83,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("ordered: incarnation id: %w", err)
+		return nil, fmt.Errorf("incarnation id: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
@@ -98,7 +99,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
-		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply,
+		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply, inst: cfg.Instruments,
 		spoolDir: filepath.Join(cfg.DataDir, "raft"),
 	}).init()
 	m.live.Store(&Timeouts{LeaderWait: cfg.LeaderWait, RequestTimeout: cfg.RequestTimeout})
@@ -165,6 +166,7 @@ func (m *Mode) Start(ctx context.Context) error {
 	}
 	m.raft.Store(r)
 	m.wg.Go(m.tickLoop)
+	m.wg.Go(func() { m.countLeaderChanges(r) })
 	if had {
 		m.catchUp(ctx)
 	}

@@ -37,6 +37,7 @@ type PeerAddrs struct {
 	ClientTLSAddr string
 	PeerAddr      string // peer-to-peer port
 	ReplicaAddr   string // backing memcached (ignored for StoreMemory)
+	MetricsAddr   string // Prometheus /metrics over HTTP; "" = off
 }
 
 // Config is everything one peer needs to run; main.go fills it from
@@ -61,6 +62,9 @@ type Config struct {
 	StoreConns       int           // pipelined backend connections for get, set and delete
 
 	Eventual eventual.Config // eventual mode's sync tuning
+
+	// Pprof serves /debug/pprof/ beside /metrics on this peer's MetricsAddr.
+	Pprof bool
 
 	// Ordered tunes the linearizable and sequential modes (raft timing,
 	// leader wait, snapshots); the server fills in the kind, names, paths,

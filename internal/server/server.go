@@ -15,6 +15,7 @@ import (
 	"github.com/memcons/memcons/controller"
 	"github.com/memcons/memcons/internal/certs"
 	"github.com/memcons/memcons/internal/datadir"
+	"github.com/memcons/memcons/internal/metrics"
 	"github.com/memcons/memcons/kvcontroller"
 	"github.com/memcons/memcons/peer"
 )
@@ -24,7 +25,7 @@ import (
 const drainTimeout = 5 * time.Second
 
 // ErrConfig reports a Config that cannot run.
-var ErrConfig = errors.New("server: bad config")
+var ErrConfig = errors.New("bad config")
 
 // Server is one running memcons peer.
 type Server struct {
@@ -38,6 +39,9 @@ type Server struct {
 	ctrl    *controller.Server
 	health  *healthProbe
 	certs   *certs.Source // nil without TLS
+
+	metrics     *metrics.Metrics    // the peer's registry (metrics.go)
+	metricsHTTP *metrics.HTTPServer // /metrics on self.MetricsAddr
 
 	clientLn    net.Listener
 	clientTLSLn net.Listener // nil without a TLS client port
@@ -61,9 +65,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, self: self, log: cfg.Logger}
+	s.newMetrics()
 	if s.store, err = newStore(cfg, self); err != nil {
 		return nil, err
 	}
+	s.store = s.metrics.Store(s.store)
 	s.health = newHealthProbe(s.store, cfg.HeartbeatInterval, cfg.StoreTimeout)
 	if s.certs, err = loadCerts(cfg); err != nil {
 		_ = s.closeParts()
@@ -82,7 +88,11 @@ func New(cfg Config) (*Server, error) {
 	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
 	if err != nil {
 		s.closeParts()
-		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
+		return nil, fmt.Errorf("server %s: client port: %w", cfg.Self, err)
+	}
+	if err := s.registerMetrics(); err != nil {
+		_ = s.closeParts()
+		return nil, err
 	}
 	return s, nil
 }
@@ -158,6 +168,9 @@ func (s *Server) Start(ctx context.Context) error {
 		if err := datadir.Claim(s.cfg.DataDir, id); err != nil {
 			return fmt.Errorf("server %s: %w", s.cfg.Self, err)
 		}
+	}
+	if err := s.SetMetricsAddr(s.self.MetricsAddr); err != nil {
+		return err
 	}
 	if err := s.waitReplica(ctx); err != nil {
 		return err
@@ -294,7 +307,7 @@ func (s *Server) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		errs = append(errs, s.closeParts())
+		errs = append(errs, s.closeParts(), s.metricsHTTP.Close())
 		s.closeErr = errors.Join(errs...)
 		s.log.Info("stopped")
 	})
