@@ -87,7 +87,7 @@ func (c *conn) read(p []byte) (int, error) {
 	if c.srv.draining.Load() {
 		return 0, errDraining
 	}
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if t := c.srv.limits().IdleTimeout; t > 0 {
 		if err := c.nc.SetReadDeadline(time.Now().Add(t)); err != nil {
 			return 0, err
 		}
@@ -103,7 +103,7 @@ func (c *conn) read(p []byte) (int, error) {
 
 // write is the only place that writes the socket.
 func (c *conn) write(p []byte) (int, error) {
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if t := c.srv.limits().IdleTimeout; t > 0 {
 		if err := c.nc.SetWriteDeadline(time.Now().Add(t)); err != nil {
 			return 0, err
 		}
@@ -191,7 +191,7 @@ func (c *conn) parseBuffered() (pending, bool) {
 	if i < 0 {
 		return pending{}, false
 	}
-	if i > c.srv.cfg.MaxLineLength {
+	if i > c.srv.limits().MaxLineLength {
 		return pending{err: ErrLineTooLong}, true
 	}
 	var p pending
@@ -252,7 +252,7 @@ func (c *conn) readCommand() (pending, error) {
 // 2048 bytes unless it is a get/gets line, and on any line over
 // MaxLineLength.
 func (c *conn) readLine() (line []byte, used int, err error) {
-	maxLine := c.srv.cfg.MaxLineLength
+	maxLine := c.srv.limits().MaxLineLength
 	for {
 		n := c.r.Buffered()
 		buf, _ := c.r.Peek(n)
@@ -278,7 +278,7 @@ func (c *conn) readLine() (line []byte, used int, err error) {
 // readLongLine reads a line that does not fit the read buffer into c.long;
 // start is the whole buffer, which holds no newline.
 func (c *conn) readLongLine(start []byte) ([]byte, error) {
-	maxLine := c.srv.cfg.MaxLineLength
+	maxLine := c.srv.limits().MaxLineLength
 	c.long = append(c.long[:0], start...)
 	_, _ = c.r.Discard(len(start))
 	for {

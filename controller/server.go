@@ -132,6 +132,7 @@ type Server struct {
 	started  time.Time
 	counters counters
 	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
+	live     atomic.Pointer[Limits]     // cfg's limits, replaced by SetLimits
 
 	ctx    context.Context    // cancelled by Close; parent of every request
 	cancel context.CancelFunc // cancels ctx
@@ -167,6 +168,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
 	}
+	s.live.Store(&Limits{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, MaxLineLength: cfg.MaxLineLength})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.SetInstruments(opts.Instruments)
 	return s, nil
@@ -239,7 +241,7 @@ func (s *Server) startConn(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	if len(s.conns) >= s.cfg.MaxConns {
+	if len(s.conns) >= s.limits().MaxConns {
 		s.mu.Unlock()
 		s.counters.rejectedConns.Add(1)
 		// The greeting fits any socket buffer; the deadline only guards

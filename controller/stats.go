@@ -111,7 +111,7 @@ func (s *Server) generalStats(now time.Time) []Stat {
 		{"pointer_size", strconv.Itoa(strconv.IntSize)},
 		{"rusage_user", user},
 		{"rusage_system", sys},
-		{"max_connections", strconv.Itoa(s.cfg.MaxConns)},
+		{"max_connections", strconv.Itoa(s.limits().MaxConns)},
 		{"curr_connections", u(&c.currConns)},
 		{"total_connections", u(&c.totalConns)},
 		{"rejected_connections", u(&c.rejectedConns)},
@@ -155,15 +155,15 @@ func (s *Server) settingsStats() []Stat {
 		}
 	}
 	return []Stat{
-		{"maxconns", strconv.Itoa(s.cfg.MaxConns)},
+		{"maxconns", strconv.Itoa(s.limits().MaxConns)},
 		{"tcpport", port},
 		{"verbosity", strconv.FormatUint(uint64(s.counters.verbosity.Load()), 10)},
 		{"cas_enabled", "yes"},
 		{"binding_protocol", "ascii"},
 		{"item_size_max", strconv.Itoa(s.cfg.ItemSizeMax)},
 		{"flush_enabled", "yes"},
-		{"idle_timeout", strconv.FormatInt(int64(s.cfg.IdleTimeout/time.Second), 10)},
-		{"max_line_length", strconv.Itoa(s.cfg.MaxLineLength)},
+		{"idle_timeout", strconv.FormatInt(int64(s.limits().IdleTimeout/time.Second), 10)},
+		{"max_line_length", strconv.Itoa(s.limits().MaxLineLength)},
 		{"num_threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
 	}
 }

@@ -131,7 +131,7 @@ func (l *link) take(n int) []pushEntry {
 // being down: a dial or read stuck on the link as it was would otherwise
 // hold up the next sync for up to syncTimeout.
 func (m *Mode) watchLinks() {
-	t := time.NewTicker(max(min(m.cfg.SyncInterval/2, 100*time.Millisecond), 10*time.Millisecond))
+	t := time.NewTicker(max(min(m.tuning().SyncInterval/2, 100*time.Millisecond), 10*time.Millisecond))
 	defer t.Stop()
 	up := make(map[string]bool, len(m.order))
 	for _, name := range m.order {

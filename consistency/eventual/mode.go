@@ -26,6 +26,7 @@ const syncChannel = peer.ChannelSync
 // Mode is eventual mode on one peer. It is safe for concurrent use.
 type Mode struct {
 	cfg   Config
+	live  atomic.Pointer[Tuning] // cfg's push and sync tuning, replaced by SetTuning
 	opts  Options
 	store kvcontroller.Store
 	clock *versionClock
@@ -97,6 +98,7 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 			m.order = append(m.order, p)
 		}
 	}
+	m.live.Store(&Tuning{SyncInterval: cfg.SyncInterval, PushBatch: cfg.PushBatch, PushDelay: cfg.PushDelay})
 	slices.Sort(m.order)
 	if opts.Trans != nil {
 		opts.Trans.Handle(syncChannel, m.serveConn)

@@ -203,7 +203,8 @@ func (m *Mode) maintain(intact bool) {
 	if intact {
 		m.scanReplica()
 	}
-	ticker := time.NewTicker(m.cfg.SyncInterval)
+	period := m.tuning().SyncInterval
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	var pending *gcRound
 	for {
@@ -211,6 +212,7 @@ func (m *Mode) maintain(intact bool) {
 		case <-m.ctx.Done():
 			return
 		case <-ticker.C:
+			m.retune(ticker, &period)
 		}
 		pending = m.collectTombs(pending)
 		m.checkMarker()

@@ -59,7 +59,7 @@ func (m *Mode) readIndex(ctx context.Context) (uint64, error) {
 // readIndexRound asks the leader (this peer or, over the forward channel,
 // another) for a read index on behalf of the reads batched into one round.
 func (m *Mode) readIndexRound() (uint64, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	m.counters.followerRounds.Add(1)
 	applied, _ := m.fsm.appliedIndex()
@@ -78,7 +78,7 @@ func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
 			if m.termReady.Load() == term {
 				return nil, nil
 			}
-			if err := m.await(m.ctx, r.Barrier(m.cfg.RequestTimeout)); err != nil {
+			if err := m.await(m.ctx, r.Barrier(m.timeouts().RequestTimeout)); err != nil {
 				return nil, fmt.Errorf("barrier in term %d: %w", term, err)
 			}
 			m.termReady.Store(term)
@@ -98,7 +98,7 @@ func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
 // request_timeout bounds the round regardless, so that no round holds up
 // the next for longer.
 func (m *Mode) verifyRound() (uint64, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	m.counters.leaderRounds.Add(1)
 	r := m.raft.Load()

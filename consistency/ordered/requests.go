@@ -15,7 +15,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if m.raft.Load() == nil {
 		return consistency.Result{}, fmt.Errorf("%w: raft not started", consistency.ErrUnavailable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	now := m.cfg.Now().Unix()
 	if req.Op.IsRead() {

@@ -21,7 +21,7 @@ import (
 // answer; a forwarded propose stops waiting when raft reports another
 // leader and fails with its outcome unknown.
 func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, error) {
-	deadline := time.Now().Add(m.cfg.LeaderWait)
+	deadline := time.Now().Add(m.timeouts().LeaderWait)
 	var last error
 	for {
 		r := m.raft.Load()
@@ -56,7 +56,7 @@ func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, er
 			return 0, m.leaderFailed(kind, leader, a.msg)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, m.noLeader(leader, fmt.Errorf("none reachable within leader_wait %v: %w", m.cfg.LeaderWait, last))
+			return 0, m.noLeader(leader, fmt.Errorf("none reachable within leader_wait %v: %w", m.timeouts().LeaderWait, last))
 		}
 		if _, id := r.LeaderWithID(); id != "" && string(id) != leader {
 			continue // another leader already: ask it at once
@@ -114,7 +114,7 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 	switch kind {
 	case fwdPropose:
 		m.counters.proposals.Add(1)
-		f := r.Apply(data, m.cfg.RequestTimeout)
+		f := r.Apply(data, m.timeouts().RequestTimeout)
 		if err := m.await(ctx, f); err != nil {
 			if errors.Is(err, raft.ErrNotLeader) {
 				return fwdAnswer{status: fwdNotLeader}
@@ -149,7 +149,7 @@ func (m *Mode) handleForward(conn net.Conn, from string) {
 	}
 	defer m.srvConns.Remove(conn)
 	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
-		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+		ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 		defer cancel()
 		a := m.answer(ctx, kind, data)
 		if a.status == fwdOK && (kind == fwdPropose || len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
@@ -190,7 +190,7 @@ func (m *Mode) nudgeLoop() {
 		m.nmu.Unlock()
 		r := m.raft.Load()
 		c := command{Kind: cmdTick, Now: m.cfg.Now().Unix()}
-		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
+		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.timeouts().RequestTimeout)); err != nil {
 			m.log.Debug("commit nudge failed", "err", err)
 		}
 	}
