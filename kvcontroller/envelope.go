@@ -14,7 +14,8 @@ var ErrCorrupt = errors.New("kvcontroller: corrupt envelope")
 //	offset size field
 //	0      1    magic (envelopeMagic)
 //	1      1    format version (envelopeFormat)
-//	2      1    bits: bit 0 = tombstone; the others must be zero
+//	2      1    bits: bit 0 = tombstone, bit 1 = stale, bit 2 = win sent
+//	            (the meta protocol's item state); the others must be zero
 //	3      4    client flags
 //	7      8    absolute exptime, unix seconds (0 = never)
 //	15     8    version
@@ -23,7 +24,9 @@ const (
 	envelopeFormat byte = 1
 
 	bitTombstone byte = 1 << 0
-	knownBits         = bitTombstone
+	bitStale     byte = 1 << 1
+	bitWinSent   byte = 1 << 2
+	knownBits         = bitTombstone | bitStale | bitWinSent
 
 	offBits    = 2
 	offFlags   = 3
@@ -40,6 +43,12 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	var bits byte
 	if it.Tombstone {
 		bits |= bitTombstone
+	}
+	if it.Stale {
+		bits |= bitStale
+	}
+	if it.WinSent {
+		bits |= bitWinSent
 	}
 	dst = append(dst, envelopeMagic, envelopeFormat, bits)
 	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
@@ -76,6 +85,8 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		Exptime:   int64(binary.BigEndian.Uint64(b[offExptime:])),
 		Version:   binary.BigEndian.Uint64(b[offVersion:]),
 		Tombstone: bits&bitTombstone != 0,
+		Stale:     bits&bitStale != 0,
+		WinSent:   bits&bitWinSent != 0,
 	}, nil
 }
 
