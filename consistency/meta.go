@@ -226,6 +226,9 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		it = kvcontroller.Item{Key: req.Keys[0], Value: strconv.AppendUint(nil, number, 10), Version: version}
 		out.Created = true
 	} else {
+		if len(cur.Value) == 0 {
+			return Effect{}, Result{}, ErrNonNumeric // before the CAS, as in memcached
+		}
 		if req.Cas != 0 && cur.Version != req.Cas {
 			return Effect{}, Result{Status: StatusExists}, nil
 		}

@@ -128,6 +128,7 @@ type Server struct {
 	log      *slog.Logger
 	started  time.Time
 	counters counters
+	access   *accessTable // how this peer's clients fetched each item (mg h and l, me)
 
 	ctx    context.Context    // cancelled by Close; parent of every request
 	cancel context.CancelFunc // cancels ctx
@@ -159,6 +160,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		opts:      opts,
 		log:       cfg.Logger,
 		started:   time.Now(),
+		access:    newAccessTable(),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
 	}
