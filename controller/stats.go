@@ -57,7 +57,6 @@ var cmdStatNames = [numCmdStats]string{
 	cmdMeta: "cmd_meta",
 }
 
-
 // counters are the server-wide statistics, updated by every connection.
 // All fields are atomics; `stats reset` zeroes the resettable ones.
 type counters struct {
