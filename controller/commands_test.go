@@ -82,7 +82,7 @@ func TestCommands_TableInvariants(t *testing.T) {
 }
 
 func TestCommands_DispatchMisses(t *testing.T) {
-	for _, word := range []string{"", "g", "ge", "gett", "GET", "flush_al", "mg", "get\x00"} {
+	for _, word := range []string{"", "g", "ge", "gett", "GET", "flush_al", "mz", "m", "get\x00"} {
 		var cmd Command
 		e, err := dispatch(&cmd, [][]byte{[]byte(word)})
 		assert.Nil(t, e, "%q", word)

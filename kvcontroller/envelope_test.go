@@ -20,6 +20,8 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		{"all fields", Item{Key: "k", Value: []byte("v\r\n\x00"), Flags: 0xdeadbeef, Exptime: 1_800_000_000, Version: 1 << 60, Tombstone: true}},
 		{"extremes", Item{Key: "k", Value: []byte("x"), Flags: math.MaxUint32, Exptime: math.MinInt64, Version: math.MaxUint64}},
 		{"negative exptime", Item{Key: "k", Value: []byte("x"), Exptime: -1}},
+		{"stale with its win sent", Item{Key: "k", Value: []byte("x"), Version: 9, Stale: true, WinSent: true}},
+		{"win sent only", Item{Key: "k", Value: []byte{}, WinSent: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
