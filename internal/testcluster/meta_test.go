@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,5 +247,137 @@ func runMetaScript(t *testing.T, sc metaScript, prefix, refAddr, peerAddr string
 		for i, w := range refN.clocks {
 			assert.InDelta(t, w, peerN.clocks[i], 1, "clock figure %d of step %q\nmemcached: %q\nmemcons:   %q", i, step, want, got)
 		}
+	}
+}
+
+// metaCall sends one request on a fresh connection to addr and returns
+// its first reply line.
+func metaCall(t *testing.T, addr, req string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	_, err = conn.Write([]byte(req))
+	require.NoError(t, err)
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte("\r\n")) {
+		n, err := conn.Read(buf)
+		got = append(got, buf[:n]...)
+		require.NoError(t, err, "reply to %q", req)
+	}
+	return string(got[:bytes.Index(got, []byte("\r\n"))])
+}
+
+// metaLast sends req on a fresh connection to addr and returns the first
+// reply line that starts with prefix.
+func metaLast(t *testing.T, addr, req, prefix string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	_, err = conn.Write([]byte(req))
+	require.NoError(t, err)
+	var got []byte
+	buf := make([]byte, 4096)
+	for {
+		for _, line := range strings.Split(string(got), "\r\n") {
+			if strings.HasPrefix(line, prefix) && strings.Contains(string(got), line+"\r\n") {
+				return line
+			}
+		}
+		n, err := conn.Read(buf)
+		got = append(got, buf[:n]...)
+		require.NoError(t, err, "reply to %q; so far %q", req, got)
+	}
+}
+
+// TestMeta_WinDecidedOnceForTheCluster races clients on all three peers
+// for the recache win of a missing key (N) and of a stale item: in the
+// strict modes the log decides, so exactly one client gets W and the rest
+// Z.
+func TestMeta_WinDecidedOnceForTheCluster(t *testing.T) {
+	const clientsPerPeer = 4
+	for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := Start(t, Options{Mode: mode})
+			require.NoError(t, c.WaitAllUp(slack))
+			for round := range 5 {
+				for _, race := range []struct{ name, setup, req string }{
+					{"vivify", "", "mg viv%d N30 v\r\n"},
+					{"stale", "ms st%d 1 T100\r\nx\r\nmd st%[1]d I\r\n", "mg st%d v\r\n"},
+				} {
+					if race.setup != "" {
+						// The setup ends with me, whose cas= is the stale item's.
+						key := fmt.Sprintf("st%d", round)
+						debug := metaLast(t, c.ClientAddr(0), fmt.Sprintf(race.setup, round)+"me "+key+"\r\n", "ME ")
+						cas := casToken.FindStringSubmatch(debug)
+						require.NotNil(t, cas, "me line %q", debug)
+						for i := range 3 {
+							// A sequential read may not see the stale mark yet:
+							// wait until every peer has applied it.
+							require.Eventually(t, func() bool {
+								return strings.Contains(metaCall(t, c.ClientAddr(i), "me "+key+"\r\n"), " cas="+cas[1]+" ")
+							}, slack, 10*time.Millisecond)
+						}
+					}
+					replies := make(chan string, 3*clientsPerPeer)
+					start := make(chan struct{})
+					var done []chan struct{}
+					for i := range 3 {
+						for range clientsPerPeer {
+							ch := make(chan struct{})
+							done = append(done, ch)
+							go func() {
+								defer close(ch)
+								<-start
+								replies <- metaCall(t, c.ClientAddr(i), fmt.Sprintf(race.req, round))
+							}()
+						}
+					}
+					close(start)
+					for _, ch := range done {
+						<-ch
+					}
+					close(replies)
+					wins, zs := 0, 0
+					for r := range replies {
+						fields := strings.Fields(r)
+						require.NotEmpty(t, fields)
+						require.Equal(t, "VA", fields[0], "reply %q", r)
+						if slices.Contains(fields, "W") {
+							wins++
+						}
+						if slices.Contains(fields, "Z") {
+							zs++
+						}
+					}
+					assert.Equal(t, 1, wins, "%s round %d: one client in the cluster wins", race.name, round)
+					assert.Equal(t, 3*clientsPerPeer-1, zs, "%s round %d: every other client sees Z", race.name, round)
+				}
+			}
+		})
+	}
+}
+
+// TestMeta_EventualStaleMarkConverges marks an item stale on one peer and
+// expects the other peers to report it stale once they converge; each
+// peer then hands out its own win (eventual mode decides wins per peer).
+func TestMeta_EventualStaleMarkConverges(t *testing.T) {
+	c := Start(t, Options{Mode: consistency.Eventual})
+	require.NoError(t, c.WaitAllUp(slack))
+	assert.Equal(t, "HD", metaCall(t, c.ClientAddr(0), "ms k 1 T100\r\nx\r\n"))
+	for i := 1; i < 3; i++ {
+		require.Eventually(t, func() bool { return metaCall(t, c.ClientAddr(i), "mg k v\r\n") == "VA 1" }, slack, 10*time.Millisecond)
+	}
+	assert.Equal(t, "HD", metaCall(t, c.ClientAddr(0), "md k I\r\n"))
+	for i := 1; i < 3; i++ {
+		var last string
+		require.Eventually(t, func() bool {
+			last = metaCall(t, c.ClientAddr(i), "mg k v\r\n")
+			return strings.Contains(last, " X")
+		}, slack, 10*time.Millisecond, "peer %d never saw the stale mark (last %q)", i, last)
 	}
 }
