@@ -139,7 +139,7 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		eff := put(cur.Value, cur.Flags, req.Exptime)
 		if eff.Kind == EffectPut {
 			eff.Item.Version = cur.Version // touch changes expiry only
-			eff.Item.Stale, eff.Item.WinSent = cur.Stale, cur.WinSent
+			eff.Item.Stale, eff.Item.WinSent, eff.Item.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
 		}
 		return eff, Result{Status: StatusTouched}, nil
 	case OpMetaGet:
@@ -156,12 +156,12 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 	return Effect{}, Result{}, fmt.Errorf("apply %s: not a single-key write", req.Op)
 }
 
-// keepMetaBits keeps cur's stale and win-sent marks on an incr/decr result
+// keepMetaBits keeps cur's stale, win-sent and binary-key marks on an incr/decr result
 // written in place (no longer than cur's value), as memcached's in-place
 // update keeps the item's flags; a longer result is a new item without them.
 func keepMetaBits(it *kvcontroller.Item, cur *kvcontroller.Item) {
 	if len(it.Value) == len(cur.Value) {
-		it.Stale, it.WinSent = cur.Stale, cur.WinSent
+		it.Stale, it.WinSent, it.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
 	}
 }
 

@@ -33,6 +33,8 @@ type MetaArgs struct {
 	RecacheExptime int64
 	// Initial is ma's J: the value an item created by N starts with.
 	Initial uint64
+	// KeyBinary is b on an ms: the item remembers its key was base64.
+	KeyBinary bool
 }
 
 // Writes reports whether an mg with these options changes the item even
@@ -130,7 +132,8 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 		mode = 'S'
 	}
 	casMode := m.CompareCas && (mode == 'S' || mode == 'R')
-	fresh := kvcontroller.Item{Key: key, Value: req.Value, Flags: req.Flags, Exptime: req.Exptime, Version: version}
+	fresh := kvcontroller.Item{Key: key, Value: req.Value, Flags: req.Flags, Exptime: req.Exptime, Version: version,
+		KeyBinary: m.KeyBinary}
 	stored := func(it kvcontroller.Item) (Effect, Result, error) {
 		return metaPut(it, now), Result{Status: StatusStored, Items: []Item{HitOf(it)}}, nil
 	}

@@ -112,12 +112,14 @@ type Item struct {
 	Version uint64 // the CAS unique
 	Stale   bool   // invalidated by md I or ms I (mg's X)
 	WinSent bool   // a recache win was handed out (mg's Z)
+	// KeyBinary marks a key stored by ms with b, shown base64 encoded.
+	KeyBinary bool
 }
 
 // HitOf returns the retrieval hit for a stored item.
 func HitOf(it kvcontroller.Item) Item {
 	return Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version,
-		Stale: it.Stale, WinSent: it.WinSent}
+		Stale: it.Stale, WinSent: it.WinSent, KeyBinary: it.KeyBinary}
 }
 
 // Result is the answer to a Request.

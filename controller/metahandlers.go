@@ -77,7 +77,7 @@ func handleMetaGet(c *conn, p *pending) error {
 		case 'O':
 			b = append(append(b, ' '), m.Opaque...)
 		case 'k':
-			b = appendMetaKey(b, key, m.Binary)
+			b = appendMetaKey(b, key, it.KeyBinary) // as the item was stored, like memcached
 		}
 	}
 	if res.Meta.WinSent {
@@ -324,7 +324,7 @@ func handleMetaDebug(c *conn, p *pending) error {
 	now := time.Now().Unix()
 	fetched, atime := c.srv.access.fetch(it.Key, it.Version, now, false)
 	b := append(c.rw.scratch[:0], "ME "...)
-	if cmd.Meta.Binary {
+	if it.KeyBinary {
 		b = base64AppendEncode(b, it.Key)
 	} else {
 		b = append(b, it.Key...)

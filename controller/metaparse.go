@@ -313,6 +313,7 @@ func parseMetaSet(cmd *Command, words [][]byte) error {
 	default:
 		return errMetaSetMode
 	}
+	m.Args.KeyBinary = m.Binary
 	if len(m.Opaque) > metaMaxOpaque {
 		return errMetaOpaque
 	}

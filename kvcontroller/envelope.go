@@ -14,8 +14,9 @@ var ErrCorrupt = errors.New("kvcontroller: corrupt envelope")
 //	offset size field
 //	0      1    magic (envelopeMagic)
 //	1      1    format version (envelopeFormat)
-//	2      1    bits: bit 0 = tombstone, bit 1 = stale, bit 2 = win sent
-//	            (the meta protocol's item state); the others must be zero
+//	2      1    bits: bit 0 = tombstone, bit 1 = stale, bit 2 = win sent,
+//	            bit 3 = binary key (the meta protocol's item state); the
+//	            others must be zero
 //	3      4    client flags
 //	7      8    absolute exptime, unix seconds (0 = never)
 //	15     8    version
@@ -26,7 +27,8 @@ const (
 	bitTombstone byte = 1 << 0
 	bitStale     byte = 1 << 1
 	bitWinSent   byte = 1 << 2
-	knownBits         = bitTombstone | bitStale | bitWinSent
+	bitKeyBinary byte = 1 << 3
+	knownBits         = bitTombstone | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2
 	offFlags   = 3
@@ -49,6 +51,9 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	}
 	if it.WinSent {
 		bits |= bitWinSent
+	}
+	if it.KeyBinary {
+		bits |= bitKeyBinary
 	}
 	dst = append(dst, envelopeMagic, envelopeFormat, bits)
 	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
@@ -87,6 +92,7 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		Tombstone: bits&bitTombstone != 0,
 		Stale:     bits&bitStale != 0,
 		WinSent:   bits&bitWinSent != 0,
+		KeyBinary: bits&bitKeyBinary != 0,
 	}, nil
 }
 

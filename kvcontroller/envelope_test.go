@@ -22,6 +22,7 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		{"negative exptime", Item{Key: "k", Value: []byte("x"), Exptime: -1}},
 		{"stale with its win sent", Item{Key: "k", Value: []byte("x"), Version: 9, Stale: true, WinSent: true}},
 		{"win sent only", Item{Key: "k", Value: []byte{}, WinSent: true}},
+		{"binary key", Item{Key: "\x00 k", Value: []byte("x"), KeyBinary: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,9 @@ type Item struct {
 	// WinSent marks an item whose recache win (mg W) was handed to a
 	// client; later mg requests see Z until a new value is stored.
 	WinSent bool
+	// KeyBinary marks a key an ms stored with b: meta replies show it
+	// base64 encoded.
+	KeyBinary bool
 }
 
 // Stats describes a store's occupancy and health.

@@ -69,7 +69,8 @@ const (
 	metaTTL
 	metaVivify
 	metaRecache
-	metaKnown = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache
+	metaKeyBinary
+	metaKnown = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache | metaKeyBinary
 )
 
 // encodeMeta appends a meta command's options (only meta ops carry them,
@@ -79,7 +80,7 @@ func encodeMeta(b []byte, a *consistency.MetaArgs) []byte {
 	for _, f := range []struct {
 		set bool
 		bit byte
-	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache}} {
+	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache}, {a.KeyBinary, metaKeyBinary}} {
 		if f.set {
 			bits |= f.bit
 		}
@@ -100,6 +101,7 @@ func (d *decoder) meta() consistency.MetaArgs {
 	}
 	a.CompareCas, a.Invalidate = bits&metaCompareCas != 0, bits&metaInvalidate != 0
 	a.TTL, a.Vivify, a.Recache = bits&metaTTL != 0, bits&metaVivify != 0, bits&metaRecache != 0
+	a.KeyBinary = bits&metaKeyBinary != 0
 	a.Mode = d.byte()
 	a.Order = string(d.bytes())
 	a.VivifyExptime = d.varint()

@@ -24,8 +24,9 @@ const snapshotMagicV1 = "memcons-snap-1\n"
 
 // The meta-protocol bits of a version 2 snapshot item.
 const (
-	snapStale   byte = 1 << 0
-	snapWinSent byte = 1 << 1
+	snapStale     byte = 1 << 0
+	snapWinSent   byte = 1 << 1
+	snapKeyBinary byte = 1 << 2
 )
 
 // maxSnapshotField bounds one key or value read from a snapshot.
@@ -80,6 +81,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 			}
 			if it.WinSent {
 				bits |= snapWinSent
+			}
+			if it.KeyBinary {
+				bits |= snapKeyBinary
 			}
 			b = append(b, bits)
 			_, err := w.Write(b)
@@ -181,10 +185,10 @@ func readSnapshotItem(r *bufio.Reader, withBits bool) (kvcontroller.Item, error)
 		if err != nil {
 			return it, unexpected(err)
 		}
-		if bits&^(snapStale|snapWinSent) != 0 {
+		if bits&^(snapStale|snapWinSent|snapKeyBinary) != 0 {
 			return it, fmt.Errorf("unknown item bits 0x%02x", bits)
 		}
-		it.Stale, it.WinSent = bits&snapStale != 0, bits&snapWinSent != 0
+		it.Stale, it.WinSent, it.KeyBinary = bits&snapStale != 0, bits&snapWinSent != 0, bits&snapKeyBinary != 0
 	}
 	it.Key, it.Flags = string(key), uint32(flags)
 	return it, nil

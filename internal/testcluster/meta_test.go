@@ -23,7 +23,8 @@ import (
 // metaScript is a named list of steps, each one or more pipelined
 // command lines (data blocks included) sent at once. In a step, {k} is a
 // key prefix unique to the script and the peer, {b} a binary key in
-// base64, and {cas} the last CAS value the same server returned.
+// base64, {a} the base64 of the key {k}abc, and {cas} the last CAS value
+// the same server returned.
 type metaScript struct {
 	name  string
 	steps []string
@@ -66,6 +67,10 @@ var metaScripts = []metaScript{
 	}},
 	{"mn and me", []string{"mn\r\nmn extra words\r\nme {k}\r\nms {k} 2 F5\r\nhi\r\nme {k}\r\nmg {k} v\r\nme {k}\r\n"}},
 	{"base64 keys", []string{"ms {b} 2 b\r\nhi\r\nmg {b} b v k\r\nmg {b} b k q\r\nmd {b} b k\r\nmg {b} b v k\r\nme {b} b\r\nms !!! 1 b\r\nx\r\nmg !!! b v\r\nmd ==== b\r\nme !!! b\r\nma {b} b N0 k\r\n"}},
+	{"binary key remembered by the item", []string{
+		"ms {a} 1 b\r\nx\r\nmg {k}abc k v\r\nme {k}abc\r\nmd {k}abc k\r\nms {k}abc 1\r\ny\r\nmg {k}abc k\r\nmg {a} b k\r\n",
+		"mg {b} b N30 k s\r\nmg {b} b k\r\nma {a}1 b N0 k\r\nmg {k}abc1 k\r\n",
+	}},
 	{"flag errors", []string{
 		"mg {k} v v\r\nmg {k} zz\r\nmg {k} T\r\nmg {k} Tx\r\nmg {k} N\r\nmg {k} R1x\r\nmg {k} F\r\nmg {k} C\r\nmg {k} Mxx\r\nmg {k} J-\r\nmg {k} Dx\r\nmg {k} O123456789012345678901234567890123\r\n",
 		"md {k} zz\r\nmd {k} q q\r\nmd {k} O123456789012345678901234567890123\r\nma {k} zz\r\nma {k} MX\r\nma {k} Dx\r\nma {k} Jx\r\n",
@@ -237,6 +242,9 @@ func runMetaScript(t *testing.T, sc metaScript, prefix, refAddr, peerAddr string
 	peerN := &metaNormalizer{cas: map[string]int{}, maskCas: maskCas}
 	bin := base64.StdEncoding.EncodeToString([]byte(prefix + "\x00 bin\xff"))
 	for _, step := range sc.steps {
+		// {a} is the base64 of the printable key {k}abc ({a}1 of {k}abc1).
+		step = strings.ReplaceAll(step, "{a}1", base64.StdEncoding.EncodeToString([]byte(prefix+"kabc1")))
+		step = strings.ReplaceAll(step, "{a}", base64.StdEncoding.EncodeToString([]byte(prefix+"kabc")))
 		step = strings.ReplaceAll(strings.ReplaceAll(step, "{k}", prefix+"k"), "{b}", bin)
 		end := prefix + "end"
 		want, got := ref.exchange(t, step, end), peer.exchange(t, step, end)
