@@ -90,6 +90,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte("garbage"))
 	f.Add(EncodeEnvelope(Item{Value: []byte("hello"), Flags: 5, Exptime: 100, Version: 7}))
 	f.Add(EncodeEnvelope(Item{Tombstone: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Stale: true, WinSent: true, KeyBinary: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := DecodeEnvelope("k", b)
 		if err != nil {

@@ -82,6 +82,10 @@ func TestCommand_DecodeRejectsMalformed(t *testing.T) {
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add((&command{Kind: cmdTick}).encode(nil))
 	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpIncr, Keys: []string{"n"}, Delta: 3}}).encode(nil))
+	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpMetaGet, Keys: []string{"k"},
+		Meta: consistency.MetaArgs{Order: "TNR", TTL: true, Vivify: true, Recache: true, RecacheExptime: 9}}}).encode(nil))
+	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"),
+		Meta: consistency.MetaArgs{Mode: 'A', CompareCas: true, Invalidate: true, KeyBinary: true}}}).encode(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decodeCommand(data)
 		if err != nil {
