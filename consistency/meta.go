@@ -1,7 +1,6 @@
 package consistency
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/memcons/memcons/kvcontroller"
@@ -180,7 +179,8 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 			return status(StatusExists)
 		}
 		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
-			return Effect{}, Result{}, fmt.Errorf("%s %q: %w", req.Op, key, ErrTooLarge)
+			// memcached cannot allocate the joined item: NS, the old one kept.
+			return status(StatusNotStored)
 		}
 		joined := make([]byte, 0, len(cur.Value)+len(req.Value))
 		if mode == 'A' {

@@ -115,7 +115,6 @@ func TestApplyWrite_MetaErrors(t *testing.T) {
 	}{
 		{"ma on text", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1}, item("k", "abc"), ErrNonNumeric},
 		{"ma on an empty value before the cas", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Cas: 1}, item("k", ""), ErrNonNumeric},
-		{"ms append past the limit", Request{Op: OpMetaSet, Keys: []string{"k"}, Value: []byte("xyz"), Meta: MetaArgs{Mode: 'A'}}, item("k", "ab"), ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +122,14 @@ func TestApplyWrite_MetaErrors(t *testing.T) {
 			assert.ErrorIs(t, err, tt.want)
 		})
 	}
+}
+
+func TestApplyWrite_MetaAppendPastTheLimitIsNotStored(t *testing.T) {
+	req := Request{Op: OpMetaSet, Keys: []string{"k"}, Value: []byte("xyz"), Meta: MetaArgs{Mode: 'A'}}
+	eff, res, err := ApplyWrite(&req, item("k", "ab"), testNow, 1, 4)
+	require.NoError(t, err)
+	assert.Equal(t, EffectNone, eff.Kind)
+	assert.Equal(t, Result{Status: StatusNotStored}, res)
 }
 
 func TestApplyWrite_TouchAndInPlaceIncrKeepMetaBits(t *testing.T) {

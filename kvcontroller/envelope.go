@@ -14,9 +14,9 @@ var ErrCorrupt = errors.New("kvcontroller: corrupt envelope")
 //	offset size field
 //	0      1    magic (envelopeMagic)
 //	1      1    format version (envelopeFormat)
-//	2      1    bits: bit 0 = tombstone, bit 1 = stale, bit 2 = win sent,
-//	            bit 3 = binary key (the meta protocol's item state); the
-//	            others must be zero
+//	2      1    bits: bit 0 = tombstone; bits 5, 6, 7 = the meta protocol's
+//	            item state (stale, win sent, binary key); the others must
+//	            be zero
 //	3      4    client flags
 //	7      8    absolute exptime, unix seconds (0 = never)
 //	15     8    version
@@ -25,9 +25,9 @@ const (
 	envelopeFormat byte = 1
 
 	bitTombstone byte = 1 << 0
-	bitStale     byte = 1 << 1
-	bitWinSent   byte = 1 << 2
-	bitKeyBinary byte = 1 << 3
+	bitStale     byte = 1 << 5
+	bitWinSent   byte = 1 << 6
+	bitKeyBinary byte = 1 << 7
 	knownBits         = bitTombstone | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2

@@ -66,7 +66,7 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 		{"short header", valid[:EnvelopeOverhead-1]},
 		{"bad magic", with(0, 'V')},
 		{"unknown format", with(1, 2)},
-		{"unknown bits", with(offBits, 0x80)},
+		{"unknown bits", with(offBits, 0x10)},
 		{"plain memcached value", []byte("VALUE k 0 1\r\nhello world, not ours\r\n")},
 	}
 	for _, tt := range tests {

@@ -48,6 +48,7 @@ var metaScripts = []metaScript{
 		"ms {k} 1 C{cas}9\r\nc\r\nms {k} 1 C0\r\nd\r\nms {k}x 1 C5\r\ne\r\nms {k} 1 MA C99999999999\r\nf\r\nms {k} 1 MA C0\r\ng\r\nms {k} 1 ME C5\r\nh\r\nmg {k} v\r\n",
 		"ms {k} 1 MA C{cas}\r\ni\r\nmg {k} v\r\n",
 	}},
+	{"ms append past the size limit", []string{"ms {k} 300 q\r\n" + strings.Repeat("x", 300) + "\r\nms {k} 1048400 MA\r\n" + strings.Repeat("y", 1048400) + "\r\nmg {k} s\r\n"}},
 	{"ms quiet", []string{"ms {k} 1 q\r\na\r\nms {k} 1 q ME\r\nb\r\nms {k} 1 q MR O5 k\r\nc\r\nmg {k} v q\r\n"}},
 	{"md", []string{
 		"md {k}\r\nmd {k} q\r\nms {k} 1\r\na\r\nmd {k} q\r\nmd {k} q\r\nmd {k} k O1\r\nms {k} 1\r\na\r\nmd {k} C0\r\nmd {k} C99999999999 O2\r\nmg {k} v c\r\n",
