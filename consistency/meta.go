@@ -34,6 +34,9 @@ type MetaArgs struct {
 	Initial uint64
 	// KeyBinary is b on an ms: the item remembers its key was base64.
 	KeyBinary bool
+	// NoWin makes an mg hand out no win (memcached refuses its too-long
+	// O token after applying the flags before it, before the win).
+	NoWin bool
 }
 
 // Writes reports whether an mg with these options changes the item even
@@ -107,6 +110,9 @@ func applyMetaGet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 	out.WinSent, out.Stale = it.WinSent, it.Stale
 	if it.Stale && !it.WinSent {
 		won = true // a stale item's first fetch wins the recache
+	}
+	if m.NoWin {
+		won = false
 	}
 	if won {
 		it.WinSent, changed = true, true

@@ -21,6 +21,10 @@ func handleMetaGet(c *conn, p *pending) error {
 		c.fail(err)
 		return nil
 	}
+	if m.OpaqueTooLong {
+		c.reply(errMetaOpaque.Reply)
+		return nil
+	}
 	ctr := &c.srv.counters
 	touch := m.Args.TTL
 	if touch {
@@ -236,6 +240,10 @@ func handleMetaArithmetic(c *conn, p *pending) error {
 	})
 	if err != nil {
 		c.fail(err)
+		return nil
+	}
+	if m.OpaqueTooLong {
+		c.reply(errMetaOpaque.Reply)
 		return nil
 	}
 	ctr := &c.srv.counters

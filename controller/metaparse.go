@@ -2,6 +2,7 @@ package controller
 
 import (
 	"encoding/base64"
+	"strings"
 
 	"github.com/memcons/memcons/consistency"
 )
@@ -43,6 +44,10 @@ type MetaFlags struct {
 	Quiet  bool // q: leave out the nominal reply (EN for mg, HD for the rest)
 	Value  bool // v: return the value
 	NoBump bool // u: do not count this fetch as an access
+	// OpaqueTooLong is set on an mg or ma whose O token is over 32 bytes:
+	// memcached 1.6.18 runs such a command up to the O token (the T and N
+	// before it), hands out no win, and answers "opaque token too long".
+	OpaqueTooLong bool
 	// Args are the options that change what the command does to the item.
 	Args consistency.MetaArgs
 }
@@ -230,19 +235,19 @@ func appendMetaKey(b []byte, key string, binary bool) []byte {
 
 // parseMetaGet parses mg: <key> <flags>*.
 func parseMetaGet(cmd *Command, words [][]byte) error {
-	return parseMetaKeyed(cmd, words, errMetaGetTooMany, nil)
+	return parseMetaKeyed(cmd, words, errMetaGetTooMany, nil, true)
 }
 
 // parseMetaDelete parses md: <key> <flags>*.
 func parseMetaDelete(cmd *Command, words [][]byte) error {
-	return parseMetaKeyed(cmd, words, errMetaTooMany, errMetaInvalidOrDup)
+	return parseMetaKeyed(cmd, words, errMetaTooMany, errMetaInvalidOrDup, false)
 }
 
 // parseMetaArithmetic parses ma: <key> <flags>*; the delta defaults to 1
 // and the mode to increment.
 func parseMetaArithmetic(cmd *Command, words [][]byte) error {
 	cmd.Delta = 1
-	if err := parseMetaKeyed(cmd, words, errMetaTooMany, errMetaInvalidOrDup); err != nil {
+	if err := parseMetaKeyed(cmd, words, errMetaTooMany, errMetaInvalidOrDup, true); err != nil {
 		return err
 	}
 	switch a := &cmd.Meta.Args; a.Mode {
@@ -258,7 +263,9 @@ func parseMetaArithmetic(cmd *Command, words [][]byte) error {
 
 // parseMetaKeyed parses the line of mg, md and ma; flagErr, when set,
 // replaces any error of the flags (md and ma answer one line for all).
-func parseMetaKeyed(cmd *Command, words [][]byte, tooMany, flagErr error) error {
+// lateOpaque is set for mg and ma, which memcached runs before it finds
+// their O token too long (see MetaFlags.OpaqueTooLong).
+func parseMetaKeyed(cmd *Command, words [][]byte, tooMany, flagErr error, lateOpaque bool) error {
 	if len(words) < 2 {
 		return ErrUnknownCommand
 	}
@@ -279,7 +286,19 @@ func parseMetaKeyed(cmd *Command, words [][]byte, tooMany, flagErr error) error 
 	}
 	cmd.Keys = []string{string(key)}
 	if len(m.Opaque) > metaMaxOpaque {
-		return errMetaOpaque
+		if !lateOpaque {
+			return errMetaOpaque
+		}
+		m.OpaqueTooLong, m.Args.NoWin = true, true
+		// Only the item-changing flags before the O token take effect.
+		before := m.Letters[:strings.IndexByte(m.Letters, 'O')]
+		order := make([]byte, 0, len(m.Args.Order))
+		for i := 0; i < len(m.Args.Order); i++ {
+			if strings.IndexByte(before, m.Args.Order[i]) >= 0 {
+				order = append(order, m.Args.Order[i])
+			}
+		}
+		m.Args.Order = string(order)
 	}
 	return nil
 }

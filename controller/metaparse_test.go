@@ -31,6 +31,9 @@ func TestParseMeta_Lines(t *testing.T) {
 			Meta: &MetaFlags{Letters: "MDNJv", Value: true, Args: consistency.MetaArgs{Order: "N", Mode: 'D', Vivify: true, Initial: 4}}}},
 		{"mn ignores words", "mn a b", Command{Name: "mn", DataLen: NoData}},
 		{"me binary", "me YWI= b", Command{Name: "me", Keys: []string{"ab"}, DataLen: NoData, Meta: &MetaFlags{Binary: true}}},
+		{"mg opaque too long runs up to the O token", "mg k T30 O123456789012345678901234567890123 N5", Command{Name: "mg", Op: consistency.OpMetaGet, Keys: []string{"k"}, DataLen: NoData, Exptime: 30,
+			Meta: &MetaFlags{Letters: "TON", Opaque: "O123456789012345678901234567890123", OpaqueTooLong: true,
+				Args: consistency.MetaArgs{Order: "T", TTL: true, Vivify: true, VivifyExptime: 5, NoWin: true}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +60,7 @@ func TestParseMeta_Errors(t *testing.T) {
 		{"undecodable key", "mg a b", errMetaDecodeKey, NoData},
 		{"too many mg flags", "mg k a b c d e f g h i j k l m n o p q r", errMetaGetTooMany, NoData},
 		{"too many md flags", "md k a b c d e f g h i j k l m n o p q r", errMetaTooMany, NoData},
-		{"opaque too long", "mg k O" + "12345678901234567890123456789012", errMetaOpaque, NoData},
+		{"md opaque too long", "md k O" + "12345678901234567890123456789012", errMetaOpaque, NoData},
 		{"md flag error", "md k Tx", errMetaInvalidOrDup, NoData},
 		{"ma flag error", "ma k zz", errMetaInvalidOrDup, NoData},
 		{"ma mode", "ma k MX", errMetaArithMode, NoData},

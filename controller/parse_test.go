@@ -295,7 +295,7 @@ func checkMetaFlags(t *testing.T, line []byte, cmd *Command) {
 		}
 		seen[m.Letters[i]] = true
 	}
-	if len(m.Opaque) > metaMaxOpaque || (m.Opaque != "") != seen['O'] {
+	if (len(m.Opaque) > metaMaxOpaque) != m.OpaqueTooLong || (m.Opaque != "") != seen['O'] {
 		t.Fatalf("ParseCommand(%q): opaque %q", line, m.Opaque)
 	}
 	a := &m.Args

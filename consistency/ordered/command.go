@@ -70,7 +70,8 @@ const (
 	metaVivify
 	metaRecache
 	metaKeyBinary
-	metaKnown = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache | metaKeyBinary
+	metaNoWin
+	metaKnown = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache | metaKeyBinary | metaNoWin
 )
 
 // encodeMeta appends a meta command's options (only meta ops carry them,
@@ -80,7 +81,7 @@ func encodeMeta(b []byte, a *consistency.MetaArgs) []byte {
 	for _, f := range []struct {
 		set bool
 		bit byte
-	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache}, {a.KeyBinary, metaKeyBinary}} {
+	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache}, {a.KeyBinary, metaKeyBinary}, {a.NoWin, metaNoWin}} {
 		if f.set {
 			bits |= f.bit
 		}
@@ -101,7 +102,7 @@ func (d *decoder) meta() consistency.MetaArgs {
 	}
 	a.CompareCas, a.Invalidate = bits&metaCompareCas != 0, bits&metaInvalidate != 0
 	a.TTL, a.Vivify, a.Recache = bits&metaTTL != 0, bits&metaVivify != 0, bits&metaRecache != 0
-	a.KeyBinary = bits&metaKeyBinary != 0
+	a.KeyBinary, a.NoWin = bits&metaKeyBinary != 0, bits&metaNoWin != 0
 	a.Mode = d.byte()
 	a.Order = string(d.bytes())
 	a.VivifyExptime = d.varint()

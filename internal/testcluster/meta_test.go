@@ -72,6 +72,11 @@ var metaScripts = []metaScript{
 		"ms {a} 1 b\r\nx\r\nmg {k}abc k v\r\nme {k}abc\r\nmd {k}abc k\r\nms {k}abc 1\r\ny\r\nmg {k}abc k\r\nmg {a} b k\r\n",
 		"mg {b} b N30 k s\r\nmg {b} b k\r\nma {a}1 b N0 k\r\nmg {k}abc1 k\r\n",
 	}},
+	{"opaque too long after the command ran", []string{
+		"ms {k} 1 T100\r\nx\r\nmg {k} T30 " + longOpaque + " t\r\nmg {k} t\r\nmg {k} " + longOpaque + " T60\r\nmg {k} t\r\n",
+		"md {k} I\r\nmg {k} " + longOpaque + "\r\nmg {k} v\r\nmg {k}n " + longOpaque + " N30\r\nmg {k}n t v\r\n",
+		"ma {k}m N0 J5 T30 " + longOpaque + " k\r\nmg {k}m t v\r\nma {k}m " + longOpaque + "\r\nmg {k}m v\r\nma {k}x " + longOpaque + "\r\n",
+	}},
 	{"flag errors", []string{
 		"mg {k} v v\r\nmg {k} zz\r\nmg {k} T\r\nmg {k} Tx\r\nmg {k} N\r\nmg {k} R1x\r\nmg {k} F\r\nmg {k} C\r\nmg {k} Mxx\r\nmg {k} J-\r\nmg {k} Dx\r\nmg {k} O123456789012345678901234567890123\r\n",
 		"md {k} zz\r\nmd {k} q q\r\nmd {k} O123456789012345678901234567890123\r\nma {k} zz\r\nma {k} MX\r\nma {k} Dx\r\nma {k} Jx\r\n",
@@ -85,6 +90,9 @@ var metaScripts = []metaScript{
 		"ms " + strings.Repeat("a", 251) + " 1\r\nms {k} 1 a b c d e f g h i j k l m n o p q\r\nx\r\n",
 	}},
 }
+
+// longOpaque is an O token one byte over memcached's limit.
+const longOpaque = "O12345678901234567890123456789012"
 
 // metaTarget is one server a script runs against, with what the script
 // has seen of it.
