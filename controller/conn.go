@@ -177,6 +177,14 @@ func (c *conn) runBatch() error {
 	return nil
 }
 
+// refusedBlock marks the data block of a refused line that still gave its
+// length (an ms whose flags memcached refuses) to be swallowed.
+func refusedBlock(p *pending) {
+	if p.err != nil && p.cmd.DataLen != NoData {
+		p.swallow = p.cmd.DataLen + 2
+	}
+}
+
 func isClosing(err error) bool {
 	var pe *ProtocolError
 	return errors.As(err, &pe) && pe.Close
@@ -197,6 +205,7 @@ func (c *conn) parseBuffered() (pending, bool) {
 	var p pending
 	p.spec, p.err = parseInto(&p.cmd, buf[:i])
 	used := i + 1
+	refusedBlock(&p)
 	if n := p.cmd.DataLen; p.err == nil && n != NoData {
 		if err := CheckItemSize(&p.cmd, c.srv.cfg.ItemSizeMax); err != nil {
 			p.err, p.swallow = err, n+2
@@ -222,6 +231,7 @@ func (c *conn) readCommand() (pending, error) {
 	}
 	var p pending
 	p.spec, p.err = parseInto(&p.cmd, line)
+	refusedBlock(&p)
 	_, _ = c.r.Discard(used)
 	if cap(c.long) > keepLongLine {
 		c.long = nil
@@ -323,7 +333,7 @@ func (c *conn) refuse(p *pending) error {
 	case errors.Is(p.err, ErrObjectTooLarge):
 		c.srv.counters.storeTooLarge.Add(1)
 		c.reply(line)
-		if p.cmd.Op == consistency.OpSet {
+		if p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet {
 			// memcached drops the old item rather than keep stale data
 			// under a key the client meant to overwrite.
 			_, err := c.do(&consistency.Request{Op: consistency.OpDelete, Keys: p.cmd.Keys})
@@ -339,6 +349,11 @@ func (c *conn) refuse(p *pending) error {
 		c.reply(line)
 	default:
 		c.reply(line)
+		if p.swallow > 0 {
+			if _, err := c.r.Discard(p.swallow); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -131,6 +131,7 @@ type Server struct {
 	errLog   *errorLog // the detail behind SERVER_ERROR replies
 	started  time.Time
 	counters counters
+	access   *accessTable               // how this peer's clients fetched each item (mg h and l, me)
 	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
 	live     atomic.Pointer[Limits]     // cfg's limits, replaced by SetLimits
 
@@ -165,6 +166,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		log:       cfg.Logger,
 		errLog:    newErrorLog(cfg.Logger, time.Now),
 		started:   time.Now(),
+		access:    newAccessTable(),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
 	}

@@ -47,17 +47,15 @@ const (
 	cmdSet                   // cmd_set: storage commands, refused data blocks included
 	cmdFlush                 // cmd_flush: flush_all
 	cmdTouch                 // cmd_touch: touch, and keys asked by gat and gats
+	cmdMeta                  // cmd_meta: me, as memcached 1.6.18 counts it
 	numCmdStats
 )
 
 // cmdStatNames are the counters' names in `stats`.
 var cmdStatNames = [numCmdStats]string{
 	cmdGet: "cmd_get", cmdSet: "cmd_set", cmdFlush: "cmd_flush", cmdTouch: "cmd_touch",
+	cmdMeta: "cmd_meta",
 }
-
-// zeroCmdStats are the cmd_* lines memcons reports as 0 because it has no
-// such commands yet.
-var zeroCmdStats = []string{"cmd_meta"}
 
 // counters are the server-wide statistics, updated by every connection.
 // All fields are atomics; `stats reset` zeroes the resettable ones.
@@ -118,9 +116,6 @@ func (s *Server) generalStats(now time.Time) []Stat {
 	}
 	for st := noCmdStat + 1; st < numCmdStats; st++ {
 		lines = append(lines, Stat{cmdStatNames[st], u(&c.cmd[st])})
-	}
-	for _, name := range zeroCmdStats {
-		lines = append(lines, Stat{name, "0"})
 	}
 	return append(lines, []Stat{
 		{"get_hits", u(&c.getHits)},

@@ -28,6 +28,15 @@ type Item struct {
 	Version uint64
 	// Tombstone marks a deleted key whose deletion is still remembered.
 	Tombstone bool
+	// Stale marks an item invalidated by the meta protocol (md I, ms I):
+	// mg answers it with X until a client stores a fresh value.
+	Stale bool
+	// WinSent marks an item whose recache win (mg W) was handed to a
+	// client; later mg requests see Z until a new value is stored.
+	WinSent bool
+	// KeyBinary marks a key an ms stored with b: meta replies show it
+	// base64 encoded.
+	KeyBinary bool
 }
 
 // Stats describes a store's occupancy and health.

@@ -200,8 +200,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if len(req.Keys) != 1 {
 		return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
 	}
-	abs := *req
-	abs.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+	abs := consistency.AbsoluteRequest(req, now)
 	key := req.Keys[0]
 
 	unlock := m.locks.Lock(key)
@@ -228,8 +227,14 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 		unlock()
 		return res, err
 	}
-	if _, err := m.replicate(ctx, eff, key, version, unlock); err != nil {
+	item, err := m.replicate(ctx, eff, key, version, unlock)
+	if err != nil {
 		return consistency.Result{}, err
+	}
+	if len(res.Items) == 1 && !item.Tombstone {
+		// A meta command reports the item as replicated: every write,
+		// an mg's touch or win included, carries the new version here.
+		res.Items[0].Version = item.Version
 	}
 	return res, nil
 }

@@ -21,6 +21,13 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if req.Op.IsRead() {
 		return m.read(ctx, req, now)
 	}
+	if req.Op == consistency.OpMetaGet && !req.Meta.Writes() {
+		if res, done, err := m.metaRead(ctx, req, now); done || err != nil {
+			return res, err
+		}
+		// The item is stale and its win not yet handed out: the win is
+		// decided once for the cluster, by the log.
+	}
 	switch req.Op {
 	case consistency.OpGat, consistency.OpGats, consistency.OpFlushAll:
 	default:
@@ -28,8 +35,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 			return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
 		}
 	}
-	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: *req}
-	c.Req.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: consistency.AbsoluteRequest(req, now)}
 	return m.propose(ctx, &c)
 }
 
