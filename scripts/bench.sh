@@ -280,19 +280,19 @@ plain="$(median <"$tmp/tps0")"
 ratio() { awk -v a="$1" -v b="$plain" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "memcaslap -T $threads -c $concurrency -X $value_size -t $time_s, median of $rounds rounds"
-printf '%-34s %10s %7s\n' target ops/s ratio
+printf '%-44s %10s %7s\n' target ops/s ratio
 for i in "${!labels[@]}"; do
 	v="$(median <"$tmp/tps$i")"
-	printf '%-34s %10s %7s\n' "${labels[i]}" "$v" "$(ratio "$v")"
+	printf '%-44s %10s %7s\n' "${labels[i]}" "$v" "$(ratio "$v")"
 done
 
 if [[ "$perreq" == yes ]]; then
 	echo
 	echo "per request served, median of $rounds rounds (perf stat over ${window}s of each run)"
 	echo "front = memcached itself / nutcracker / every memcons peer; back = their memcacheds"
-	printf '%-34s %9s %9s %9s %9s %9s %9s\n' target front_us f_sysc f_csw back_us b_sysc b_csw
+	printf '%-44s %9s %9s %9s %9s %9s %9s\n' target front_us f_sysc f_csw back_us b_sysc b_csw
 	for i in "${!labels[@]}"; do
-		line="$(printf '%-34s' "${labels[i]}")"
+		line="$(printf '%-44s' "${labels[i]}")"
 		for col in 1 2 3 4 5 6; do
 			line+="$(printf ' %9s' "$(awk -v c=$col '{ print $c }' "$tmp/per$i" | median)")"
 		done
@@ -303,7 +303,7 @@ fi
 if [[ "$latency" == yes ]]; then
 	echo
 	echo "memcons bench --conns $concurrency --value-size $value_size --duration $time_s (9:1 get/set)"
-	printf '%-34s %10s %10s %10s %10s %10s\n' target ops/s read_p50 read_p99 write_p50 write_p99
+	printf '%-44s %10s %10s %10s %10s %10s\n' target ops/s read_p50 read_p99 write_p50 write_p99
 	for i in "${!labels[@]}"; do
 		"$bin" bench --addr "127.0.0.1:${ports[i]}" --conns "$concurrency" --value-size "$value_size" \
 			--duration "$time_s" >"$tmp/lat$i.txt" 2>&1 || { cat "$tmp/lat$i.txt" >&2; continue; }
@@ -311,6 +311,6 @@ if [[ "$latency" == yes ]]; then
 			/^ran / { for (f = 1; f <= NF; f++) if ($f == "ops/s,") ops = $(f - 1) }
 			$1 == "reads" && NF >= 8 { rp50 = $3; rp99 = $4 }
 			$1 == "writes" && NF >= 8 { wp50 = $3; wp99 = $4 }
-			END { printf "%-34s %10s %10s %10s %10s %10s\n", label, ops, rp50, rp99, wp50, wp99 }' "$tmp/lat$i.txt"
+			END { printf "%-44s %10s %10s %10s %10s %10s\n", label, ops, rp50, rp99, wp50, wp99 }' "$tmp/lat$i.txt"
 	done
 fi
