@@ -122,11 +122,14 @@ type Options struct {
 // Server accepts memcached text-protocol clients and serves them through a
 // consistency.Mode. Its methods are safe for concurrent use.
 type Server struct {
-	cfg      Config
-	mode     consistency.Executor
-	opts     Options
-	log      *slog.Logger
-	started  time.Time
+	cfg     Config
+	mode    consistency.Executor
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+	// counters holds the connection counts, the verbosity, and the
+	// per-request counts of closed connections; open connections keep
+	// their own (conn.ctr) until they close.
 	counters counters
 
 	ctx    context.Context    // cancelled by Close; parent of every request
@@ -254,6 +257,7 @@ func (s *Server) startConn(nc net.Conn) {
 		c.serve()
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.counters.add(c.ctr)
 		s.mu.Unlock()
 		s.counters.currConns.Add(^uint64(0))
 	}()
@@ -332,7 +336,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Counters returns a snapshot of the request pipeline.
 func (s *Server) Counters() RequestCounters {
-	c := &s.counters
+	c := s.totals()
 	return RequestCounters{
 		InFlight:  c.inFlight.Load(),
 		Queued:    c.queued.Load(),
