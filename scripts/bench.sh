@@ -62,10 +62,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port sets port to a loopback port nobody listens on, from 20000 up.
-# It sets a variable rather than printing: in a $(...) subshell next_port
-# would not advance, and ports not yet listened on would be handed out twice.
-next_port=20000 port=0
+# free_port sets port to a loopback port nobody listens on, from a random
+# start between 20000 and 39999 (two runs at once then rarely race for the
+# same ports). It sets a variable rather than printing: in a $(...) subshell
+# next_port would not advance, and ports not yet listened on would be handed
+# out twice.
+next_port=$((20000 + RANDOM % 20000)) port=0
 free_port() {
 	while (exec 3<>"/dev/tcp/127.0.0.1/$next_port") 2>/dev/null; do next_port=$((next_port + 1)); done
 	port=$next_port
