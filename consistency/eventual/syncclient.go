@@ -28,15 +28,16 @@ func (m *Mode) maxPayload() int {
 // syncTimeout bounds one dial and each read or write of a sync exchange.
 func (m *Mode) syncTimeout() time.Duration {
 	if m.opts.PeerTimeout > 0 {
-		return max(5*m.cfg.SyncInterval, m.opts.PeerTimeout)
+		return max(5*m.tuning().SyncInterval, m.opts.PeerTimeout)
 	}
-	return max(10*m.cfg.SyncInterval, 5*time.Second)
+	return max(10*m.tuning().SyncInterval, 5*time.Second)
 }
 
 // runLink pushes writes to one peer as they come and syncs with it every
 // sync interval, over one connection that it redials after any error.
 func (m *Mode) runLink(l *link) {
-	ticker := time.NewTicker(m.cfg.SyncInterval)
+	period := m.tuning().SyncInterval
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	var sc *syncConn
 	defer func() {
@@ -81,6 +82,7 @@ func (m *Mode) runLink(l *link) {
 			case <-m.ctx.Done():
 				return
 			case <-ticker.C:
+				m.retune(ticker, &period)
 				tick = true
 				continue
 			case <-l.kicked:
@@ -90,11 +92,11 @@ func (m *Mode) runLink(l *link) {
 				if sc == nil {
 					break
 				}
-				if l.pending() < m.cfg.PushBatch {
+				if l.pending() < m.tuning().PushBatch {
 					// Linger so that the writes of the next moment travel
 					// (and are applied) as one batch: every frame costs
 					// the receiver a wake-up and two replica round trips.
-					t := time.NewTimer(m.cfg.PushDelay)
+					t := time.NewTimer(m.tuning().PushDelay)
 					select {
 					case <-m.ctx.Done():
 						t.Stop()
@@ -158,7 +160,7 @@ func (m *Mode) dropConn(sc *syncConn) {
 // a batch.
 func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 	for {
-		batch := l.take(m.cfg.PushBatch)
+		batch := l.take(m.tuning().PushBatch)
 		if len(batch) == 0 {
 			return nil
 		}
@@ -195,6 +197,9 @@ func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 		if cap(out) <= maxKeptOut {
 			sc.out = out[:0]
 		}
+		l.mu.Lock()
+		l.pushed += uint64(len(batch))
+		l.mu.Unlock()
 	}
 }
 
@@ -215,6 +220,7 @@ func appendPushFrame(dst []byte, entries []pushEntry) []byte {
 func (m *Mode) syncWith(sc *syncConn, l *link) error {
 	l.mu.Lock()
 	cur := l.cur
+	began := m.opts.Now()
 	l.started++
 	l.attempts++
 	l.mu.Unlock()
@@ -255,6 +261,10 @@ func (m *Mode) syncWith(sc *syncConn, l *link) error {
 			l.synced = true
 			l.lastSync = m.opts.Now()
 			l.syncItems, l.syncBytes = items, bytes
+			l.caughtUp = began
+			if f.full {
+				l.fullSyncs++
+			}
 			l.mu.Unlock()
 			if f.full || items > 0 || cur != (cursor{Epoch: f.epoch, Seq: f.seq}) {
 				m.saveState()

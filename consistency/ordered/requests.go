@@ -2,7 +2,6 @@ package ordered
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hashicorp/raft"
@@ -16,11 +15,18 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if m.raft.Load() == nil {
 		return consistency.Result{}, fmt.Errorf("%w: raft not started", consistency.ErrUnavailable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	now := m.cfg.Now().Unix()
 	if req.Op.IsRead() {
 		return m.read(ctx, req, now)
+	}
+	if req.Op == consistency.OpMetaGet && !req.Meta.Writes() {
+		if res, done, err := m.metaRead(ctx, req, now); done || err != nil {
+			return res, err
+		}
+		// The item is stale and its win not yet handed out: the win is
+		// decided once for the cluster, by the log.
 	}
 	switch req.Op {
 	case consistency.OpGat, consistency.OpGats, consistency.OpFlushAll:
@@ -29,8 +35,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 			return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
 		}
 	}
-	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: *req}
-	c.Req.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: consistency.AbsoluteRequest(req, now)}
 	return m.propose(ctx, &c)
 }
 
@@ -55,8 +60,8 @@ func (m *Mode) propose(ctx context.Context, c *command) (consistency.Result, err
 		return out.res, out.err
 	case <-ctx.Done():
 		applied, _ := m.fsm.appliedIndex()
-		return consistency.Result{}, fmt.Errorf("%s: %w: committed at index %d, replica applied only %d: %w",
-			c.Req.Op, consistency.ErrUnavailable, index, applied, ctx.Err())
+		return consistency.Result{}, fmt.Errorf("%s: %w, %w: committed at index %d, replica applied only %d: %w",
+			c.Req.Op, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, index, applied, ctx.Err())
 	}
 }
 
@@ -77,7 +82,7 @@ func (m *Mode) deliver(origin, seq uint64, out outcome) {
 }
 
 // errShuttingDown reports a raft future abandoned because the mode closes.
-var errShuttingDown = errors.New("peer shutting down")
+var errShuttingDown = fmt.Errorf("%w, %w", consistency.ErrUnavailable, consistency.ErrStopping)
 
 // await waits for a raft future, or until ctx ends or the mode closes. raft
 // answers every future except, rarely, one still queued in a buffered
