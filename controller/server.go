@@ -116,7 +116,7 @@ func (cfg Config) Validate() error {
 // Options are the server's optional collaborators; nil fields mean none.
 type Options struct {
 	Cluster ClusterReporter // lines of `stats cluster`
-	Extra   StatsSource     // extra lines of `stats`
+	Extra   StatsSource     // the store's lines of `stats`, `stats items` and `stats slabs`
 }
 
 // Server accepts memcached text-protocol clients and serves them through a

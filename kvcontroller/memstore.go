@@ -39,6 +39,7 @@ type MemStore struct {
 	bytes     int64   // sum of entry.size
 	live      uint64  // entries that are not tombstones
 	evictions uint64  // unexpired entries dropped to make room
+	total     uint64  // items (not tombstones) ever stored, memcached's total_items
 	closed    bool
 }
 
@@ -114,6 +115,7 @@ func (s *MemStore) lookupLocked(key string, now int64) (Item, bool) {
 		return Item{}, false
 	}
 	s.lru.moveToFront(e)
+	e.atime = now
 	return e.item, true
 }
 
@@ -152,7 +154,11 @@ func (s *MemStore) Set(_ context.Context, item Item) error {
 	}
 	e.item = item
 	e.size = size
+	e.atime = now
 	s.accountLocked(e)
+	if !item.Tombstone {
+		s.total++
+	}
 	for s.bytes > s.limit {
 		victim := s.lru.back()
 		if victim == nil || victim == e {
@@ -240,6 +246,7 @@ func (s *MemStore) Stats(context.Context) (Stats, error) {
 	}
 	return Stats{
 		Items:      s.live,
+		TotalItems: s.total,
 		Bytes:      uint64(s.bytes),
 		LimitBytes: uint64(s.limit),
 		Evictions:  s.evictions,

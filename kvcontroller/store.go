@@ -33,10 +33,23 @@ type Item struct {
 // Stats describes a store's occupancy and health.
 type Stats struct {
 	Items      uint64 // live items, tombstones excluded where known
+	TotalItems uint64 // items stored since the store started (memcached's total_items)
 	Bytes      uint64 // bytes used by items
 	LimitBytes uint64 // capacity in bytes, 0 if unknown
 	Evictions  uint64 // items evicted to make room
 }
+
+// StatGroup names a group of per-class statistics a store reports.
+type StatGroup string
+
+// The groups of `stats <group>` a store answers.
+const (
+	StatItems StatGroup = "items" // per slab class item counts and ages
+	StatSlabs StatGroup = "slabs" // per slab class memory use
+)
+
+// StatLine is one "STAT <Name> <Value>" line of a store's statistics.
+type StatLine struct{ Name, Value string }
 
 // Store is one replica. Implementations are safe for concurrent use; they do
 // no read-modify-write of their own: callers that need one hold a key lock.
@@ -57,6 +70,9 @@ type Store interface {
 	Dump(ctx context.Context, fn func(Item) error) error
 	// Stats reports occupancy.
 	Stats(ctx context.Context) (Stats, error)
+	// GroupStats returns the lines of `stats items` or `stats slabs` in
+	// memcached's shape, as this store sees itself.
+	GroupStats(ctx context.Context, group StatGroup) ([]StatLine, error)
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
