@@ -156,7 +156,7 @@ func (s *MemcachedStore) decodeLive(key string, b []byte, now int64) (Item, erro
 	if err != nil {
 		return Item{}, fmt.Errorf("%w: key %q: %w", ErrBackend, key, err)
 	}
-	if expired(it.Exptime, now) {
+	if expired(storeExptime(it), now) {
 		return Item{}, ErrNotFound
 	}
 	return it, nil
@@ -174,7 +174,7 @@ func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
 	}
 	buf := s.bufs.Get().(*[]byte)
 	env := AppendEnvelope((*buf)[:0], item)
-	if err := s.client.Set(ctx, rk, env, memcachedExpiration(item.Exptime)); err != nil {
+	if err := s.client.Set(ctx, rk, env, memcachedExpiration(storeExptime(item))); err != nil {
 		// The call may still be queued and read env later: drop the buffer.
 		return mapErr(err)
 	}

@@ -110,7 +110,7 @@ func (s *MemStore) lookupLocked(key string, now int64) (Item, bool) {
 	if e == nil {
 		return Item{}, false
 	}
-	if expired(e.item.Exptime, now) {
+	if expired(storeExptime(e.item), now) {
 		s.removeLocked(e)
 		return Item{}, false
 	}
@@ -164,7 +164,7 @@ func (s *MemStore) Set(_ context.Context, item Item) error {
 		if victim == nil || victim == e {
 			break // cannot happen: e alone fits
 		}
-		if !expired(victim.item.Exptime, now) {
+		if !expired(storeExptime(victim.item), now) {
 			s.evictions++
 		}
 		s.removeLocked(victim)
@@ -185,7 +185,7 @@ func (s *MemStore) Delete(_ context.Context, key string) error {
 		return ErrNotFound
 	}
 	s.removeLocked(e)
-	if expired(e.item.Exptime, now) {
+	if expired(storeExptime(e.item), now) {
 		return ErrNotFound
 	}
 	return nil
@@ -215,7 +215,7 @@ func (s *MemStore) Dump(ctx context.Context, fn func(Item) error) error {
 	snapshot := make([]Item, 0, len(s.items))
 	for e := s.lru.root.next; e != &s.lru.root; {
 		next := e.next
-		if expired(e.item.Exptime, now) {
+		if expired(storeExptime(e.item), now) {
 			s.removeLocked(e)
 		} else {
 			snapshot = append(snapshot, e.item)

@@ -26,6 +26,11 @@ type Item struct {
 	Exptime int64
 	// Version is the cluster version of the item, the CAS unique clients see.
 	Version uint64
+	// ExpiryVersion is, in eventual mode, the version of a touch that set
+	// Exptime after the value was written (then greater than Version); 0
+	// means Exptime was written with the value. Value and expiry are two
+	// last-writer-wins registers, so a touch keeps Version.
+	ExpiryVersion uint64
 	// Tombstone marks a deleted key whose deletion is still remembered.
 	Tombstone bool
 }
