@@ -44,6 +44,21 @@ func expired(exptime, now int64) bool {
 	return exptime != 0 && exptime <= now
 }
 
+// memcachedItemHeader is what memcached 1.6 adds to key and value when it
+// sizes an item: the item struct (48 bytes), the key's NUL, the data block's
+// "\r\n" and the cas unique (8 bytes).
+const memcachedItemHeader = 48 + 1 + 2 + 8
+
+// ItemSize is the size memcached 1.6 gives an item (header, key, 4 bytes
+// for non-zero flags, value), which its item size limit (-I) bounds.
+func ItemSize(keyLen int, valueLen int64, flags uint32) int64 {
+	size := int64(memcachedItemHeader) + int64(keyLen) + valueLen
+	if flags != 0 {
+		size += 4
+	}
+	return size
+}
+
 // EffectKind says what a write does to its key in the store.
 type EffectKind uint8
 
@@ -97,8 +112,10 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		if cur == nil {
 			return Effect{}, notStored, nil
 		}
-		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
-			return Effect{}, Result{}, fmt.Errorf("%s %q: %w", req.Op, key, ErrTooLarge)
+		if itemSizeMax > 0 && ItemSize(len(key), int64(len(cur.Value)+len(req.Value)), cur.Flags) > int64(itemSizeMax) {
+			// memcached cannot allocate the joined item and answers
+			// NOT_STORED, keeping the old one.
+			return Effect{}, notStored, nil
 		}
 		joined := make([]byte, 0, len(cur.Value)+len(req.Value))
 		if req.Op == OpAppend {

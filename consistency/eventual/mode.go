@@ -452,9 +452,12 @@ func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now in
 		if err != nil {
 			return consistency.Result{}, err
 		}
-		if !item.Tombstone {
-			items = append(items, consistency.HitOf(item))
+		if item.Tombstone {
+			// An exptime in the past: memcached returns the item, then
+			// it is gone.
+			item = *cur
 		}
+		items = append(items, consistency.HitOf(item))
 	}
 	return consistency.Result{Items: items}, nil
 }

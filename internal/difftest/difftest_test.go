@@ -1,0 +1,114 @@
+package difftest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/memcachedtest"
+	"github.com/memcons/memcons/internal/server"
+	"github.com/memcons/memcons/internal/testcluster"
+)
+
+// The differential test's knobs, from the environment: how many commands
+// each target gets (MEMCONS_DIFF_COMMANDS, default defaultCommands; the
+// long manual run is 100000), the seed (MEMCONS_DIFF_SEED, default
+// defaultSeed), and the meta commands (MEMCONS_DIFF_META=1, or metaOn).
+const (
+	defaultCommands = 1500
+	defaultSeed     = 1
+	// seqCommands is about how many commands one sequence holds; each
+	// starts from an empty server.
+	seqCommands = 250
+)
+
+// metaOn switches the meta commands on by default, once memcons serves
+// them (branch meta).
+const metaOn = false
+
+func envInt(t *testing.T, name string, def uint64) uint64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	require.NoError(t, err, "%s", name)
+	return n
+}
+
+// TestDifferential sends the corpus (testdata/*.seq) and then seeded random
+// sequences to a real memcached and to one peer of a memcons cluster in
+// every mode, on the embedded store and on memcached replicas, and fails
+// at the first reply that differs.
+func TestDifferential(t *testing.T) {
+	commands := envInt(t, "MEMCONS_DIFF_COMMANDS", defaultCommands)
+	seed := envInt(t, "MEMCONS_DIFF_SEED", defaultSeed)
+	meta := metaOn || os.Getenv("MEMCONS_DIFF_META") != ""
+	corpus := loadCorpus(t)
+	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
+		for _, mode := range []consistency.Kind{consistency.Eventual, consistency.Linearizable, consistency.Sequential} {
+			t.Run(string(store)+"/"+string(mode), func(t *testing.T) {
+				t.Parallel()
+				ref := memcachedtest.Start(t)
+				c := testcluster.Start(t, testcluster.Options{Mode: mode, Store: store})
+				require.NoError(t, c.WaitAllUp(slack))
+				peer := c.ClientAddr(0)
+				for name, seq := range corpus {
+					if err := Run(seq, ref, peer); err != nil {
+						t.Fatalf("corpus case %s: %v", name, err)
+					}
+				}
+				gen := NewGenerator(seed, meta)
+				sent := uint64(0)
+				for i := 0; sent < commands; i++ {
+					seq, n := gen.Sequence(seqCommands)
+					sent += uint64(n)
+					if err := Run(seq, ref, peer); err != nil {
+						t.Fatalf("MEMCONS_DIFF_SEED=%d (meta %v) sequence %d: %v", seed, meta, i, report(t, err, seed, i))
+					}
+				}
+				t.Logf("%d commands, no difference (seed %d, meta %v)", sent, seed, meta)
+			})
+		}
+	}
+}
+
+// report writes a difference's whole sequence where it survives the test
+// (values of 1 MiB make it long) and returns the error naming the file.
+func report(t *testing.T, err error, seed uint64, i int) error {
+	var d *Difference
+	if !errors.As(err, &d) {
+		return err
+	}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("memcons-diff-seed%d-seq%d.seq", seed, i))
+	if werr := os.WriteFile(path, []byte(Format(d.Seq)), 0o644); werr != nil {
+		t.Logf("write %s: %v", path, werr)
+	}
+	return fmt.Errorf("%w\n(the sequence is in %s: copy it to internal/difftest/testdata to keep it as a case)", err, path)
+}
+
+// slack is how long a loaded machine may take to bring a cluster up.
+const slack = 15 * time.Second
+
+func loadCorpus(t *testing.T) map[string]Sequence {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "*.seq"))
+	require.NoError(t, err)
+	out := map[string]Sequence{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		seq, err := Parse(string(b))
+		require.NoError(t, err, "%s", p)
+		out[filepath.Base(p)] = seq
+	}
+	return out
+}
