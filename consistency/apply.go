@@ -10,8 +10,9 @@ import (
 // maxRelativeExptime is memcached's bound: larger exptimes are unix times.
 const maxRelativeExptime = 60 * 60 * 24 * 30
 
-// maxCounterLen is memcached's longest value incr/decr will parse.
-const maxCounterLen = 23
+// slabChunkMax is memcached 1.6's default largest slab chunk: a bigger
+// item is stored chunked, and incr/decr call a chunked item non-numeric.
+const slabChunkMax = 512 << 10
 
 // expiredNow marks an exptime that is already in the past.
 const expiredNow = -1
@@ -141,6 +142,9 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		if cur == nil {
 			return Effect{}, Result{Status: StatusNotFound}, nil
 		}
+		if ItemSize(len(key), int64(len(cur.Value)), cur.Flags) > slabChunkMax {
+			return Effect{}, Result{}, ErrNonNumeric
+		}
 		value, err := parseCounter(cur.Value)
 		if err != nil {
 			return Effect{}, Result{}, err
@@ -160,17 +164,19 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 	return Effect{}, Result{}, fmt.Errorf("apply %s: not a single-key write", req.Op)
 }
 
-// parseCounter reads a stored value as memcached's incr does: optional
-// leading space, decimal digits, then the end or a space.
+// parseCounter reads a stored value as memcached's incr does (strtoull
+// through its safe_strtoull): optional leading white space, an optional
+// sign, decimal digits, then the end or white space. A minus sign is
+// refused only when the result, negated modulo 2^64, reads as a negative
+// int64, so "-0" is 0, as in memcached.
 func parseCounter(v []byte) (uint64, error) {
-	if len(v) == 0 || len(v) > maxCounterLen {
-		return 0, ErrNonNumeric
-	}
 	i := 0
 	for i < len(v) && isSpace(v[i]) {
 		i++
 	}
-	if i < len(v) && v[i] == '+' {
+	neg := false
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		neg = v[i] == '-'
 		i++
 	}
 	start := i
@@ -183,6 +189,12 @@ func parseCounter(v []byte) (uint64, error) {
 	n, err := strconv.ParseUint(string(v[start:i]), 10, 64)
 	if err != nil {
 		return 0, ErrNonNumeric
+	}
+	if neg {
+		n = -n
+		if int64(n) < 0 {
+			return 0, ErrNonNumeric
+		}
 	}
 	return n, nil
 }

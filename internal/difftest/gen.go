@@ -241,7 +241,7 @@ func (g *Generator) value(key string) string {
 // number returns a stored counter value: small, at the top of uint64, with
 // a leading space, or as long as incr reads.
 func (g *Generator) number() string {
-	switch g.rng.IntN(8) {
+	switch g.rng.IntN(14) {
 	case 0:
 		return "18446744073709551615"
 	case 1:
@@ -252,6 +252,18 @@ func (g *Generator) number() string {
 		return "00000000000000000000042"
 	case 4:
 		return "12 "
+	case 5:
+		return "0000000000000000000000000000000042"
+	case 6:
+		return "-0"
+	case 7:
+		return "-5"
+	case 8:
+		return "+5"
+	case 9:
+		return "\t7"
+	case 10:
+		return "8 rest"
 	}
 	return strconv.Itoa(g.rng.IntN(1000))
 }
