@@ -211,7 +211,8 @@ func (g *Generator) noreply() string {
 }
 
 // valueAlphabet has no capital letters, so that no value holds a reply
-// line (VALUE, END, VERSION ...) and replies can be parsed by lines.
+// line (VALUE, END, VERSION ...) and replies can be parsed by lines. Its
+// last byte is the space.
 const valueAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789 "
 
 // value returns a value for key: often a number (for incr and decr),
@@ -230,10 +231,16 @@ func (g *Generator) value(key string) string {
 	case 7, 8, 9, 10, 11, 12:
 		return g.number()
 	}
+	// The first byte is never a space: incr on a value of white space
+	// alone makes memcached's strtoull read on past the item, into memory
+	// that holds anything.
 	n := 1 + g.rng.IntN(30)
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = valueAlphabet[g.rng.IntN(len(valueAlphabet))]
+		b[i] = valueAlphabet[g.rng.IntN(len(valueAlphabet)-1)]
+		if i > 0 {
+			b[i] = valueAlphabet[g.rng.IntN(len(valueAlphabet))]
+		}
 	}
 	return string(b)
 }
