@@ -47,6 +47,9 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 	}
 	cfg.Logger.Info("starting", "mode", cfg.Mode, "store", cfg.Store, "cluster", cfg.ClusterName,
 		"data_dir", cfg.DataDir, "version", versionString())
+	if cfg.Secret == shippedSecret {
+		cfg.Logger.Warn(fmt.Sprintf("cluster.secret is the shipped %q: anyone who reaches a peer port can join; set [cluster] secret or MEMCONS_CLUSTER_SECRET", shippedSecret))
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		cfg.Logger.Error("cannot start", "err", err)

@@ -17,6 +17,10 @@ import (
 	"github.com/memcons/memcons/internal/server"
 )
 
+// shippedSecret is the secret config.ini and docker-compose.yml ship with;
+// serve warns when a peer runs with it.
+const shippedSecret = "change-me"
+
 const (
 	// envPrefix starts every environment override: MEMCONS_<SECTION>_<KEY>.
 	envPrefix = "MEMCONS"
@@ -72,6 +76,7 @@ func clusterKeys() []keySpec {
 		{"push_queue", strconv.Itoa(d.Eventual.PushQueue), "eventual mode: writes waiting to be pushed to one peer; more are left to sync"},
 		{"push_batch", strconv.Itoa(d.Eventual.PushBatch), "eventual mode: most writes sent in one push"},
 		{"push_delay", formatDuration(d.Eventual.PushDelay), "eventual mode: how long a push waits for more writes to share its batch"},
+		{"pprof", formatOnOff(d.Pprof), "on: serve /debug/pprof/ beside /metrics on the peer's metrics_addr"},
 	}
 }
 
@@ -92,6 +97,7 @@ func peerKeys() []keySpec {
 		{"client_addr", "", "host:port clients connect to (memcached text protocol)"},
 		{"peer_addr", "", "host:port other peers connect to"},
 		{"replica_addr", "", "host:port of this peer's backing memcached"},
+		{"metrics_addr", "", "host:port of the Prometheus /metrics endpoint over HTTP (empty: off)"},
 	}
 }
 

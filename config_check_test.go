@@ -106,6 +106,13 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		{"peer_addr", []string{"--peer2.peer_addr=" + f.addrs["peer1.client_addr"]},
 			fmt.Sprintf("peer2.peer_addr: port %s on host \"127.0.0.1\" is also used by peer1.client_addr", port(t, f.addrs["peer1.client_addr"]))},
 		{"replica_addr", []string{"--peer1.replica_addr="}, "peer1.replica_addr: missing (required when cluster.store is memcached)"},
+		{"metrics_addr", []string{"--peer1.metrics_addr=127.0.0.1:http"},
+			`peer1.metrics_addr: bad address "127.0.0.1:http": port "http" is not 1-65535`},
+		{"metrics_addr", []string{"--peer3.metrics_addr=" + f.addrs["peer3.client_addr"]},
+			fmt.Sprintf("peer3.metrics_addr: port %s on host \"127.0.0.1\" is also used by peer3.client_addr", port(t, f.addrs["peer3.client_addr"]))},
+		{"metrics_addr", []string{"--peer2.metrics_addr=" + f.addrs["peer1.peer_addr"]},
+			fmt.Sprintf("peer2.metrics_addr: port %s on host \"127.0.0.1\" is also used by peer1.peer_addr", port(t, f.addrs["peer1.peer_addr"]))},
+		{"pprof", []string{"--cluster.pprof=maybe"}, `cluster.pprof: bad switch "maybe" (want on or off)`},
 	}
 
 	documented, covered := map[string]bool{}, map[string]bool{}
@@ -143,11 +150,26 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		code, out, errOut := f.run(ctx, "config-check")
 		require.Equal(t, exitOK, code, errOut)
 		assert.Contains(t, out, "ok: ")
-		code, _, _ = f.run(ctx, "serve")
+		code, _, errOut = f.run(ctx, "serve")
 		assert.Equal(t, exitError, code, "the replica never answers a cancelled start")
+		assert.NotContains(t, errOut, "shipped", "no warning for a secret of the user's")
 		assert.DirExists(t, filepath.Join(f.runDir, "data", "peer1"), "serve got past validation")
 		require.NoError(t, os.RemoveAll(f.runDir))
 	})
+}
+
+func TestServe_WarnsOfTheShippedSecret(t *testing.T) {
+	f := newBadConfigFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, _, errOut := f.run(ctx, "serve", "--cluster.secret="+shippedSecret)
+	assert.Equal(t, exitError, code, "the replica never answers a cancelled start")
+	assert.Contains(t, errOut, `level=WARN msg="cluster.secret is the shipped \"change-me\": anyone who reaches a peer port can join`)
+	for _, path := range []string{"config.ini", "docker-compose.yml"} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), shippedSecret, "%s ships the secret serve warns of", path)
+	}
 }
 
 func port(t *testing.T, addr string) string {

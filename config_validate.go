@@ -185,6 +185,25 @@ func (p *fieldParser) uint(key string, dst *uint64) {
 	*dst = n
 }
 
+func (p *fieldParser) onOff(key string, dst *bool) {
+	switch strings.ToLower(p.str(key)) {
+	case "on", "true", "yes", "1":
+		*dst = true
+	case "off", "false", "no", "0", "":
+		*dst = false
+	default:
+		p.fail(clusterSection+"."+key, "bad switch %q (want on or off)", p.str(key))
+	}
+}
+
+// formatOnOff writes b the way onOff reads it.
+func formatOnOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 // parseConfig parses raw over server.DefaultConfig and then validates the
 // result (validate); it returns every problem found.
 func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
@@ -230,6 +249,7 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	p.int("push_batch", &cfg.Eventual.PushBatch)
 	p.duration("push_delay", &cfg.Eventual.PushDelay)
 	cfg.Store = server.StoreKind(p.str("store"))
+	p.onOff("pprof", &cfg.Pprof)
 
 	dataDir := p.nonEmpty("data_dir")
 	cfg.Peers = p.peers(cfg.Store)
@@ -308,6 +328,7 @@ func (p *fieldParser) peers(store server.StoreKind) []server.PeerAddrs {
 			ClientAddr:  p.addr(n, sec, "client_addr", true),
 			PeerAddr:    p.addr(n, sec, "peer_addr", true),
 			ReplicaAddr: p.addr(n, sec, "replica_addr", store == server.StoreMemcached),
+			MetricsAddr: p.addr(n, sec, "metrics_addr", false),
 		})
 	}
 	for _, s := range slices.Sorted(maps.Keys(p.raw.Sections)) {
@@ -353,6 +374,7 @@ func (p *fieldParser) portClashes(peers []server.PeerAddrs, store server.StoreKi
 		if store == server.StoreMemcached {
 			addrs = append(addrs, struct{ k, a string }{"replica_addr", pa.ReplicaAddr})
 		}
+		addrs = append(addrs, struct{ k, a string }{"metrics_addr", pa.MetricsAddr})
 		for _, x := range addrs {
 			if x.a == "" {
 				continue

@@ -24,10 +24,10 @@ const (
 )
 
 // errDraining stops a connection once its replies are flushed during Shutdown.
-var errDraining = errors.New("controller: server shutting down")
+var errDraining = errors.New("server shutting down")
 
 // errQuit stops a connection after `quit` or a protocol error that closes.
-var errQuit = errors.New("controller: connection closed by protocol")
+var errQuit = errors.New("connection closed by protocol")
 
 // pending is one parsed command waiting in a connection's batch.
 type pending struct {
@@ -52,6 +52,8 @@ type conn struct {
 	long    []byte    // a line longer than the read buffer, reused
 	term    [2]byte   // a data block's terminator
 	noreply bool      // the command being answered asked for no reply
+
+	mark time.Duration // end of the last timed command of this batch, 0 if none (metrics.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -162,6 +164,7 @@ func endsBatch(p *pending) bool {
 // runBatch answers the batch in order.
 func (c *conn) runBatch() error {
 	defer clear(c.batch) // drop the values
+	c.mark = 0
 	for i := range c.batch {
 		c.srv.counters.queued.Add(^uint64(0))
 		if err := c.execute(&c.batch[i]); err != nil {
@@ -303,9 +306,10 @@ func (c *conn) execute(p *pending) error {
 	c.noreply = p.cmd.Noreply
 	defer c.srv.counters.completed.Add(1)
 	if p.err != nil {
+		c.mark = 0 // a refusal is not timed, nor added to the next command
 		return c.refuse(p)
 	}
-	return p.spec.handle(c, p)
+	return c.handle(p)
 }
 
 // refuse answers a command the parser or the limits refused.
@@ -350,9 +354,12 @@ func (c *conn) reply(line string) {
 	}
 }
 
-// fail answers a Mode error.
+// fail answers a Mode error; its detail goes to the log.
 func (c *conn) fail(err error) {
 	line, _ := errorReply(err)
+	if line != replyNonNumeric && line != replyOutOfMemory {
+		c.srv.errLog.failed(line, err)
+	}
 	c.reply(line)
 }
 

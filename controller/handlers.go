@@ -221,7 +221,8 @@ func (c *conn) status(res consistency.Result) {
 	}
 	line, ok := statusLine(res.Status)
 	if !ok {
-		line = fmt.Sprintf("SERVER_ERROR unexpected result status %d", res.Status)
+		c.fail(fmt.Errorf("unexpected result status %d", res.Status))
+		return
 	}
 	c.reply(line)
 }

@@ -2,7 +2,10 @@ package controller
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/kvcontroller"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -209,20 +213,38 @@ func TestSplitDataBlock(t *testing.T) {
 }
 
 func TestErrorReply(t *testing.T) {
+	deadline := fmt.Errorf("forward to peer1: %w", context.DeadlineExceeded)
 	tests := []struct {
+		name  string
 		err   error
 		line  string
 		close bool
 	}{
-		{ErrBadFormat, "CLIENT_ERROR bad command line format", false},
-		{ErrLineTooLong, "line too long", true},
-		{consistency.ErrNonNumeric, replyNonNumeric, false},
-		{errors.New("a\nb"), "SERVER_ERROR a b", false},
+		{"protocol error", ErrBadFormat, "CLIENT_ERROR bad command line format", false},
+		{"protocol error that closes", ErrLineTooLong, "line too long", true},
+		{"non-numeric", consistency.ErrNonNumeric, replyNonNumeric, false},
+		{"no quorum names the silent peers", fmt.Errorf("set: %w", &consistency.NoLeaderError{NoQuorum: true, Unreachable: []string{"peer2", "peer3"}, Cause: deadline}),
+			"SERVER_ERROR no leader: cluster has no quorum (peer2, peer3 unreachable)", false},
+		{"no quorum, silent peers unknown", &consistency.NoLeaderError{NoQuorum: true}, "SERVER_ERROR no leader: cluster has no quorum", false},
+		{"leader unreachable", &consistency.NoLeaderError{Leader: "peer1", Cause: deadline}, "SERVER_ERROR no leader reachable: retry or use another peer", false},
+		{"election", &consistency.NoLeaderError{}, "SERVER_ERROR no leader: election in progress, retry", false},
+		{"outcome unknown", fmt.Errorf("forwarded to leader peer1: %w, %w: %w", consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, deadline),
+			"SERVER_ERROR timeout: outcome unknown", false},
+		{"stopping", fmt.Errorf("%w, %w", consistency.ErrUnavailable, consistency.ErrStopping), "SERVER_ERROR shutting down: use another peer", false},
+		{"cancelled by the closing server", fmt.Errorf("read %q: replica call: %w", "k", context.Canceled), "SERVER_ERROR shutting down: use another peer", false},
+		{"replica", fmt.Errorf("read %q: %w: memcached get: %w", "k", kvcontroller.ErrBackend, os.ErrDeadlineExceeded), "SERVER_ERROR replica unavailable", false},
+		{"key the replica cannot hold", fmt.Errorf("store %q: %w: %w (300 bytes)", "k", kvcontroller.ErrBackend, kvcontroller.ErrKeyUnstorable),
+			"SERVER_ERROR key too long for the replica once escaped", false},
+		{"timeout", fmt.Errorf("%w: waiting for a read index: %w", consistency.ErrUnavailable, context.DeadlineExceeded), "SERVER_ERROR timeout: retry", false},
+		{"unavailable", fmt.Errorf("%w: raft not started", consistency.ErrUnavailable), "SERVER_ERROR unavailable: retry later", false},
+		{"anything else keeps its text out of the reply", errors.New("ordered: a\nb"), "SERVER_ERROR internal error: see the peer's log", false},
 	}
 	for _, tc := range tests {
-		line, closeConn := errorReply(tc.err)
-		assert.Equal(t, tc.line, line)
-		assert.Equal(t, tc.close, closeConn)
+		t.Run(tc.name, func(t *testing.T) {
+			line, closeConn := errorReply(tc.err)
+			assert.Equal(t, tc.line, line)
+			assert.Equal(t, tc.close, closeConn)
+		})
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // ErrCorrupt reports bytes that are not a valid envelope.
-var ErrCorrupt = errors.New("kvcontroller: corrupt envelope")
+var ErrCorrupt = errors.New("corrupt envelope")
 
 // Envelope layout, big-endian, followed by the client's value:
 //

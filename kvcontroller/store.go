@@ -8,13 +8,13 @@ import (
 )
 
 // ErrNotFound reports that the key has no live item in the store.
-var ErrNotFound = errors.New("kvcontroller: not found")
+var ErrNotFound = errors.New("not found")
 
 // ErrTooLarge reports that an item does not fit in the store at all.
-var ErrTooLarge = errors.New("kvcontroller: item too large")
+var ErrTooLarge = errors.New("item too large")
 
 // ErrBackend reports that the backing store failed or could not be reached.
-var ErrBackend = errors.New("kvcontroller: backend error")
+var ErrBackend = errors.New("replica error")
 
 // Item is one entry of a replica: the client's value and its envelope.
 type Item struct {

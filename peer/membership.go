@@ -139,7 +139,7 @@ func NewMembership(cfg MembershipConfig, t *Transport) (*Membership, error) {
 	started := t.started
 	t.mu.Unlock()
 	if started {
-		return nil, errors.New("peer: NewMembership after the transport started")
+		return nil, errors.New("NewMembership after the transport started")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Membership{

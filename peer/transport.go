@@ -184,7 +184,7 @@ func (t *Transport) Start() error {
 		return ErrClosed
 	}
 	if t.started {
-		return errors.New("peer: transport already started")
+		return errors.New("transport already started")
 	}
 	ln := t.cfg.Listener
 	if ln == nil {

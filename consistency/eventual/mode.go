@@ -74,7 +74,7 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	}
 	epoch, err := randomUint64()
 	if err != nil {
-		return nil, fmt.Errorf("eventual: choose epoch: %w", err)
+		return nil, fmt.Errorf("choose epoch: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
@@ -93,7 +93,7 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	}
 	for _, p := range opts.Peers {
 		if p != opts.Self {
-			m.links[p] = newLink(p)
+			m.links[p] = newLink(p, m.opts.Now())
 			m.order = append(m.order, p)
 		}
 	}

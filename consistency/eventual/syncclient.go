@@ -196,6 +196,9 @@ func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 		if err := sc.bw.Flush(); err != nil {
 			return fmt.Errorf("push to %s: %w", l.name, err)
 		}
+		l.mu.Lock()
+		l.pushed += uint64(len(batch))
+		l.mu.Unlock()
 	}
 }
 
@@ -204,6 +207,7 @@ func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 func (m *Mode) syncWith(sc *syncConn, l *link) error {
 	l.mu.Lock()
 	cur := l.cur
+	began := m.opts.Now()
 	l.started++
 	l.attempts++
 	l.mu.Unlock()
@@ -244,6 +248,10 @@ func (m *Mode) syncWith(sc *syncConn, l *link) error {
 			l.synced = true
 			l.lastSync = m.opts.Now()
 			l.syncItems, l.syncBytes = items, bytes
+			l.caughtUp = began
+			if f.full {
+				l.fullSyncs++
+			}
 			l.mu.Unlock()
 			if f.full || items > 0 || cur != (cursor{Epoch: f.epoch, Seq: f.seq}) {
 				m.saveState()

@@ -9,7 +9,7 @@ import (
 )
 
 // errBadCommand reports a log entry or forwarded frame that does not decode.
-var errBadCommand = errors.New("ordered: malformed command")
+var errBadCommand = errors.New("malformed log command")
 
 // commandFormat is the first byte of every encoded command.
 const commandFormat = 1

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/instrument"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
@@ -49,6 +50,7 @@ type fsm struct {
 	// waiting request; origin and seq identify it.
 	deliver func(origin, seq uint64, out outcome)
 	onApply func(AppliedEntry)
+	inst    Instruments // apply and snapshot latencies
 
 	// restoring is write-locked while Restore empties and reloads the
 	// replica; local reads hold it for reading so none sees a half-loaded
@@ -80,6 +82,7 @@ func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // (see applyRun); the rest one by one. Outcomes of this peer's own writes go
 // straight to their waiting requests.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	defer instrument.Since(f.inst.Apply, time.Now())
 	out := make([]interface{}, len(logs))
 	var run []runEntry
 	for _, l := range logs {

@@ -65,6 +65,7 @@ type Mode struct {
 	nudgeClosed bool
 
 	srvConns peer.ConnSet // forward connections this peer serves
+	counters counters     // events counted for metrics (metrics.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -81,7 +82,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("ordered: incarnation id: %w", err)
+		return nil, fmt.Errorf("incarnation id: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
@@ -97,7 +98,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
-		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply,
+		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply, inst: cfg.Instruments,
 		spoolDir: filepath.Join(cfg.DataDir, "raft"),
 	}).init()
 	m.verify = verifier{wg: &m.wg, round: m.verifyRound}
@@ -163,6 +164,7 @@ func (m *Mode) Start(ctx context.Context) error {
 	}
 	m.raft.Store(r)
 	m.wg.Go(m.tickLoop)
+	m.wg.Go(func() { m.countLeaderChanges(r) })
 	if had {
 		m.catchUp(ctx)
 	}

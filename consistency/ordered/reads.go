@@ -61,6 +61,7 @@ func (m *Mode) readIndex(ctx context.Context) (uint64, error) {
 func (m *Mode) readIndexRound() (uint64, error) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	m.counters.followerRounds.Add(1)
 	applied, _ := m.fsm.appliedIndex()
 	return m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
 }
@@ -99,6 +100,7 @@ func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
 func (m *Mode) verifyRound() (uint64, error) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	m.counters.leaderRounds.Add(1)
 	r := m.raft.Load()
 	idx := r.CommitIndex()
 	if err := m.await(ctx, r.VerifyLeader()); err != nil {

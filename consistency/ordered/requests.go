@@ -2,7 +2,6 @@ package ordered
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hashicorp/raft"
@@ -55,8 +54,8 @@ func (m *Mode) propose(ctx context.Context, c *command) (consistency.Result, err
 		return out.res, out.err
 	case <-ctx.Done():
 		applied, _ := m.fsm.appliedIndex()
-		return consistency.Result{}, fmt.Errorf("%s: %w: committed at index %d, replica applied only %d: %w",
-			c.Req.Op, consistency.ErrUnavailable, index, applied, ctx.Err())
+		return consistency.Result{}, fmt.Errorf("%s: %w, %w: committed at index %d, replica applied only %d: %w",
+			c.Req.Op, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, index, applied, ctx.Err())
 	}
 }
 
@@ -77,7 +76,7 @@ func (m *Mode) deliver(origin, seq uint64, out outcome) {
 }
 
 // errShuttingDown reports a raft future abandoned because the mode closes.
-var errShuttingDown = errors.New("peer shutting down")
+var errShuttingDown = fmt.Errorf("%w, %w", consistency.ErrUnavailable, consistency.ErrStopping)
 
 // await waits for a raft future, or until ctx ends or the mode closes. raft
 // answers every future except, rarely, one still queued in a buffered

@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/memcons/memcons/internal/instrument"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
@@ -36,7 +38,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot at index %d: spool file: %w", applied, err)
 	}
-	snap := &snapshot{file: file}
+	snap := &snapshot{file: file, started: time.Now(), took: f.inst.Snapshot}
 	w := bufio.NewWriterSize(file, 256<<10)
 	header := []byte(snapshotMagic)
 	header = binary.AppendUvarint(header, applied)
@@ -184,7 +186,11 @@ func unexpected(err error) error {
 }
 
 // snapshot is a finished dump, in its spool file, waiting to be written out.
-type snapshot struct{ file *os.File }
+type snapshot struct {
+	file    *os.File
+	started time.Time           // when the dump began
+	took    instrument.Observer // observes dump and persist, once persisted
+}
 
 // Persist copies the dump to the sink.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
@@ -196,7 +202,11 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	instrument.Since(s.took, s.started)
+	return nil
 }
 
 // Release closes and removes the spool file; later calls do nothing.

@@ -34,6 +34,7 @@ type PeerAddrs struct {
 	ClientAddr  string // memcached text protocol for clients
 	PeerAddr    string // peer-to-peer port
 	ReplicaAddr string // backing memcached (ignored for StoreMemory)
+	MetricsAddr string // Prometheus /metrics over HTTP; "" = off
 }
 
 // Config is everything one peer needs to run; main.go fills it from
@@ -58,6 +59,9 @@ type Config struct {
 	StoreConns       int           // pipelined backend connections for get, set and delete
 
 	Eventual eventual.Config // eventual mode's sync tuning
+
+	// Pprof serves /debug/pprof/ beside /metrics on this peer's MetricsAddr.
+	Pprof bool
 
 	// Ordered tunes the linearizable and sequential modes (raft timing,
 	// leader wait, snapshots); the server fills in the kind, names, paths,

@@ -13,6 +13,7 @@ import (
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/controller"
 	"github.com/memcons/memcons/internal/datadir"
+	"github.com/memcons/memcons/internal/metrics"
 	"github.com/memcons/memcons/kvcontroller"
 	"github.com/memcons/memcons/peer"
 )
@@ -22,7 +23,7 @@ import (
 const drainTimeout = 5 * time.Second
 
 // ErrConfig reports a Config that cannot run.
-var ErrConfig = errors.New("server: bad config")
+var ErrConfig = errors.New("bad config")
 
 // Server is one running memcons peer.
 type Server struct {
@@ -35,6 +36,9 @@ type Server struct {
 	members *peer.Membership
 	ctrl    *controller.Server
 	health  *healthProbe
+
+	metrics     *metrics.Metrics    // the peer's registry (metrics.go)
+	metricsHTTP *metrics.HTTPServer // /metrics on self.MetricsAddr
 
 	clientLn net.Listener
 	serveErr chan error
@@ -56,9 +60,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, self: self, log: cfg.Logger}
+	s.newMetrics()
 	if s.store, err = newStore(cfg, self); err != nil {
 		return nil, err
 	}
+	s.store = s.metrics.Store(s.store)
 	s.health = newHealthProbe(s.store, cfg.HeartbeatInterval, cfg.StoreTimeout)
 	if err := s.buildPeer(); err != nil {
 		_ = s.closeParts()
@@ -73,7 +79,11 @@ func New(cfg Config) (*Server, error) {
 	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
 	if err != nil {
 		s.closeParts()
-		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
+		return nil, fmt.Errorf("server %s: client port: %w", cfg.Self, err)
+	}
+	if err := s.registerMetrics(); err != nil {
+		_ = s.closeParts()
+		return nil, err
 	}
 	return s, nil
 }
@@ -146,6 +156,9 @@ func (s *Server) Start(ctx context.Context) error {
 		if err := datadir.Claim(s.cfg.DataDir, id); err != nil {
 			return fmt.Errorf("server %s: %w", s.cfg.Self, err)
 		}
+	}
+	if err := s.SetMetricsAddr(s.self.MetricsAddr); err != nil {
+		return err
 	}
 	if err := s.waitReplica(ctx); err != nil {
 		return err
@@ -246,7 +259,7 @@ func (s *Server) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		errs = append(errs, s.closeParts())
+		errs = append(errs, s.closeParts(), s.metricsHTTP.Close())
 		s.closeErr = errors.Join(errs...)
 		s.log.Info("stopped")
 	})
