@@ -127,3 +127,15 @@ func TestSide_FillsPlaceholders(t *testing.T) {
 	assert.Equal(t, neverIssued, s.fill(Placeholder("k", 5)), "one never seen")
 	assert.Equal(t, neverIssued, s.fill(Placeholder("other", -1)))
 }
+
+func TestOutageIn(t *testing.T) {
+	for reply, want := range map[string]bool{
+		"STORED\r\nSERVER_ERROR no leader: election in progress, retry\r\n": true,
+		"SERVER_ERROR timeout: outcome unknown\r\n":                         true,
+		"SERVER_ERROR object too large for cache\r\n":                       false,
+		"STORED\r\n": false,
+	} {
+		_, got := outageIn(reply)
+		assert.Equal(t, want, got, "%q", reply)
+	}
+}

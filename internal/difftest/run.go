@@ -108,8 +108,39 @@ func (d *Difference) Error() string {
 	return b.String()
 }
 
+// Outage is a batch memcons refused because the cluster could not serve
+// it (no leader, a timeout, a replica down): not a protocol difference,
+// but what the batch did is unknown, so the rest of the sequence cannot be
+// compared.
+type Outage struct {
+	Batch int
+	Line  string // memcons's SERVER_ERROR line
+}
+
+func (o *Outage) Error() string { return fmt.Sprintf("batch %d: outage: %s", o.Batch, o.Line) }
+
+// outageLines are the starts of memcons's SERVER_ERROR lines that say the
+// cluster could not serve (controller/errors.go words them).
+var outageLines = []string{
+	"SERVER_ERROR no leader", "SERVER_ERROR timeout", "SERVER_ERROR replica unavailable",
+	"SERVER_ERROR shutting down",
+}
+
+// outageIn returns the first line of reply that reports an outage.
+func outageIn(reply string) (string, bool) {
+	for _, line := range strings.Split(reply, "\r\n") {
+		for _, o := range outageLines {
+			if strings.HasPrefix(line, o) {
+				return line, true
+			}
+		}
+	}
+	return "", false
+}
+
 // Run sends seq to memcached at ref and to memcons at got, batch by batch,
-// and returns a *Difference at the first reply that differs.
+// and returns a *Difference at the first reply that differs, or an
+// *Outage at the first memcons could not serve.
 func Run(seq Sequence, ref, got string) error {
 	want, err := dialSide("memcached", ref)
 	if err != nil {
@@ -151,6 +182,11 @@ func Run(seq Sequence, ref, got string) error {
 			}
 		}
 		if reason != "" {
+			if line, ok := outageIn(g); ok {
+				if _, also := outageIn(w.reply); !also {
+					return &Outage{Batch: i, Line: line}
+				}
+			}
 			return &Difference{Seq: seq[:i+1], Reason: reason, Want: w.reply, Got: g}
 		}
 	}
