@@ -137,6 +137,8 @@ func (g *Generator) noteRead(cmd string) {
 		f = f[1:]
 	case "gat", "gats":
 		f = f[2:]
+	case "mg":
+		f = f[1:2] // a base64 key (flag b) is recorded encoded: ma never picks it
 	default:
 		return
 	}

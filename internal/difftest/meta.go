@@ -32,7 +32,7 @@ var metaCommands = []weighted{
 		return line + end
 	}},
 	{name: "ma", weight: 5, gen: func(g *Generator) string {
-		key, kf := g.metaKey()
+		key, kf := g.counterKey(), "" // as incr: see counterKey
 		line, end := g.quiet("ma "+key, kf, g.metaFlags(key, maFlags))
 		return line + end
 	}},
