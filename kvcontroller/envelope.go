@@ -20,15 +20,23 @@ var ErrCorrupt = errors.New("corrupt envelope")
 //	3      4    client flags
 //	7      8    absolute exptime, unix seconds (0 = never)
 //	15     8    version
+//
+// then the optional fields whose bit is set, in bit order:
+//
+//	bit 1  8    expiry version (Item.ExpiryVersion)
+//
+// An envelope without optional fields is the same bytes as before they
+// existed, so replicas written by an older memcons stay readable.
 const (
 	envelopeMagic  byte = 0xC5
 	envelopeFormat byte = 1
 
-	bitTombstone byte = 1 << 0
-	bitStale     byte = 1 << 5
-	bitWinSent   byte = 1 << 6
-	bitKeyBinary byte = 1 << 7
-	knownBits         = bitTombstone | bitStale | bitWinSent | bitKeyBinary
+	bitTombstone     byte = 1 << 0
+	bitExpiryVersion byte = 1 << 1
+	bitStale         byte = 1 << 5
+	bitWinSent       byte = 1 << 6
+	bitKeyBinary     byte = 1 << 7
+	knownBits             = bitTombstone | bitExpiryVersion | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2
 	offFlags   = 3
@@ -36,8 +44,18 @@ const (
 	offVersion = 15
 )
 
-// EnvelopeOverhead is the number of bytes the envelope adds to a value.
+// EnvelopeOverhead is the fewest bytes the envelope adds to a value: its
+// header without optional fields.
 const EnvelopeOverhead = 23
+
+// EnvelopeSize returns the length of it's envelope, value included.
+func EnvelopeSize(it Item) int {
+	n := EnvelopeOverhead + len(it.Value)
+	if it.ExpiryVersion != 0 {
+		n += 8
+	}
+	return n
+}
 
 // AppendEnvelope appends the envelope of it (header, then it.Value) to dst
 // and returns the extended slice; it.Key is not part of the envelope.
@@ -45,6 +63,9 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	var bits byte
 	if it.Tombstone {
 		bits |= bitTombstone
+	}
+	if it.ExpiryVersion != 0 {
+		bits |= bitExpiryVersion
 	}
 	if it.Stale {
 		bits |= bitStale
@@ -59,12 +80,15 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(it.Exptime))
 	dst = binary.BigEndian.AppendUint64(dst, it.Version)
+	if it.ExpiryVersion != 0 {
+		dst = binary.BigEndian.AppendUint64(dst, it.ExpiryVersion)
+	}
 	return append(dst, it.Value...)
 }
 
 // EncodeEnvelope returns the envelope of it in a new slice.
 func EncodeEnvelope(it Item) []byte {
-	return AppendEnvelope(make([]byte, 0, EnvelopeOverhead+len(it.Value)), it)
+	return AppendEnvelope(make([]byte, 0, EnvelopeSize(it)), it)
 }
 
 // DecodeEnvelope parses b as the envelope of the item under key. The
@@ -83,9 +107,8 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 	if bits&^knownBits != 0 {
 		return Item{}, fmt.Errorf("%w: unknown bits 0x%02x", ErrCorrupt, bits)
 	}
-	return Item{
+	it := Item{
 		Key:       key,
-		Value:     b[EnvelopeOverhead:len(b):len(b)],
 		Flags:     binary.BigEndian.Uint32(b[offFlags:]),
 		Exptime:   int64(binary.BigEndian.Uint64(b[offExptime:])),
 		Version:   binary.BigEndian.Uint64(b[offVersion:]),
@@ -93,10 +116,33 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		Stale:     bits&bitStale != 0,
 		WinSent:   bits&bitWinSent != 0,
 		KeyBinary: bits&bitKeyBinary != 0,
-	}, nil
+	}
+	rest := b[EnvelopeOverhead:]
+	if bits&bitExpiryVersion != 0 {
+		if len(rest) < 8 {
+			return Item{}, fmt.Errorf("%w: %d bytes, expiry version needs 8", ErrCorrupt, len(rest))
+		}
+		it.ExpiryVersion = binary.BigEndian.Uint64(rest)
+		if it.ExpiryVersion == 0 {
+			return Item{}, fmt.Errorf("%w: expiry version bit set with version 0", ErrCorrupt)
+		}
+		rest = rest[8:]
+	}
+	it.Value = rest[:len(rest):len(rest)]
+	return it, nil
 }
 
 // expired reports whether an item with this exptime is gone at unix second now.
 func expired(exptime, now int64) bool {
 	return exptime != 0 && exptime <= now
+}
+
+// storeExptime is the expiry a store gives it: its Exptime, but never for a
+// tombstone, which keeps the expiry of the item it replaced (eventual mode
+// orders by it) and stays until the mode that wrote it removes it.
+func storeExptime(it Item) int64 {
+	if it.Tombstone {
+		return 0
+	}
+	return it.Exptime
 }

@@ -110,7 +110,7 @@ func appendFrameFunc(dst []byte, kind byte, n int, item func(int) kvcontroller.I
 		it := item(i)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.Key)))
 		dst = append(dst, it.Key...)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(kvcontroller.EnvelopeOverhead+len(it.Value)))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(kvcontroller.EnvelopeSize(it)))
 		dst = kvcontroller.AppendEnvelope(dst, it)
 	}
 	return sealFrame(dst, start)
@@ -127,7 +127,7 @@ func sealFrame(dst []byte, start int) []byte {
 
 // itemWireSize is how many bytes it adds to an item frame.
 func itemWireSize(it kvcontroller.Item) int {
-	return 2 + len(it.Key) + 4 + kvcontroller.EnvelopeOverhead + len(it.Value)
+	return 2 + len(it.Key) + 4 + kvcontroller.EnvelopeSize(it)
 }
 
 func frameChecksum(kind byte, payload []byte) uint32 {
