@@ -85,14 +85,11 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 	}
 	switch kind {
 	case fwdPropose:
-		f := r.Apply(data, m.cfg.RequestTimeout)
-		if err := m.await(ctx, f); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) {
-				return fwdAnswer{status: fwdNotLeader}
-			}
-			return fwdAnswer{status: fwdFailed, msg: "append to log: " + err.Error()}
+		entries, err := decodeProposal(data)
+		if err != nil {
+			return fwdAnswer{status: fwdFailed, msg: err.Error()}
 		}
-		return fwdAnswer{status: fwdOK, index: f.Index()}
+		return m.appendEntries(ctx, r, entries)
 	case fwdReadIndex:
 		idx, err := m.leaderReadIndex(ctx)
 		if err != nil {
@@ -104,6 +101,40 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 		return fwdAnswer{status: fwdOK, index: idx}
 	}
 	return fwdAnswer{status: fwdFailed, msg: fmt.Sprintf("unknown forwarded request kind %d", kind)}
+}
+
+// appendEntries appends entries to the log in order, as consecutive
+// entries of one round (raft batches applies that arrive together), and
+// waits until the leader applied them all. Only when raft refused every
+// entry for not leading was nothing appended: then fwdNotLeader, and the
+// proposal may go to the new leader; any other failure leaves the outcome
+// unknown.
+func (m *Mode) appendEntries(ctx context.Context, r *raft.Raft, entries [][]byte) fwdAnswer {
+	futures := make([]raft.ApplyFuture, len(entries))
+	for i, e := range entries {
+		futures[i] = r.Apply(e, m.cfg.RequestTimeout)
+	}
+	var refused int
+	var failed error
+	for _, f := range futures {
+		switch err := m.await(ctx, f); {
+		case err == nil:
+		case errors.Is(err, raft.ErrNotLeader):
+			refused++
+		case failed == nil:
+			failed = err
+		}
+	}
+	switch {
+	case refused == len(futures):
+		return fwdAnswer{status: fwdNotLeader}
+	case refused > 0 && failed == nil:
+		failed = fmt.Errorf("%d of %d entries refused: %w", refused, len(futures), raft.ErrNotLeader)
+	}
+	if failed != nil {
+		return fwdAnswer{status: fwdFailed, msg: "append to log: " + failed.Error()}
+	}
+	return fwdAnswer{status: fwdOK, index: futures[len(futures)-1].Index()}
 }
 
 // lostLeadership reports an error of raft's for a peer that does not lead
