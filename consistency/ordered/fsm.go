@@ -19,8 +19,10 @@ import (
 // gives up on that entry (and logs that the replica may now differ).
 const applyRetries = 3
 
-// applyWriters bounds the replica writes one batch of entries makes at once.
-const applyWriters = 16
+// applyWriters bounds the replica writes one batch of entries makes at
+// once: a connection's pipeline of sets arrives as one batch, and the
+// replica client pipelines concurrent writes on its connections.
+const applyWriters = 64
 
 // outcome is the result of applying one client write.
 type outcome struct {
@@ -49,6 +51,9 @@ type fsm struct {
 	// waiting request; origin and seq identify it.
 	deliver func(origin, seq uint64, out outcome)
 	onApply func(AppliedEntry)
+	// committed, when set, is called as each batch of committed entries
+	// arrives, before any is applied.
+	committed func()
 
 	// restoring is write-locked while Restore empties and reloads the
 	// replica; local reads hold it for reading so none sees a half-loaded
@@ -80,6 +85,9 @@ func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // (see applyRun); the rest one by one. Outcomes of this peer's own writes go
 // straight to their waiting requests.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	if f.committed != nil {
+		f.committed()
+	}
 	out := make([]interface{}, len(logs))
 	var run []runEntry
 	for _, l := range logs {

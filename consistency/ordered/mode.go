@@ -65,6 +65,9 @@ type Mode struct {
 	nudgeClosed bool
 
 	srvConns peer.ConnSet // forward connections this peer serves
+	// forwarded counts the forwarded proposals this peer, as leader, is
+	// appending: their followers wait to learn the commit.
+	forwarded atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,7 +100,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
-		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply,
+		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply, committed: m.committed,
 		spoolDir: filepath.Join(cfg.DataDir, "raft"),
 	}).init()
 	m.verify = verifier{wg: &m.wg, round: m.verifyRound}

@@ -17,6 +17,7 @@ import (
 	"github.com/memcons/memcons/consistency/ordered"
 	"github.com/memcons/memcons/internal/memcachedtest"
 	"github.com/memcons/memcons/internal/server"
+	"github.com/memcons/memcons/internal/testcluster"
 )
 
 // calmElection gives a test that checks replies byte for byte election
@@ -201,5 +202,44 @@ func TestOrdered_ReplicationRecoversFromDroppingLink(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * slack):
 		t.Fatalf("%s did not stop within %v", c.Name(l), 2*slack)
+	}
+}
+
+// BenchmarkOrdered_PipelinedSets times one connection sending 10,000
+// pipelined sets to the leader and to a follower, as scripts/bench.sh's
+// pipeline row does against real processes.
+func BenchmarkOrdered_PipelinedSets(b *testing.B) {
+	const sets = 10000
+	var p pipeline
+	for i := range sets {
+		p.add(fmt.Sprintf("set bench:%d 0 0 100\r\n%s\r\n", i, strings.Repeat("x", 100)), "STORED\r\n")
+	}
+	for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential} {
+		b.Run(string(mode), func(b *testing.B) {
+			c := testcluster.Start(b, testcluster.Options{Mode: mode, Configure: func(cfg *server.Config) {
+				cfg.Ordered.ElectionTimeout = 2 * time.Second
+			}})
+			require.NoError(b, c.WaitAllUp(slack))
+			var l int
+			require.Eventually(b, func() bool { l = leaderIndex(c); return l >= 0 }, 3*slack, 10*time.Millisecond)
+			f, _ := others(l)
+			for _, tc := range []struct {
+				name string
+				peer int
+			}{{"leader", l}, {"follower", f}} {
+				b.Run(tc.name, func(b *testing.B) {
+					for range b.N {
+						nc, err := net.DialTimeout("tcp", c.ClientAddr(tc.peer), opTimeout)
+						require.NoError(b, err)
+						go func() { _, _ = io.WriteString(nc, p.send.String()) }()
+						got := make([]byte, p.want.Len())
+						_, err = io.ReadFull(bufio.NewReader(nc), got)
+						_ = nc.Close()
+						require.NoError(b, err)
+						require.Equal(b, p.want.String(), string(got))
+					}
+				})
+			}
+		})
 	}
 }

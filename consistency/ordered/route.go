@@ -153,20 +153,34 @@ func (m *Mode) handleForward(conn net.Conn, from string) {
 	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
 		defer cancel()
+		if kind == fwdPropose {
+			m.forwarded.Add(1)
+			defer m.forwarded.Add(-1)
+		}
 		a := m.answer(ctx, kind, data)
-		if a.status == fwdOK && (kind == fwdPropose || len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
+		if a.status == fwdOK && kind == fwdReadIndex && (len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
 			m.nudge()
 		}
 		return a
 	})
 }
 
+// committed runs as committed entries reach this peer's FSM: while it
+// appends a follower's forwarded proposal, the follower must learn the
+// commit to apply the entries and answer, so the nudge goes out now and
+// the follower applies while this peer does.
+func (m *Mode) committed() {
+	if m.forwarded.Load() > 0 {
+		m.nudge()
+	}
+}
+
 // nudge makes the leader send the followers its commit index soon. A
 // follower learns that an entry committed only from the next AppendEntries,
-// which raft sends for new entries or with its periodic heartbeat (a tenth
-// of the election timeout); a forwarded request waits for its follower to
-// apply the entry, so the leader appends a tick entry, one at a time, that
-// carries the commit index at once. Under load the ticks coalesce.
+// which raft sends for new entries or after its commit timeout; a
+// forwarded request waits for its follower to apply the entry, so the
+// leader appends a tick entry, one at a time, whose AppendEntries carries
+// the commit index at once. Under load the ticks coalesce.
 func (m *Mode) nudge() {
 	m.nmu.Lock()
 	defer m.nmu.Unlock()
