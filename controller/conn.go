@@ -19,8 +19,11 @@ const (
 	// keepLongLine is the largest long-line buffer kept between commands.
 	keepLongLine = 64 << 10
 	// maxBatch bounds the commands parsed ahead; the rest stay buffered for
-	// the next batch.
-	maxBatch = 128
+	// the next batch. It is above what the read buffer holds (16 KiB of
+	// the shortest commands), so that a batch is everything one read
+	// brought: each batch costs the ordered modes a log round, and a cap
+	// below that split each read into a full batch and a few stragglers.
+	maxBatch = 2048
 )
 
 // errDraining stops a connection once its replies are flushed during Shutdown.
