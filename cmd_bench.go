@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/memcons/memcons/bench"
@@ -21,6 +23,7 @@ func runBench(ctx context.Context, args []string, sio stdio) int {
 	keys := fs.Int("keys", 10000, "number of distinct keys")
 	setRatio := fs.Float64("set-ratio", 0.1, "fraction of operations that are sets (0..1)")
 	seed := fs.Int64("seed", 1, "seed of the key and operation choice")
+	quiet := fs.Bool("quiet", false, "print no progress while running, only the report")
 	if code, ok := parseFlags(fs, args, sio); !ok {
 		return code
 	}
@@ -37,6 +40,7 @@ func runBench(ctx context.Context, args []string, sio stdio) int {
 		Keys:      *keys,
 		SetRatio:  *setRatio,
 		Seed:      *seed,
+		Progress:  benchProgress(sio.err, *quiet),
 	})
 	if err != nil {
 		fmt.Fprintf(sio.err, "memcons bench: %v\n", err)
@@ -44,6 +48,16 @@ func runBench(ctx context.Context, args []string, sio stdio) int {
 	}
 	rep.Print(sio.out)
 	return exitOK
+}
+
+// benchProgress reports to stderr: one redrawn line on a terminal, a line a
+// second otherwise; nothing when quiet.
+func benchProgress(stderr io.Writer, quiet bool) bench.ProgressConfig {
+	if quiet {
+		return bench.ProgressConfig{}
+	}
+	f, ok := stderr.(*os.File)
+	return bench.ProgressConfig{W: stderr, Live: ok && isTerminal(f)}
 }
 
 // benchFlagProblem returns what is wrong with the bench flags, or "".

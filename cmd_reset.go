@@ -89,11 +89,11 @@ func selfAddrs(cfg server.Config) server.PeerAddrs {
 	return a
 }
 
-// peerRunning reports whether the peer's client or peer port accepts
-// connections, and which one does.
+// peerRunning reports whether the peer's client port (plain or TLS) or
+// peer port accepts connections, and which one does.
 func peerRunning(cfg server.Config) (string, bool) {
 	a := selfAddrs(cfg)
-	for _, addr := range []string{a.ClientAddr, a.PeerAddr} {
+	for _, addr := range []string{a.ClientAddr, a.ClientTLSAddr, a.PeerAddr} {
 		if addr != "" && answers(addr) {
 			return addr, true
 		}

@@ -16,12 +16,13 @@ import (
 )
 
 // runServe loads the config, builds this peer's server.Config and runs the
-// peer until ctx is cancelled (SIGINT/SIGTERM), then drains it.
+// peer until ctx is cancelled (SIGINT/SIGTERM), then drains it. SIGHUP
+// reloads the config (reload.go).
 func runServe(ctx context.Context, args []string, sio stdio) int {
+	hup, stopHUP := notifyHUP()
+	defer stopHUP()
 	var logLevel *string
-	lc, code, ok := loadForCommand("serve", args, sio, func(fs *pflag.FlagSet) {
-		logLevel = fs.String("log-level", "info", "log level: debug, info, warn or error")
-	})
+	lc, code, ok := loadForCommand("serve", args, sio, func(fs *pflag.FlagSet) { logLevel = serveFlags(fs) })
 	if !ok {
 		return code
 	}
@@ -29,8 +30,8 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 		fmt.Fprintf(sio.err, "memcons serve: unexpected arguments %q\n", extra)
 		return exitUsage
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	var flagLevel slog.Level
+	if err := flagLevel.UnmarshalText([]byte(*logLevel)); *logLevel != "" && err != nil {
 		fmt.Fprintf(sio.err, "memcons serve: --log-level: unknown level %q (want debug, info, warn or error)\n", *logLevel)
 		return exitUsage
 	}
@@ -38,6 +39,11 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 	if err != nil {
 		printProblems(sio, "serve", err)
 		return exitError
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	if *logLevel != "" {
+		level.Set(flagLevel)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(sio.err, &slog.HandlerOptions{Level: level})).
 		With("self", cfg.Self)
@@ -47,12 +53,26 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 	}
 	cfg.Logger.Info("starting", "mode", cfg.Mode, "store", cfg.Store, "cluster", cfg.ClusterName,
 		"data_dir", cfg.DataDir, "version", versionString())
+	if cfg.Secret == shippedSecret {
+		cfg.Logger.Warn(fmt.Sprintf("cluster.secret is the shipped %q: anyone who reaches a peer port can join; set [cluster] secret or MEMCONS_CLUSTER_SECRET", shippedSecret))
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		cfg.Logger.Error("cannot start", "err", err)
 		return exitError
 	}
-	if err := srv.Run(ctx); err != nil {
+	// SIGHUP reloads the config for as long as the peer runs.
+	rctx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	r := newReloader(args, func(fs *pflag.FlagSet) { serveFlags(fs) }, srv, cfg.Logger, level, *logLevel != "", lc.raw)
+	go func() {
+		defer close(reloaded)
+		r.watch(rctx, hup)
+	}()
+	err = srv.Run(ctx)
+	stopReload()
+	<-reloaded
+	if err != nil {
 		switch {
 		case errors.Is(err, datadir.ErrMismatch):
 			// The message already says how to reset.
@@ -66,6 +86,11 @@ func runServe(ctx context.Context, args []string, sio stdio) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// serveFlags defines serve's own flags and returns --log-level's value.
+func serveFlags(fs *pflag.FlagSet) *string {
+	return fs.String("log-level", "", "log level: debug, info, warn or error (default cluster.log_level)")
 }
 
 // loadForCommand runs loadConfig and turns its failures into an exit code;

@@ -17,6 +17,10 @@ import (
 	"github.com/memcons/memcons/internal/server"
 )
 
+// shippedSecret is the secret config.ini and docker-compose.yml ship with;
+// serve warns when a peer runs with it.
+const shippedSecret = "change-me"
+
 const (
 	// envPrefix starts every environment override: MEMCONS_<SECTION>_<KEY>.
 	envPrefix = "MEMCONS"
@@ -72,6 +76,12 @@ func clusterKeys() []keySpec {
 		{"push_queue", strconv.Itoa(d.Eventual.PushQueue), "eventual mode: writes waiting to be pushed to one peer; more are left to sync"},
 		{"push_batch", strconv.Itoa(d.Eventual.PushBatch), "eventual mode: most writes sent in one push"},
 		{"push_delay", formatDuration(d.Eventual.PushDelay), "eventual mode: how long a push waits for more writes to share its batch"},
+		{"pprof", formatOnOff(d.Pprof), "on: serve /debug/pprof/ beside /metrics on the peer's metrics_addr"},
+		{"tls_cert", "", "PEM certificate chain of the TLS client port and, with peer_tls, the peer port (reloaded on SIGHUP)"},
+		{"tls_key", "", "PEM private key of tls_cert"},
+		{"tls_ca", "", "PEM CA: client certificates on the TLS client port must chain to it, and with peer_tls every peer's"},
+		{"peer_tls", "off", "on: the peer port runs mutual TLS from tls_ca around the HMAC handshake"},
+		{"log_level", "info", "log level: debug, info, warn or error (reloaded on SIGHUP; --log-level overrides)"},
 	}
 }
 
@@ -89,9 +99,11 @@ var removedClusterKeys = map[string]string{
 // peerKeys lists every key of a peer section.
 func peerKeys() []keySpec {
 	return []keySpec{
-		{"client_addr", "", "host:port clients connect to (memcached text protocol)"},
+		{"client_addr", "", "host:port clients connect to (memcached text protocol); may be empty with client_tls_addr"},
+		{"client_tls_addr", "", "host:port of the TLS client port (needs cluster.tls_cert and tls_key)"},
 		{"peer_addr", "", "host:port other peers connect to"},
 		{"replica_addr", "", "host:port of this peer's backing memcached"},
+		{"metrics_addr", "", "host:port of the Prometheus /metrics endpoint over HTTP (empty: off)"},
 	}
 }
 

@@ -40,6 +40,9 @@ func newBadConfigFixture(t *testing.T) badConfigFixture {
 	for _, p := range []string{"peer1", "peer2", "peer3"} {
 		fmt.Fprintf(&b, "[%s]\n", p)
 		for _, k := range peerKeys() {
+			if k.name == "client_tls_addr" {
+				continue // needs certificates; the plain fixture has none
+			}
 			f.addrs[p+"."+k.name] = heldAddr(t)
 			fmt.Fprintf(&b, "%s = %s\n", k.name, f.addrs[p+"."+k.name])
 		}
@@ -101,11 +104,30 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		{"push_delay", []string{"--cluster.push_delay=2s"}, "cluster.push_delay: must be between 1µs and 1s, got 2s"},
 		{"push_delay", []string{"--cluster.sync_interval=100ms", "--cluster.push_delay=500ms"},
 			"cluster.push_delay: must be at most cluster.sync_interval (100ms), got 500ms"},
+		{"tls_cert", []string{"--cluster.tls_cert=peer.pem"}, "cluster.tls_key: must be set when cluster.tls_cert is"},
+		{"tls_key", []string{"--cluster.tls_key=peer-key.pem"}, "cluster.tls_cert: must be set when cluster.tls_key is"},
+		{"tls_ca", []string{"--cluster.tls_ca=ca.pem"},
+			"cluster.tls_ca: needs cluster.tls_cert and cluster.tls_key (the CA checks certificates presented to this peer's own)"},
+		{"peer_tls", []string{"--cluster.peer_tls=maybe"}, `cluster.peer_tls: bad switch "maybe" (want on or off)`},
+		{"peer_tls", []string{"--cluster.peer_tls=on"},
+			"cluster.peer_tls: needs cluster.tls_cert, cluster.tls_key and cluster.tls_ca (the cluster CA)"},
+		{"log_level", []string{"--cluster.log_level=loud"}, `cluster.log_level: unknown level "loud" (want debug, info, warn or error)`},
+		{"client_tls_addr", []string{"--peer1.client_tls_addr=" + heldAddr(t)},
+			"peer1.client_tls_addr: needs cluster.tls_cert and cluster.tls_key"},
+		{"client_tls_addr", []string{"--peer1.client_tls_addr=127.0.0.1"},
+			`peer1.client_tls_addr: bad address "127.0.0.1": want host:port: address 127.0.0.1: missing port in address`},
 		{"client_addr", []string{"--peer1.client_addr=127.0.0.1"},
 			`peer1.client_addr: bad address "127.0.0.1": want host:port: address 127.0.0.1: missing port in address`},
 		{"peer_addr", []string{"--peer2.peer_addr=" + f.addrs["peer1.client_addr"]},
 			fmt.Sprintf("peer2.peer_addr: port %s on host \"127.0.0.1\" is also used by peer1.client_addr", port(t, f.addrs["peer1.client_addr"]))},
 		{"replica_addr", []string{"--peer1.replica_addr="}, "peer1.replica_addr: missing (required when cluster.store is memcached)"},
+		{"metrics_addr", []string{"--peer1.metrics_addr=127.0.0.1:http"},
+			`peer1.metrics_addr: bad address "127.0.0.1:http": port "http" is not 1-65535`},
+		{"metrics_addr", []string{"--peer3.metrics_addr=" + f.addrs["peer3.client_addr"]},
+			fmt.Sprintf("peer3.metrics_addr: port %s on host \"127.0.0.1\" is also used by peer3.client_addr", port(t, f.addrs["peer3.client_addr"]))},
+		{"metrics_addr", []string{"--peer2.metrics_addr=" + f.addrs["peer1.peer_addr"]},
+			fmt.Sprintf("peer2.metrics_addr: port %s on host \"127.0.0.1\" is also used by peer1.peer_addr", port(t, f.addrs["peer1.peer_addr"]))},
+		{"pprof", []string{"--cluster.pprof=maybe"}, `cluster.pprof: bad switch "maybe" (want on or off)`},
 	}
 
 	documented, covered := map[string]bool{}, map[string]bool{}
@@ -143,11 +165,26 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 		code, out, errOut := f.run(ctx, "config-check")
 		require.Equal(t, exitOK, code, errOut)
 		assert.Contains(t, out, "ok: ")
-		code, _, _ = f.run(ctx, "serve")
+		code, _, errOut = f.run(ctx, "serve")
 		assert.Equal(t, exitError, code, "the replica never answers a cancelled start")
+		assert.NotContains(t, errOut, "shipped", "no warning for a secret of the user's")
 		assert.DirExists(t, filepath.Join(f.runDir, "data", "peer1"), "serve got past validation")
 		require.NoError(t, os.RemoveAll(f.runDir))
 	})
+}
+
+func TestServe_WarnsOfTheShippedSecret(t *testing.T) {
+	f := newBadConfigFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, _, errOut := f.run(ctx, "serve", "--cluster.secret="+shippedSecret)
+	assert.Equal(t, exitError, code, "the replica never answers a cancelled start")
+	assert.Contains(t, errOut, `level=WARN msg="cluster.secret is the shipped \"change-me\": anyone who reaches a peer port can join`)
+	for _, path := range []string{"config.ini", "docker-compose.yml"} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), shippedSecret, "%s ships the secret serve warns of", path)
+	}
 }
 
 func port(t *testing.T, addr string) string {

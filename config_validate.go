@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"path/filepath"
@@ -77,6 +78,11 @@ var fieldKeys = map[string]string{
 	"eventual.Config.PushQueue":                   "cluster.push_queue",
 	"eventual.Config.PushBatch":                   "cluster.push_batch",
 	"eventual.Config.PushDelay":                   "cluster.push_delay",
+	"server.Config.TLSCert":                       "cluster.tls_cert",
+	"server.Config.TLSKey":                        "cluster.tls_key",
+	"server.Config.TLSCA":                         "cluster.tls_ca",
+	"server.Config.PeerTLS":                       "cluster.peer_tls",
+	"server.Config.Peers[].ClientTLSAddr":         "%s.client_tls_addr",
 }
 
 // keyOf returns the key fieldKeys gives path ("eventual.Config.PushDelay",
@@ -185,6 +191,31 @@ func (p *fieldParser) uint(key string, dst *uint64) {
 	*dst = n
 }
 
+func (p *fieldParser) onOff(key string, dst *bool) {
+	switch strings.ToLower(p.str(key)) {
+	case "on", "true", "yes", "1":
+		*dst = true
+	case "off", "false", "no", "0", "":
+		*dst = false
+	default:
+		p.fail(clusterSection+"."+key, "bad switch %q (want on or off)", p.str(key))
+	}
+}
+
+func (p *fieldParser) logLevel(key string, dst *slog.Level) {
+	if err := dst.UnmarshalText([]byte(p.str(key))); err != nil {
+		p.fail(clusterSection+"."+key, "unknown level %q (want debug, info, warn or error)", p.str(key))
+	}
+}
+
+// formatOnOff writes b the way onOff reads it.
+func formatOnOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 // parseConfig parses raw over server.DefaultConfig and then validates the
 // result (validate); it returns every problem found.
 func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
@@ -230,6 +261,10 @@ func parseConfig(raw rawConfig) (server.Config, []*FieldError) {
 	p.int("push_batch", &cfg.Eventual.PushBatch)
 	p.duration("push_delay", &cfg.Eventual.PushDelay)
 	cfg.Store = server.StoreKind(p.str("store"))
+	cfg.TLSCert, cfg.TLSKey, cfg.TLSCA = p.str("tls_cert"), p.str("tls_key"), p.str("tls_ca")
+	p.onOff("peer_tls", &cfg.PeerTLS)
+	p.logLevel("log_level", &cfg.LogLevel)
+	p.onOff("pprof", &cfg.Pprof)
 
 	dataDir := p.nonEmpty("data_dir")
 	cfg.Peers = p.peers(cfg.Store)
@@ -303,11 +338,14 @@ func (p *fieldParser) peers(store server.StoreKind) []server.PeerAddrs {
 			p.fail(n, "missing section [%s] for a peer listed in cluster.peers", n)
 			continue
 		}
+		tlsAddr := p.addr(n, sec, "client_tls_addr", false)
 		peers = append(peers, server.PeerAddrs{
-			Name:        n,
-			ClientAddr:  p.addr(n, sec, "client_addr", true),
-			PeerAddr:    p.addr(n, sec, "peer_addr", true),
-			ReplicaAddr: p.addr(n, sec, "replica_addr", store == server.StoreMemcached),
+			Name:          n,
+			ClientAddr:    p.addr(n, sec, "client_addr", tlsAddr == "" && strings.TrimSpace(sec["client_tls_addr"]) == ""),
+			ClientTLSAddr: tlsAddr,
+			PeerAddr:      p.addr(n, sec, "peer_addr", true),
+			ReplicaAddr:   p.addr(n, sec, "replica_addr", store == server.StoreMemcached),
+			MetricsAddr:   p.addr(n, sec, "metrics_addr", false),
 		})
 	}
 	for _, s := range slices.Sorted(maps.Keys(p.raw.Sections)) {
@@ -326,9 +364,12 @@ func (p *fieldParser) addr(n string, sec map[string]string, k string, required b
 	a := strings.TrimSpace(sec[k])
 	if a == "" {
 		if required {
-			if k == "replica_addr" {
+			switch k {
+			case "replica_addr":
 				p.fail(key, "missing (required when cluster.store is memcached)")
-			} else {
+			case "client_addr":
+				p.fail(key, "missing (set client_addr, client_tls_addr or both)")
+			default:
 				p.fail(key, "missing")
 			}
 		}
@@ -348,11 +389,13 @@ func (p *fieldParser) portClashes(peers []server.PeerAddrs, store server.StoreKi
 	for _, pa := range peers {
 		addrs := []struct{ k, a string }{
 			{"client_addr", pa.ClientAddr},
+			{"client_tls_addr", pa.ClientTLSAddr},
 			{"peer_addr", pa.PeerAddr},
 		}
 		if store == server.StoreMemcached {
 			addrs = append(addrs, struct{ k, a string }{"replica_addr", pa.ReplicaAddr})
 		}
+		addrs = append(addrs, struct{ k, a string }{"metrics_addr", pa.MetricsAddr})
 		for _, x := range addrs {
 			if x.a == "" {
 				continue

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -89,6 +90,28 @@ func TestBuildConfig_AcceptsVariants(t *testing.T) {
 			check: func(t *testing.T, cfg server.Config) {
 				assert.Equal(t, server.StoreMemory, cfg.Store)
 				assert.Empty(t, cfg.Peers[0].ReplicaAddr)
+			},
+		},
+		{
+			name: "TLS only: client_addr empty beside client_tls_addr, peer TLS on",
+			mutate: func(r *rawConfig) {
+				r.Cluster["tls_cert"], r.Cluster["tls_key"], r.Cluster["tls_ca"] = "peer.pem", "peer-key.pem", "ca.pem"
+				r.Cluster["peer_tls"] = "on"
+				delete(r.Sections["peer1"], "client_addr")
+				r.Sections["peer1"]["client_tls_addr"] = "127.0.0.1:8443"
+			},
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Empty(t, cfg.Peers[0].ClientAddr)
+				assert.Equal(t, "127.0.0.1:8443", cfg.Peers[0].ClientTLSAddr)
+				assert.True(t, cfg.PeerTLS)
+				assert.Equal(t, "ca.pem", cfg.TLSCA)
+			},
+		},
+		{
+			name:   "log_level",
+			mutate: func(r *rawConfig) { r.Cluster["log_level"] = "debug" },
+			check: func(t *testing.T, cfg server.Config) {
+				assert.Equal(t, slog.LevelDebug, cfg.LogLevel)
 			},
 		},
 		{
@@ -197,6 +220,11 @@ func TestBuildConfig_Rejects(t *testing.T) {
 		{"bad peer name", func(r *rawConfig) { r.Cluster["peers"] += ", Peer 4" }, "cluster.peers", `bad peer name "Peer 4"`},
 		{"peer named cluster", func(r *rawConfig) { r.Cluster["peers"] += ", cluster" }, "cluster.peers", `bad peer name "cluster"`},
 		{"same host:port twice", setPeer("peer2", "client_addr", "127.0.0.1:8000"), "peer2.client_addr", "also used by peer1.client_addr"},
+		{"no client port at all", setPeer("peer2", "client_addr", ""), "peer2.client_addr", "missing (set client_addr, client_tls_addr or both)"},
+		{"TLS port on the plain port", func(r *rawConfig) {
+			r.Cluster["tls_cert"], r.Cluster["tls_key"] = "peer.pem", "peer-key.pem"
+			r.Sections["peer2"]["client_tls_addr"] = "127.0.0.1:8001"
+		}, "peer2.client_tls_addr", "also used by peer2.client_addr"},
 		{"same port on localhost alias", setPeer("peer2", "peer_addr", "localhost:7000"), "peer2.peer_addr", "also used by peer1.peer_addr"},
 		{"replica port clashes with a client port", setPeer("peer3", "replica_addr", "127.0.0.1:8001"), "peer3.replica_addr", "also used by peer2.client_addr"},
 		{"port clash within one peer", setPeer("peer1", "peer_addr", "127.0.0.1:8000"), "peer1.peer_addr", "also used by peer1.client_addr"},

@@ -18,24 +18,25 @@ const (
 
 var (
 	// ErrConfig means a Config field is out of range.
-	ErrConfig = errors.New("bench: invalid config")
+	ErrConfig = errors.New("invalid bench config")
 	// ErrPrefill means the key space could not be filled before the run.
-	ErrPrefill = errors.New("bench: prefill failed")
+	ErrPrefill = errors.New("prefill failed")
 )
 
 // Config describes one benchmark run. Zero values mean the defaults above,
 // except SetRatio, which is taken as it is (0 runs gets only; use
 // DefaultSetRatio for the usual mix).
 type Config struct {
-	Addrs     []string      // peer client addresses; connections are spread over them round-robin
-	Conns     int           // concurrent connections
-	Duration  time.Duration // length of the measured phase when Ops is 0
-	Ops       int           // operations to run in total; 0 runs for Duration
-	ValueSize int           // bytes per value
-	Keys      int           // size of the key space
-	SetRatio  float64       // fraction of operations that are sets, 0..1
-	Seed      int64         // seeds the key and operation choice of every connection
-	Timeout   time.Duration // bound on one request, dial included
+	Addrs     []string       // peer client addresses; connections are spread over them round-robin
+	Conns     int            // concurrent connections
+	Duration  time.Duration  // length of the measured phase when Ops is 0
+	Ops       int            // operations to run in total; 0 runs for Duration
+	ValueSize int            // bytes per value
+	Keys      int            // size of the key space
+	SetRatio  float64        // fraction of operations that are sets, 0..1
+	Seed      int64          // seeds the key and operation choice of every connection
+	Timeout   time.Duration  // bound on one request, dial included
+	Progress  ProgressConfig // reports while the measured phase runs
 }
 
 // withDefaults validates c and fills in its zero fields.

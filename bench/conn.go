@@ -13,12 +13,12 @@ import (
 )
 
 // errDial marks a failed dial.
-var errDial = errors.New("bench: dial")
+var errDial = errors.New("cannot connect")
 
 // errReply marks an answer of the server that is not the expected one
 // (ERROR, CLIENT_ERROR, SERVER_ERROR, NOT_STORED, ...): the connection stays
 // usable.
-var errReply = errors.New("bench: unexpected reply")
+var errReply = errors.New("unexpected reply")
 
 // conn is one text-protocol connection with one request in flight at a
 // time. It is not safe for concurrent use.
@@ -47,7 +47,7 @@ func (c *conn) ensure() error {
 	d := net.Dialer{Timeout: c.timeout}
 	nc, err := d.DialContext(c.base, "tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("%w %s: %w", errDial, c.addr, err)
+		return fmt.Errorf("%w: %w", errDial, err) // err names the address
 	}
 	c.nc = nc
 	// A cancelled run cuts a request in progress short.

@@ -57,12 +57,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 
 	start = time.Now()
+	prog := startProgress(cfg.Progress, workers, start)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() { w.run(phase, cfg, value, claim) })
 	}
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	prog.end()
 	rep.add(workers)
 	return rep, ctx.Err()
 }

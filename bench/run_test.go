@@ -187,7 +187,7 @@ func TestReport_Print(t *testing.T) {
 	rep := Report{
 		Config:  Config{Addrs: []string{"a:1", "b:2"}, Conns: 4, Keys: 100, ValueSize: 100, SetRatio: 0.1},
 		Prefill: 12 * time.Millisecond, Elapsed: 2 * time.Second,
-		Ops: 1000, Hits: 880, Misses: 10, Sets: 99, WriteErrors: 1, FirstError: "bench: unexpected reply: \"SERVER_ERROR x\"",
+		Ops: 1000, Hits: 880, Misses: 10, Sets: 99, WriteErrors: 1, FirstError: "unexpected reply: \"SERVER_ERROR x\"",
 		Reads:  Latency{Count: 890, P50: 87 * time.Microsecond, P99: 1240 * time.Microsecond, P999: 3 * time.Millisecond, Max: 2 * time.Second},
 		Writes: Latency{Count: 99, P50: 100 * time.Microsecond},
 	}
@@ -200,7 +200,7 @@ func TestReport_Print(t *testing.T) {
 		"1000 ops, 500 ops/s, 1 errors",
 		"87µs", "1.24ms", "3.00ms", "2.00s",
 		"880 hits, 10 misses",
-		"first error: bench: unexpected reply",
+		"first error: unexpected reply",
 	} {
 		assert.Contains(t, out, want)
 	}

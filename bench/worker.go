@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type worker struct {
 	hits, misses, sets  int64
 	readErrs, writeErrs int64
 	firstErr            error
+
+	done, failed atomic.Int64 // operations and errors so far, for progress
 }
 
 func newWorker(c *conn, seed int64, id int) *worker {
@@ -64,10 +67,13 @@ func (w *worker) run(ctx context.Context, cfg Config, value []byte, claim func()
 			hit, err = w.c.get(ctx, w.key)
 		}
 		took := time.Since(start)
-		switch {
-		case err != nil && ended(ctx):
+		if err != nil && ended(ctx) {
 			return
+		}
+		w.done.Add(1)
+		switch {
 		case err != nil:
+			w.failed.Add(1)
 			w.countError(isSet, err)
 			if errors.Is(err, errDial) {
 				w.pause(ctx)

@@ -11,13 +11,13 @@ const DefaultTimeout = 5 * time.Second
 
 var (
 	// ErrCommandFailed means at least one piped command failed (see the package doc).
-	ErrCommandFailed = errors.New("cli: command failed")
+	ErrCommandFailed = errors.New("command failed")
 	// ErrNotMemcons means the server does not know `stats cluster`: it is not a memcons peer.
-	ErrNotMemcons = errors.New("cli: not a memcons peer (the server does not know `stats cluster`)")
+	ErrNotMemcons = errors.New("not a memcons peer (the server does not know `stats cluster`)")
 	// ErrProtocol means the server's reply did not follow the memcached text protocol.
-	ErrProtocol = errors.New("cli: malformed reply")
+	ErrProtocol = errors.New("malformed reply")
 	// ErrUsage means a command line could not be understood.
-	ErrUsage = errors.New("cli: usage")
+	ErrUsage = errors.New("usage")
 )
 
 // Config configures Run. Zero values mean defaults.

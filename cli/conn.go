@@ -33,7 +33,7 @@ func (c *client) connect(ctx context.Context) error {
 	d := net.Dialer{Timeout: c.timeout}
 	conn, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", c.addr, err)
+		return fmt.Errorf("cannot connect: %w", err) // err names the address
 	}
 	c.conn = conn
 	c.r = bufio.NewReader(conn)

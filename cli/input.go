@@ -26,7 +26,7 @@ type lineSource interface {
 }
 
 // errInterrupted reports Ctrl-C at the prompt: the line is dropped.
-var errInterrupted = errors.New("cli: interrupted")
+var errInterrupted = errors.New("interrupted")
 
 // pipeSource reads lines from a non-terminal reader.
 type pipeSource struct {

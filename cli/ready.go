@@ -10,7 +10,7 @@ import (
 )
 
 // ErrNotReady reports a cluster that could not serve within the wait.
-var ErrNotReady = errors.New("cli: cluster not ready")
+var ErrNotReady = errors.New("cluster not ready")
 
 // NotReadyError is ErrNotReady with what was still missing.
 type NotReadyError struct{ Why string }

@@ -119,14 +119,14 @@ func TestRun_PipeAgainstMemcached(t *testing.T) {
 			name:      "usage error fails and goes on",
 			script:    "set k\nget k\n",
 			want:      "(not found)\n",
-			errOut:    "line 1: error: cli: usage: set key value [ttl] [flags]",
+			errOut:    "line 1: error: usage: set key value [ttl] [flags]",
 			wantFails: true,
 		},
 		{
 			name:      "raw data block of the wrong length is not sent",
 			script:    "raw set k 0 0 5\nabc\nget k\n",
 			want:      "(not found)\n",
-			errOut:    "line 2: error: cli: usage: data block is 3 bytes but the command says 5",
+			errOut:    "line 2: error: usage: data block is 3 bytes but the command says 5",
 			wantFails: true,
 		},
 		{
@@ -238,7 +238,7 @@ func TestRun_Interactive(t *testing.T) {
 	assert.Contains(t, out.String(), "STORED\n")
 	assert.Contains(t, out.String(), "secret\n")
 	assert.Contains(t, out.String(), "ERROR\n")
-	assert.Contains(t, errOut.String(), "error: cli: usage: set key value")
+	assert.Contains(t, errOut.String(), "error: usage: set key value")
 
 	saved, err := os.ReadFile(history)
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -108,11 +109,18 @@ func parseCluster(stats []stat) clusterInfo {
 	return info
 }
 
+// stateDown is the state of a peer that is not answering heartbeats; what
+// it last reported (its role above all) may be out of date.
+const stateDown = "down"
+
+// behindNote explains the behind column under the mode's heading.
+const behindNote = "BEHIND: log entries the leader has committed that the peer's replica has not applied yet"
+
 // leaderLag sets each peer's behind field, in the ordered modes, to how far
 // its applied index trails what the leader has committed. A peer's own
 // figure stays 0 on a follower that is cut off, since it no longer learns
 // of new commits. The leader is the peer that names itself leader with the
-// highest commit index; what it has committed, counted in entries a replica
+// highest commit index and is not down; what it has committed, counted in entries a replica
 // applies (raft's no-op and barrier entries are not), is its applied index
 // plus its own behind. With no leader, or for a peer that reports no
 // applied index, the peer's own figure stays.
@@ -120,8 +128,8 @@ func leaderLag(info *clusterInfo) {
 	var commit, ref uint64
 	found := false
 	for _, p := range info.peers {
-		if p.fields["leader"] != p.name {
-			continue
+		if p.fields["leader"] != p.name || p.fields["state"] == stateDown {
+			continue // a silent peer's claim may be long out of date
 		}
 		c, err := strconv.ParseUint(p.fields["commit_index"], 10, 64)
 		if err != nil || (found && c <= commit) {
@@ -162,6 +170,9 @@ func printCluster(w io.Writer, info clusterInfo) error {
 	if cols := detailColumns(info); len(cols) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, info.mode)
+		if slices.ContainsFunc(cols, func(c column) bool { return c.field == "behind" }) {
+			fmt.Fprintln(w, behindNote)
+		}
 		return printTable(w, info, cols)
 	}
 	return nil
@@ -204,14 +215,19 @@ func printTable(w io.Writer, info clusterInfo, cols []column) error {
 	return tw.Flush()
 }
 
-// peerCell renders one field of a peer for the table.
+// peerCell renders one field of a peer for the table. The role of a peer
+// that is down is the one it last reported, marked stale: a frozen old
+// leader must not read as a second leader.
 func peerCell(p peerInfo, field string) string {
 	v, ok := p.fields[field]
 	if !ok || v == "" {
 		return "-"
 	}
-	if field == "last_heard_ms" {
+	switch {
+	case field == "last_heard_ms":
 		return sinceMillis(v)
+	case field == "role" && p.fields["state"] == stateDown:
+		return cell(v) + " (stale)"
 	}
 	return cell(v)
 }

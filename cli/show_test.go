@@ -198,6 +198,19 @@ func TestParseCluster_Fields(t *testing.T) {
 			}},
 		},
 		{
+			name: "a leader that is down is no reference",
+			stats: []stat{
+				{"peer:p1:state", "down"}, {"peer:p1:leader", "p1"}, {"peer:p1:commit_index", "90"}, {"peer:p1:applied_index", "90"}, {"peer:p1:behind", "0"},
+				{"peer:p2:state", "up"}, {"peer:p2:leader", "p2"}, {"peer:p2:commit_index", "50"}, {"peer:p2:applied_index", "48"}, {"peer:p2:behind", "2"},
+			},
+			want: clusterInfo{peers: []peerInfo{
+				{name: "p1", fields: map[string]string{"state": "down", "leader": "p1", "commit_index": "90", "applied_index": "90", "behind": "0"},
+					order: []string{"state", "leader", "commit_index", "applied_index", "behind"}},
+				{name: "p2", fields: map[string]string{"state": "up", "leader": "p2", "commit_index": "50", "applied_index": "48", "behind": "2"},
+					order: []string{"state", "leader", "commit_index", "applied_index", "behind"}},
+			}},
+		},
+		{
 			name:  "ignored lines",
 			stats: []stat{{"pid", "1"}, {"peer:", "x"}, {"peer::state", "up"}, {"peer:nofield", "x"}},
 			want:  clusterInfo{},
@@ -206,6 +219,55 @@ func TestParseCluster_Fields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, parseCluster(tt.stats))
+		})
+	}
+}
+
+func TestPrintCluster_StaleRoleAndBehindNote(t *testing.T) {
+	peer := func(name, state, role string, extra ...string) peerInfo {
+		p := peerInfo{name: name, fields: map[string]string{"state": state, "role": role}, order: []string{"state", "role"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			p.fields[extra[i]] = extra[i+1]
+			p.order = append(p.order, extra[i])
+		}
+		return p
+	}
+	tests := []struct {
+		name     string
+		peers    []peerInfo
+		roles    map[string]string // ROLE cell by peer
+		wantNote bool
+	}{
+		{
+			name: "a frozen old leader beside the new one",
+			peers: []peerInfo{
+				peer("p1", "down", "leader", "behind", "0"), peer("p2", "self", "leader", "behind", "0"), peer("p3", "up", "follower", "behind", "1"),
+			},
+			roles:    map[string]string{"p1": "leader (stale)", "p2": "leader", "p3": "follower"},
+			wantNote: true,
+		},
+		{
+			name:     "a peer down with no role reported",
+			peers:    []peerInfo{peer("p1", "self", "peer", "last_sync", "x"), peer("p2", "down", "")},
+			roles:    map[string]string{"p1": "peer", "p2": "-"},
+			wantNote: false,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, printCluster(&out, clusterInfo{name: "c", mode: "m", self: "p1", peers: tc.peers}))
+			lines := strings.Split(out.String(), "\n")
+			require.Greater(t, len(lines), 2+len(tc.peers), out.String())
+			header := lines[2]
+			for i, p := range tc.peers {
+				assert.Equal(t, tc.roles[p.name], cellUnder(t, header, lines[3+i], "ROLE"), "peer %s", p.name)
+			}
+			if tc.wantNote {
+				assert.Contains(t, lines, behindNote, "the mode table explains BEHIND")
+			} else {
+				assert.NotContains(t, out.String(), "BEHIND")
+			}
 		})
 	}
 }

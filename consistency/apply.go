@@ -129,7 +129,9 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 			return Effect{}, Result{}, err
 		}
 		next := addDelta(value, req.Delta, req.Op == OpIncr)
-		return put(counterBytes(next, len(cur.Value)), cur.Flags, cur.Exptime), Result{Status: StatusNumber, Number: next}, nil
+		eff := put(counterBytes(next, len(cur.Value)), cur.Flags, cur.Exptime)
+		keepMetaBits(&eff.Item, cur)
+		return eff, Result{Status: StatusNumber, Number: next}, nil
 	case OpTouch:
 		if cur == nil {
 			return Effect{}, Result{Status: StatusNotFound}, nil
@@ -137,10 +139,30 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		eff := put(cur.Value, cur.Flags, req.Exptime)
 		if eff.Kind == EffectPut {
 			eff.Item.Version = cur.Version // touch changes expiry only
+			eff.Item.Stale, eff.Item.WinSent, eff.Item.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
 		}
 		return eff, Result{Status: StatusTouched}, nil
+	case OpMetaGet:
+		eff, res := applyMetaGet(req, cur, now, version)
+		return eff, res, nil
+	case OpMetaSet:
+		return applyMetaSet(req, cur, now, version, itemSizeMax)
+	case OpMetaDelete:
+		eff, res := applyMetaDelete(req, cur, now, version)
+		return eff, res, nil
+	case OpMetaArithmetic:
+		return applyMetaArithmetic(req, cur, now, version)
 	}
 	return Effect{}, Result{}, fmt.Errorf("apply %s: not a single-key write", req.Op)
+}
+
+// keepMetaBits keeps cur's stale, win-sent and binary-key marks on an incr/decr result
+// written in place (no longer than cur's value), as memcached's in-place
+// update keeps the item's flags; a longer result is a new item without them.
+func keepMetaBits(it *kvcontroller.Item, cur *kvcontroller.Item) {
+	if len(it.Value) == len(cur.Value) {
+		it.Stale, it.WinSent, it.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
+	}
 }
 
 // parseCounter reads a stored value as memcached's incr does: optional

@@ -11,21 +11,21 @@ import (
 )
 
 // ErrNonNumeric reports incr/decr on a value that is not a decimal number.
-var ErrNonNumeric = errors.New("consistency: cannot increment or decrement non-numeric value")
+var ErrNonNumeric = errors.New("cannot increment or decrement non-numeric value")
 
 // ErrTooLarge reports a write whose item would exceed the size limit (an
 // append past item_size_max, or an item the replica refused as too large).
-var ErrTooLarge = errors.New("consistency: object too large")
+var ErrTooLarge = errors.New("object too large")
 
 // ErrUnavailable reports that the mode cannot serve the request now (no
-// quorum, replica down); the controller answers SERVER_ERROR with the cause.
-// Its text has no package prefix because it is the reply's first word.
+// quorum, replica down); the controller answers SERVER_ERROR saying so
+// (controller/errors.go) and logs the cause.
 var ErrUnavailable = errors.New("unavailable")
 
 // ErrDataDir reports state under a peer's data directory that the mode
 // cannot use (a corrupt log, stable store or snapshot); the message names
 // the file and what is wrong with it.
-var ErrDataDir = errors.New("consistency: unusable data")
+var ErrDataDir = errors.New("unusable data")
 
 // ErrUnknownMode reports a mode name that is not one of the three. Its
 // text is the config error line a user reads, so it has no package prefix.

@@ -27,6 +27,15 @@ const (
 	OpDecr
 	OpTouch
 	OpFlushAll
+	// OpMetaGet is mg: a read, or a write when it touches (T), vivifies
+	// (N), may win a recache (R) or fetches a stale item (see MetaArgs).
+	OpMetaGet
+	// OpMetaSet is ms in any of its modes (MetaArgs.Mode).
+	OpMetaSet
+	// OpMetaDelete is md: a delete, or marking the item stale (I).
+	OpMetaDelete
+	// OpMetaArithmetic is ma: incr or decr, optionally creating the item.
+	OpMetaArithmetic
 )
 
 // opNames are the ops' names in errors (which reach clients as
@@ -37,6 +46,7 @@ var opNames = [...]string{
 	OpSet: "set", OpAdd: "add", OpReplace: "replace", OpAppend: "append",
 	OpPrepend: "prepend", OpCas: "cas", OpDelete: "delete", OpIncr: "incr",
 	OpDecr: "decr", OpTouch: "touch", OpFlushAll: "flush_all",
+	OpMetaGet: "mg", OpMetaSet: "ms", OpMetaDelete: "md", OpMetaArithmetic: "ma",
 }
 
 // String returns op's name for errors and logs.
@@ -47,8 +57,12 @@ func (op Op) String() string {
 	return "unknown"
 }
 
-// IsRead reports whether op only reads (gat and gats also write expiry).
+// IsRead reports whether op only reads (gat and gats also write expiry;
+// mg may write, see MetaArgs.Writes).
 func (op Op) IsRead() bool { return op == OpGet || op == OpGets }
+
+// IsMeta reports whether op is one of the meta commands mg, ms, md, ma.
+func (op Op) IsMeta() bool { return op >= OpMetaGet && op <= OpMetaArithmetic }
 
 // Request is one parsed client command, as the controller hands it to a Mode.
 type Request struct {
@@ -66,8 +80,10 @@ type Request struct {
 	Exptime int64
 	// Cas is the unique given to the cas command.
 	Cas uint64
-	// Delta is the amount of incr/decr.
+	// Delta is the amount of incr/decr (and of ma).
 	Delta uint64
+	// Meta holds the options of a meta command (Op.IsMeta); zero otherwise.
+	Meta MetaArgs
 }
 
 // Status is the outcome of a request that did not fail.
@@ -94,11 +110,16 @@ type Item struct {
 	Flags   uint32 // the client's opaque flags
 	Exptime int64  // absolute expiry in unix seconds; 0 means never
 	Version uint64 // the CAS unique
+	Stale   bool   // invalidated by md I or ms I (mg's X)
+	WinSent bool   // a recache win was handed out (mg's Z)
+	// KeyBinary marks a key stored by ms with b, shown base64 encoded.
+	KeyBinary bool
 }
 
 // HitOf returns the retrieval hit for a stored item.
 func HitOf(it kvcontroller.Item) Item {
-	return Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version}
+	return Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version,
+		Stale: it.Stale, WinSent: it.WinSent, KeyBinary: it.KeyBinary}
 }
 
 // Result is the answer to a Request.
@@ -106,6 +127,8 @@ type Result struct {
 	Status Status
 	// Items are the hits of a retrieval, in request order, tombstones removed.
 	Items []Item
-	// Number is the new value after incr/decr.
+	// Number is the new value after incr/decr (ma's value).
 	Number uint64
+	// Meta is what a meta command's reply reports beyond Items.
+	Meta MetaOutcome
 }

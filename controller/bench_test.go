@@ -49,6 +49,8 @@ func BenchmarkParseCommand(b *testing.B) {
 		"flush_all 10",
 		"version",
 		"frobnicate k",
+		"mg key-with-some-length v f t c",
+		"ms key-with-some-length 10 T0 F5 MS q",
 	} {
 		name, _, _ := strings.Cut(line, " ")
 		b.Run(name+"/"+strconv.Itoa(len(line)), func(b *testing.B) {
@@ -59,4 +61,22 @@ func BenchmarkParseCommand(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAccessTable_Fetch measures what remembering a fetch (mg h and
+// l, me) adds to every retrieval hit.
+func BenchmarkAccessTable_Fetch(b *testing.B) {
+	t := newAccessTable()
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = "key:" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			t.fetch(keys[i%len(keys)], 1, 1_800_000_000, true)
+			i++
+		}
+	})
 }

@@ -59,4 +59,10 @@ var commands = [...]command{
 	{name: "verbosity", parse: parseVerbosity, handle: handleVerbosity},
 	{name: "stats", parse: parseStats, handle: handleStats},
 	{name: "quit", parse: parseNoArgs, handle: handleQuit, closes: true},
+	{name: "mg", op: consistency.OpMetaGet, parse: parseMetaGet, handle: handleMetaGet},
+	{name: "ms", op: consistency.OpMetaSet, parse: parseMetaSet, handle: handleMetaSet, stat: cmdSet},
+	{name: "md", op: consistency.OpMetaDelete, parse: parseMetaDelete, handle: handleMetaDelete},
+	{name: "ma", op: consistency.OpMetaArithmetic, parse: parseMetaArithmetic, handle: handleMetaArithmetic},
+	{name: "mn", parse: parseMetaNoop, handle: handleMetaNoop},
+	{name: "me", parse: parseMetaDebug, handle: handleMetaDebug, stat: cmdMeta},
 }

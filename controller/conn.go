@@ -27,10 +27,10 @@ const (
 )
 
 // errDraining stops a connection once its replies are flushed during Shutdown.
-var errDraining = errors.New("controller: server shutting down")
+var errDraining = errors.New("server shutting down")
 
 // errQuit stops a connection after `quit` or a protocol error that closes.
-var errQuit = errors.New("controller: connection closed by protocol")
+var errQuit = errors.New("connection closed by protocol")
 
 // pending is one parsed command waiting in a connection's batch.
 type pending struct {
@@ -60,6 +60,8 @@ type conn struct {
 	long    []byte    // a line longer than the read buffer, reused
 	term    [2]byte   // a data block's terminator
 	noreply bool      // the command being answered asked for no reply
+
+	mark time.Duration // end of the last timed command of this batch, 0 if none (metrics.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -93,7 +95,7 @@ func (c *conn) read(p []byte) (int, error) {
 	if c.srv.draining.Load() {
 		return 0, errDraining
 	}
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if t := c.srv.limits().IdleTimeout; t > 0 {
 		if err := c.nc.SetReadDeadline(time.Now().Add(t)); err != nil {
 			return 0, err
 		}
@@ -109,7 +111,7 @@ func (c *conn) read(p []byte) (int, error) {
 
 // write is the only place that writes the socket.
 func (c *conn) write(p []byte) (int, error) {
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if t := c.srv.limits().IdleTimeout; t > 0 {
 		if err := c.nc.SetWriteDeadline(time.Now().Add(t)); err != nil {
 			return 0, err
 		}
@@ -173,8 +175,14 @@ func endsBatch(p *pending) bool {
 // in order from their outcomes.
 func (c *conn) runBatch() error {
 	defer clear(c.batch) // drop the values
+	c.mark = 0
 	for i := range c.batch {
 		if !c.batch[i].submitted {
+			if c.mark == 0 && c.srv.latency.Load() != nil {
+				// The next command's latency includes the mode's time for
+				// the batch it is submitted with (metrics.go).
+				c.mark = time.Since(c.srv.started)
+			}
 			c.submit(c.batch[i:])
 		}
 		if !c.batch[i].hasReq { // submit took those off the queue
@@ -194,6 +202,14 @@ func (c *conn) runBatch() error {
 	return nil
 }
 
+// refusedBlock marks the data block of a refused line that still gave its
+// length (an ms whose flags memcached refuses) to be swallowed.
+func refusedBlock(p *pending) {
+	if p.err != nil && p.cmd.DataLen != NoData {
+		p.swallow = p.cmd.DataLen + 2
+	}
+}
+
 func isClosing(err error) bool {
 	var pe *ProtocolError
 	return errors.As(err, &pe) && pe.Close
@@ -208,12 +224,13 @@ func (c *conn) parseBuffered() (pending, bool) {
 	if i < 0 {
 		return pending{}, false
 	}
-	if i > c.srv.cfg.MaxLineLength {
+	if i > c.srv.limits().MaxLineLength {
 		return pending{err: ErrLineTooLong}, true
 	}
 	var p pending
 	p.spec, p.err = parseInto(&p.cmd, buf[:i])
 	used := i + 1
+	refusedBlock(&p)
 	if n := p.cmd.DataLen; p.err == nil && n != NoData {
 		if err := CheckItemSize(&p.cmd, c.srv.cfg.ItemSizeMax); err != nil {
 			p.err, p.swallow = err, n+2
@@ -239,6 +256,7 @@ func (c *conn) readCommand() (pending, error) {
 	}
 	var p pending
 	p.spec, p.err = parseInto(&p.cmd, line)
+	refusedBlock(&p)
 	_, _ = c.r.Discard(used)
 	if cap(c.long) > keepLongLine {
 		c.long = nil
@@ -269,7 +287,7 @@ func (c *conn) readCommand() (pending, error) {
 // 2048 bytes unless it is a get/gets line, and on any line over
 // MaxLineLength.
 func (c *conn) readLine() (line []byte, used int, err error) {
-	maxLine := c.srv.cfg.MaxLineLength
+	maxLine := c.srv.limits().MaxLineLength
 	for {
 		n := c.r.Buffered()
 		buf, _ := c.r.Peek(n)
@@ -295,7 +313,7 @@ func (c *conn) readLine() (line []byte, used int, err error) {
 // readLongLine reads a line that does not fit the read buffer into c.long;
 // start is the whole buffer, which holds no newline.
 func (c *conn) readLongLine(start []byte) ([]byte, error) {
-	maxLine := c.srv.cfg.MaxLineLength
+	maxLine := c.srv.limits().MaxLineLength
 	c.long = append(c.long[:0], start...)
 	_, _ = c.r.Discard(len(start))
 	for {
@@ -323,9 +341,10 @@ func (c *conn) execute(p *pending) error {
 	c.noreply = p.cmd.Noreply
 	defer c.srv.counters.completed.Add(1)
 	if p.err != nil {
+		c.mark = 0 // a refusal is not timed, nor added to the next command
 		return c.refuse(p)
 	}
-	return p.spec.handle(c, p)
+	return c.handle(p)
 }
 
 // refuse answers a command the parser or the limits refused.
@@ -339,7 +358,7 @@ func (c *conn) refuse(p *pending) error {
 	case errors.Is(p.err, ErrObjectTooLarge):
 		c.srv.counters.storeTooLarge.Add(1)
 		c.reply(line)
-		if p.cmd.Op == consistency.OpSet {
+		if p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet {
 			// memcached drops the old item rather than keep stale data
 			// under a key the client meant to overwrite.
 			if _, err := c.result(p); err != nil {
@@ -354,6 +373,11 @@ func (c *conn) refuse(p *pending) error {
 		c.reply(line)
 	default:
 		c.reply(line)
+		if p.swallow > 0 {
+			if _, err := c.r.Discard(p.swallow); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -369,9 +393,12 @@ func (c *conn) reply(line string) {
 	}
 }
 
-// fail answers a Mode error.
+// fail answers a Mode error; its detail goes to the log.
 func (c *conn) fail(err error) {
 	line, _ := errorReply(err)
+	if line != replyNonNumeric && line != replyOutOfMemory {
+		c.srv.errLog.failed(line, err)
+	}
 	c.reply(line)
 }
 

@@ -85,6 +85,30 @@ func dispatch(cmd *Command, words [][]byte) (*command, error) {
 		e := &commands[18]
 		cmd.Name, cmd.Op = e.name, e.op
 		return e, parseNoArgs(cmd, words)
+	case "mg":
+		e := &commands[19]
+		cmd.Name, cmd.Op = e.name, e.op
+		return e, parseMetaGet(cmd, words)
+	case "ms":
+		e := &commands[20]
+		cmd.Name, cmd.Op = e.name, e.op
+		return e, parseMetaSet(cmd, words)
+	case "md":
+		e := &commands[21]
+		cmd.Name, cmd.Op = e.name, e.op
+		return e, parseMetaDelete(cmd, words)
+	case "ma":
+		e := &commands[22]
+		cmd.Name, cmd.Op = e.name, e.op
+		return e, parseMetaArithmetic(cmd, words)
+	case "mn":
+		e := &commands[23]
+		cmd.Name, cmd.Op = e.name, e.op
+		return e, parseMetaNoop(cmd, words)
+	case "me":
+		e := &commands[24]
+		cmd.Name, cmd.Op = e.name, e.op
+		return e, parseMetaDebug(cmd, words)
 	}
 	return nil, nil
 }

@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"context"
 	"errors"
+	"os"
 	"strings"
 
 	"github.com/memcons/memcons/consistency"
@@ -19,7 +21,7 @@ type ProtocolError struct {
 // Error returns the reply line.
 func (e *ProtocolError) Error() string {
 	if e.Close {
-		return "controller: " + e.Reply
+		return e.Reply
 	}
 	return e.Reply
 }
@@ -54,11 +56,28 @@ const replyNonNumeric = "CLIENT_ERROR cannot increment or decrement non-numeric 
 // replyOutOfMemory is memcached's answer when an item cannot be stored.
 const replyOutOfMemory = "SERVER_ERROR out of memory storing object"
 
+// The SERVER_ERROR lines for failures of the cluster, each saying what
+// happened and what to do; the error's detail goes to the log.
+const (
+	replyNoQuorum        = "SERVER_ERROR no leader: cluster has no quorum"
+	replyLeaderUnreached = "SERVER_ERROR no leader reachable: retry or use another peer"
+	replyNoLeader        = "SERVER_ERROR no leader: election in progress, retry"
+	replyOutcomeUnknown  = "SERVER_ERROR timeout: outcome unknown"
+	replyStopping        = "SERVER_ERROR shutting down: use another peer"
+	replyReplica         = "SERVER_ERROR replica unavailable"
+	replyKeyUnstorable   = "SERVER_ERROR key too long for the replica once escaped"
+	replyTimeout         = "SERVER_ERROR timeout: retry"
+	replyUnavailable     = "SERVER_ERROR unavailable: retry later"
+	replyInternal        = "SERVER_ERROR internal error: see the peer's log"
+)
+
 // errorReply is the one place that turns an error from parsing or from the
 // Mode into the memcached reply line (without "\r\n"). closeConn reports a
-// protocol error that closes the connection instead of replying.
+// protocol error that closes the connection instead of replying. It never
+// copies the error's text: that is for the log (see conn.fail).
 func errorReply(err error) (line string, closeConn bool) {
 	var pe *ProtocolError
+	var nl *consistency.NoLeaderError
 	switch {
 	case errors.As(err, &pe):
 		return pe.Reply, pe.Close
@@ -66,9 +85,37 @@ func errorReply(err error) (line string, closeConn bool) {
 		return replyNonNumeric, false
 	case errors.Is(err, consistency.ErrTooLarge):
 		return replyOutOfMemory, false
-	default:
-		return "SERVER_ERROR " + oneLine(err.Error()), false
+	case errors.As(err, &nl):
+		return noLeaderReply(nl), false
+	case errors.Is(err, consistency.ErrOutcomeUnknown):
+		return replyOutcomeUnknown, false
+	case errors.Is(err, consistency.ErrStopping), errors.Is(err, context.Canceled):
+		// The server cancels its requests' context only when it closes.
+		return replyStopping, false
+	case errors.Is(err, consistency.ErrKeyUnstorable):
+		return replyKeyUnstorable, false
+	case errors.Is(err, consistency.ErrReplica):
+		return replyReplica, false
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return replyTimeout, false
+	case errors.Is(err, consistency.ErrUnavailable):
+		return replyUnavailable, false
 	}
+	return replyInternal, false
+}
+
+// noLeaderReply words a NoLeaderError: "SERVER_ERROR no leader: cluster
+// has no quorum (peer2, peer3 unreachable)".
+func noLeaderReply(e *consistency.NoLeaderError) string {
+	switch {
+	case e.NoQuorum && len(e.Unreachable) > 0:
+		return replyNoQuorum + " (" + strings.Join(e.Unreachable, ", ") + " unreachable)"
+	case e.NoQuorum:
+		return replyNoQuorum
+	case e.Leader != "":
+		return replyLeaderUnreached
+	}
+	return replyNoLeader
 }
 
 // oneLine makes s safe to send as the rest of a reply line.

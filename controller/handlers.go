@@ -29,8 +29,11 @@ func handleRetrieval(c *conn, p *pending) error {
 		return nil
 	}
 	withCas := cmd.Op == consistency.OpGets || cmd.Op == consistency.OpGats
+	now := time.Now().Unix()
 	for i := range res.Items {
-		c.rw.value(&res.Items[i], withCas)
+		it := &res.Items[i]
+		c.srv.access.fetch(it.Key, it.Version, now, true)
+		c.rw.value(it, withCas)
 	}
 	c.rw.line("END")
 
@@ -202,7 +205,8 @@ func (c *conn) status(res consistency.Result) {
 	}
 	line, ok := statusLine(res.Status)
 	if !ok {
-		line = fmt.Sprintf("SERVER_ERROR unexpected result status %d", res.Status)
+		c.fail(fmt.Errorf("unexpected result status %d", res.Status))
+		return
 	}
 	c.reply(line)
 }

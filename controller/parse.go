@@ -40,6 +40,8 @@ type Command struct {
 	Arg string
 	// Level is the verbosity level.
 	Level uint32
+	// Meta holds a meta command's flags; nil for the other commands.
+	Meta *MetaFlags
 }
 
 // ParseCommand parses one command line, given without its final '\n', the

@@ -2,7 +2,10 @@ package controller
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/kvcontroller"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -46,7 +50,7 @@ func TestParseCommand(t *testing.T) {
 		{"lone CR", "\r", Command{}, ErrUnknownCommand},
 		{"one letter", "g", Command{}, ErrUnknownCommand},
 		{"unknown", "frobnicate k", Command{}, ErrUnknownCommand},
-		{"meta", "mg k v", Command{}, ErrUnknownCommand},
+		{"unknown meta", "mz k v", Command{}, ErrUnknownCommand},
 		{"http", "POST /x HTTP/1.0", Command{}, ErrHTTP},
 		{"http-looking get", "get / HTTP/1.1", Command{Name: "get", Op: consistency.OpGet, Keys: []string{"/", "HTTP/1.1"}, DataLen: NoData}, nil},
 		{"get without key", "get", Command{Name: "get", Op: consistency.OpGet}, ErrUnknownCommand},
@@ -209,20 +213,38 @@ func TestSplitDataBlock(t *testing.T) {
 }
 
 func TestErrorReply(t *testing.T) {
+	deadline := fmt.Errorf("forward to peer1: %w", context.DeadlineExceeded)
 	tests := []struct {
+		name  string
 		err   error
 		line  string
 		close bool
 	}{
-		{ErrBadFormat, "CLIENT_ERROR bad command line format", false},
-		{ErrLineTooLong, "line too long", true},
-		{consistency.ErrNonNumeric, replyNonNumeric, false},
-		{errors.New("a\nb"), "SERVER_ERROR a b", false},
+		{"protocol error", ErrBadFormat, "CLIENT_ERROR bad command line format", false},
+		{"protocol error that closes", ErrLineTooLong, "line too long", true},
+		{"non-numeric", consistency.ErrNonNumeric, replyNonNumeric, false},
+		{"no quorum names the silent peers", fmt.Errorf("set: %w", &consistency.NoLeaderError{NoQuorum: true, Unreachable: []string{"peer2", "peer3"}, Cause: deadline}),
+			"SERVER_ERROR no leader: cluster has no quorum (peer2, peer3 unreachable)", false},
+		{"no quorum, silent peers unknown", &consistency.NoLeaderError{NoQuorum: true}, "SERVER_ERROR no leader: cluster has no quorum", false},
+		{"leader unreachable", &consistency.NoLeaderError{Leader: "peer1", Cause: deadline}, "SERVER_ERROR no leader reachable: retry or use another peer", false},
+		{"election", &consistency.NoLeaderError{}, "SERVER_ERROR no leader: election in progress, retry", false},
+		{"outcome unknown", fmt.Errorf("forwarded to leader peer1: %w, %w: %w", consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, deadline),
+			"SERVER_ERROR timeout: outcome unknown", false},
+		{"stopping", fmt.Errorf("%w, %w", consistency.ErrUnavailable, consistency.ErrStopping), "SERVER_ERROR shutting down: use another peer", false},
+		{"cancelled by the closing server", fmt.Errorf("read %q: replica call: %w", "k", context.Canceled), "SERVER_ERROR shutting down: use another peer", false},
+		{"replica", fmt.Errorf("read %q: %w: memcached get: %w", "k", kvcontroller.ErrBackend, os.ErrDeadlineExceeded), "SERVER_ERROR replica unavailable", false},
+		{"key the replica cannot hold", fmt.Errorf("store %q: %w: %w (300 bytes)", "k", kvcontroller.ErrBackend, kvcontroller.ErrKeyUnstorable),
+			"SERVER_ERROR key too long for the replica once escaped", false},
+		{"timeout", fmt.Errorf("%w: waiting for a read index: %w", consistency.ErrUnavailable, context.DeadlineExceeded), "SERVER_ERROR timeout: retry", false},
+		{"unavailable", fmt.Errorf("%w: raft not started", consistency.ErrUnavailable), "SERVER_ERROR unavailable: retry later", false},
+		{"anything else keeps its text out of the reply", errors.New("ordered: a\nb"), "SERVER_ERROR internal error: see the peer's log", false},
 	}
 	for _, tc := range tests {
-		line, closeConn := errorReply(tc.err)
-		assert.Equal(t, tc.line, line)
-		assert.Equal(t, tc.close, closeConn)
+		t.Run(tc.name, func(t *testing.T) {
+			line, closeConn := errorReply(tc.err)
+			assert.Equal(t, tc.line, line)
+			assert.Equal(t, tc.close, closeConn)
+		})
 	}
 }
 
@@ -236,6 +258,13 @@ func FuzzParse(f *testing.F) {
 		"flush_all 10 noreply", "verbosity 1", "stats settings", "version", "quit",
 		"set k 4294967296 -1 2147483647", "GET / HTTP/1.1", "\x00", "  \r", "mg k v",
 		"get " + strings.Repeat("k", 251), "set a\x01b 0 0 1",
+		// The meta commands: protocol.txt's examples, every flag, bad tokens.
+		"ms k 2 T0 F5", "mg k v f t c", "mn", "mg k s v f t k O1 h l u q c",
+		"mg k N30 R10 T60 E5", "mg k v v", "mg k Tx", "mg a== b k v", "mg !!! b",
+		"ms k 1 MA N30 C123 I c k O9 q", "ms k x", "ms k -1 T1", "ms k 1 MX",
+		"md k I T30 C5 q k O1 x", "md k q q", "ma k N0 J10 D5 MD T1 t c v k O3 q",
+		"ma k M+", "ma k Mxx", "ma k D18446744073709551616", "me k", "me a== b", "me",
+		"mg k " + strings.Repeat("v ", 18), "mg k O" + strings.Repeat("o", 32),
 	} {
 		f.Add([]byte(seed))
 	}
@@ -255,8 +284,9 @@ func FuzzParse(f *testing.F) {
 		if cmd.Name == "" {
 			t.Fatalf("ParseCommand(%q) accepted a command without a name", line)
 		}
+		binary := cmd.Meta != nil && cmd.Meta.Binary // a base64 key may decode to any bytes
 		for _, k := range cmd.Keys {
-			if !validKey([]byte(k)) || k == "" || strings.Contains(k, " ") {
+			if !validKey([]byte(k)) || k == "" || (strings.Contains(k, " ") && !binary) {
 				t.Fatalf("ParseCommand(%q) accepted key %q", line, k)
 			}
 		}
@@ -266,5 +296,37 @@ func FuzzParse(f *testing.F) {
 		if cmd.DataLen != NoData {
 			_ = CheckItemSize(&cmd, 1<<20)
 		}
+		if m := cmd.Meta; m != nil {
+			checkMetaFlags(t, line, &cmd)
+		}
 	})
+}
+
+// checkMetaFlags checks what the meta parser promises of a line it
+// accepted: one key, each flag once, an opaque token memcached would copy
+// back, and the ops' options only from the flags that set them.
+func checkMetaFlags(t *testing.T, line []byte, cmd *Command) {
+	m := cmd.Meta
+	if len(cmd.Keys) != 1 {
+		t.Fatalf("ParseCommand(%q): meta command with %d keys", line, len(cmd.Keys))
+	}
+	seen := map[byte]bool{}
+	for i := 0; i < len(m.Letters); i++ {
+		if seen[m.Letters[i]] {
+			t.Fatalf("ParseCommand(%q): flag %q accepted twice", line, m.Letters[i])
+		}
+		seen[m.Letters[i]] = true
+	}
+	if (len(m.Opaque) > metaMaxOpaque) != m.OpaqueTooLong || (m.Opaque != "") != seen['O'] {
+		t.Fatalf("ParseCommand(%q): opaque %q", line, m.Opaque)
+	}
+	a := &m.Args
+	if a.TTL != seen['T'] || a.Vivify != seen['N'] || a.Recache != seen['R'] || a.CompareCas != seen['C'] || a.Invalidate != seen['I'] {
+		t.Fatalf("ParseCommand(%q): options %+v from flags %q", line, *a, m.Letters)
+	}
+	for i := 0; i < len(a.Order); i++ {
+		if !seen[a.Order[i]] || !strings.ContainsRune("TNR", rune(a.Order[i])) {
+			t.Fatalf("ParseCommand(%q): order %q", line, a.Order)
+		}
+	}
 }

@@ -81,3 +81,17 @@ func (rw *replyWriter) stat(name, value string) {
 	rw.scratch = b
 	_, _ = rw.w.Write(b)
 }
+
+// meta writes a meta reply line b and "\r\n"; b is kept as the scratch
+// buffer, which it was built in.
+func (rw *replyWriter) meta(b []byte) {
+	b = append(b, crlf...)
+	rw.scratch = b
+	_, _ = rw.w.Write(b)
+}
+
+// data writes a data block and its "\r\n".
+func (rw *replyWriter) data(v []byte) {
+	_, _ = rw.w.Write(v)
+	_, _ = rw.w.WriteString(crlf)
+}

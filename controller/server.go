@@ -35,10 +35,10 @@ const (
 )
 
 // ErrInvalidConfig reports a Config field outside its allowed range.
-var ErrInvalidConfig = errors.New("controller: invalid config")
+var ErrInvalidConfig = errors.New("invalid controller config")
 
 // ErrServerClosed reports Serve on a server that was already closed.
-var ErrServerClosed = errors.New("controller: server closed")
+var ErrServerClosed = errors.New("server closed")
 
 // tooManyConns is memcached's greeting to a connection over the limit.
 const tooManyConns = "ERROR Too many open connections\r\n"
@@ -117,6 +117,8 @@ func (cfg Config) Validate() error {
 type Options struct {
 	Cluster ClusterReporter // lines of `stats cluster`
 	Extra   StatsSource     // extra lines of `stats`
+	// Instruments receives command latencies (metrics.go).
+	Instruments Instruments
 }
 
 // Server accepts memcached text-protocol clients and serves them through a
@@ -126,8 +128,12 @@ type Server struct {
 	mode     consistency.Executor
 	opts     Options
 	log      *slog.Logger
+	errLog   *errorLog // the detail behind SERVER_ERROR replies
 	started  time.Time
 	counters counters
+	access   *accessTable               // how this peer's clients fetched each item (mg h and l, me)
+	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
+	live     atomic.Pointer[Limits]     // cfg's limits, replaced by SetLimits
 
 	ctx    context.Context    // cancelled by Close; parent of every request
 	cancel context.CancelFunc // cancels ctx
@@ -158,11 +164,15 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 		mode:      mode,
 		opts:      opts,
 		log:       cfg.Logger,
+		errLog:    newErrorLog(cfg.Logger, time.Now),
 		started:   time.Now(),
+		access:    newAccessTable(),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[*conn]bool),
 	}
+	s.live.Store(&Limits{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, MaxLineLength: cfg.MaxLineLength})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.SetInstruments(opts.Instruments)
 	return s, nil
 }
 
@@ -170,7 +180,7 @@ func New(cfg Config, mode consistency.Executor, opts Options) (*Server, error) {
 func (s *Server) ListenAndServe() error {
 	l, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("controller: listen %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 	}
 	return s.Serve(l)
 }
@@ -205,7 +215,7 @@ func (s *Server) Serve(l net.Listener) error {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("controller: accept: %w", err)
+				return fmt.Errorf("accept: %w", err)
 			}
 			// Out of file descriptors and the like: wait and retry, as
 			// net/http does.
@@ -233,7 +243,7 @@ func (s *Server) startConn(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	if len(s.conns) >= s.cfg.MaxConns {
+	if len(s.conns) >= s.limits().MaxConns {
 		s.mu.Unlock()
 		s.counters.rejectedConns.Add(1)
 		// The greeting fits any socket buffer; the deadline only guards
@@ -326,7 +336,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		_ = s.Close()
 		<-done
-		return fmt.Errorf("controller: shutdown: %w", ctx.Err())
+		return fmt.Errorf("shutdown: %w", ctx.Err())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -83,13 +84,15 @@ func TestServer_ModeErrorReplies(t *testing.T) {
 	}{
 		{"non-numeric", fmt.Errorf("incr %q: %w", "k", consistency.ErrNonNumeric), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
 		{"too large for the store", fmt.Errorf("store: %w", consistency.ErrTooLarge), "SERVER_ERROR out of memory storing object\r\n"},
-		{"unavailable", fmt.Errorf("%w: no quorum", consistency.ErrUnavailable), "SERVER_ERROR unavailable: no quorum\r\n"},
-		{"newlines stripped", errors.New("line one\r\nline two\nthree"), "SERVER_ERROR line one line two three\r\n"},
+		{"unavailable", fmt.Errorf("%w: no quorum", consistency.ErrUnavailable), "SERVER_ERROR unavailable: retry later\r\n"},
+		{"detail stays in the log", errors.New("line one\r\nline two\nthree"), "SERVER_ERROR internal error: see the peer's log\r\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mode := &fakeMode{err: tc.err}
-			srv, addr := startServer(t, Config{}, mode, Options{}, nil)
+			var logBuf syncBuffer
+			logger := slog.New(slog.NewTextHandler(&logBuf, nil))
+			srv, addr := startServer(t, Config{Logger: logger}, mode, Options{}, nil)
 			c := dial(t, addr)
 			r := bufio.NewReader(c)
 			for _, req := range []string{"incr k 1\r\n", "get k\r\n", "set k 0 0 1\r\nx\r\n", "flush_all\r\n"} {
@@ -100,6 +103,11 @@ func TestServer_ModeErrorReplies(t *testing.T) {
 			assert.Equal(t, "ERROR\r\n", roundTrip(t, c, r, "delete k noreply\r\nget\r\n", isLine("ERROR")), "reply after noreply")
 			assert.Equal(t, before+1, mode.calls.Load())
 			assert.EqualValues(t, 6, srv.Counters().Errors)
+			if strings.HasPrefix(tc.want, "SERVER_ERROR") && tc.want != replyOutOfMemory+"\r\n" {
+				assert.Contains(t, logBuf.String(), fmt.Sprintf("err=%q", tc.err.Error()), "the detail is logged")
+			} else {
+				assert.NotContains(t, logBuf.String(), "request failed", "memcached's own replies are not logged")
+			}
 		})
 	}
 }
@@ -109,7 +117,7 @@ func TestServer_UnexpectedStatus(t *testing.T) {
 	_, addr := startServer(t, Config{}, mode, Options{}, nil)
 	c := dial(t, addr)
 	got := roundTrip(t, c, bufio.NewReader(c), "delete k\r\n", func(string) bool { return true })
-	assert.Equal(t, "SERVER_ERROR unexpected result status 0\r\n", got)
+	assert.Equal(t, replyInternal+"\r\n", got, "the status goes to the log, not the reply")
 }
 
 func TestServer_CountersTrackPipeline(t *testing.T) {
@@ -306,10 +314,10 @@ func TestConfig_Validate(t *testing.T) {
 		got = append(got, f.Error())
 	}
 	assert.Equal(t, []string{
-		"controller: invalid config: MaxConns must be between 1 and 1048576, got 0",
-		"controller: invalid config: IdleTimeout must not be negative, got -1s",
-		"controller: invalid config: MaxLineLength must be between 512 and 1048576, got 0",
-		"controller: invalid config: ItemSizeMax must be between 1024 and 1073741824, got 0",
+		"invalid controller config: MaxConns must be between 1 and 1048576, got 0",
+		"invalid controller config: IdleTimeout must not be negative, got -1s",
+		"invalid controller config: MaxLineLength must be between 512 and 1048576, got 0",
+		"invalid controller config: ItemSizeMax must be between 1024 and 1073741824, got 0",
 	}, got, "a zero field is an error: only New reads it as the default")
 }
 

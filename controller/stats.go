@@ -47,17 +47,15 @@ const (
 	cmdSet                   // cmd_set: storage commands, refused data blocks included
 	cmdFlush                 // cmd_flush: flush_all
 	cmdTouch                 // cmd_touch: touch, and keys asked by gat and gats
+	cmdMeta                  // cmd_meta: me, as memcached 1.6.18 counts it
 	numCmdStats
 )
 
 // cmdStatNames are the counters' names in `stats`.
 var cmdStatNames = [numCmdStats]string{
 	cmdGet: "cmd_get", cmdSet: "cmd_set", cmdFlush: "cmd_flush", cmdTouch: "cmd_touch",
+	cmdMeta: "cmd_meta",
 }
-
-// zeroCmdStats are the cmd_* lines memcons reports as 0 because it has no
-// such commands yet.
-var zeroCmdStats = []string{"cmd_meta"}
 
 // counters are the server-wide statistics, updated by every connection.
 // All fields are atomics; `stats reset` zeroes the resettable ones.
@@ -111,16 +109,13 @@ func (s *Server) generalStats(now time.Time) []Stat {
 		{"pointer_size", strconv.Itoa(strconv.IntSize)},
 		{"rusage_user", user},
 		{"rusage_system", sys},
-		{"max_connections", strconv.Itoa(s.cfg.MaxConns)},
+		{"max_connections", strconv.Itoa(s.limits().MaxConns)},
 		{"curr_connections", u(&c.currConns)},
 		{"total_connections", u(&c.totalConns)},
 		{"rejected_connections", u(&c.rejectedConns)},
 	}
 	for st := noCmdStat + 1; st < numCmdStats; st++ {
 		lines = append(lines, Stat{cmdStatNames[st], u(&c.cmd[st])})
-	}
-	for _, name := range zeroCmdStats {
-		lines = append(lines, Stat{name, "0"})
 	}
 	return append(lines, []Stat{
 		{"get_hits", u(&c.getHits)},
@@ -155,15 +150,15 @@ func (s *Server) settingsStats() []Stat {
 		}
 	}
 	return []Stat{
-		{"maxconns", strconv.Itoa(s.cfg.MaxConns)},
+		{"maxconns", strconv.Itoa(s.limits().MaxConns)},
 		{"tcpport", port},
 		{"verbosity", strconv.FormatUint(uint64(s.counters.verbosity.Load()), 10)},
 		{"cas_enabled", "yes"},
 		{"binding_protocol", "ascii"},
 		{"item_size_max", strconv.Itoa(s.cfg.ItemSizeMax)},
 		{"flush_enabled", "yes"},
-		{"idle_timeout", strconv.FormatInt(int64(s.cfg.IdleTimeout/time.Second), 10)},
-		{"max_line_length", strconv.Itoa(s.cfg.MaxLineLength)},
+		{"idle_timeout", strconv.FormatInt(int64(s.limits().IdleTimeout/time.Second), 10)},
+		{"max_line_length", strconv.Itoa(s.limits().MaxLineLength)},
 		{"num_threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
 	}
 }

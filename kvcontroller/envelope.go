@@ -7,14 +7,16 @@ import (
 )
 
 // ErrCorrupt reports bytes that are not a valid envelope.
-var ErrCorrupt = errors.New("kvcontroller: corrupt envelope")
+var ErrCorrupt = errors.New("corrupt envelope")
 
 // Envelope layout, big-endian, followed by the client's value:
 //
 //	offset size field
 //	0      1    magic (envelopeMagic)
 //	1      1    format version (envelopeFormat)
-//	2      1    bits: bit 0 = tombstone; the others must be zero
+//	2      1    bits: bit 0 = tombstone; bits 5, 6, 7 = the meta protocol's
+//	            item state (stale, win sent, binary key); the others must
+//	            be zero
 //	3      4    client flags
 //	7      8    absolute exptime, unix seconds (0 = never)
 //	15     8    version
@@ -23,7 +25,10 @@ const (
 	envelopeFormat byte = 1
 
 	bitTombstone byte = 1 << 0
-	knownBits         = bitTombstone
+	bitStale     byte = 1 << 5
+	bitWinSent   byte = 1 << 6
+	bitKeyBinary byte = 1 << 7
+	knownBits         = bitTombstone | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2
 	offFlags   = 3
@@ -40,6 +45,15 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	var bits byte
 	if it.Tombstone {
 		bits |= bitTombstone
+	}
+	if it.Stale {
+		bits |= bitStale
+	}
+	if it.WinSent {
+		bits |= bitWinSent
+	}
+	if it.KeyBinary {
+		bits |= bitKeyBinary
 	}
 	dst = append(dst, envelopeMagic, envelopeFormat, bits)
 	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
@@ -76,6 +90,9 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		Exptime:   int64(binary.BigEndian.Uint64(b[offExptime:])),
 		Version:   binary.BigEndian.Uint64(b[offVersion:]),
 		Tombstone: bits&bitTombstone != 0,
+		Stale:     bits&bitStale != 0,
+		WinSent:   bits&bitWinSent != 0,
+		KeyBinary: bits&bitKeyBinary != 0,
 	}, nil
 }
 

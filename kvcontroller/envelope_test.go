@@ -20,6 +20,9 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		{"all fields", Item{Key: "k", Value: []byte("v\r\n\x00"), Flags: 0xdeadbeef, Exptime: 1_800_000_000, Version: 1 << 60, Tombstone: true}},
 		{"extremes", Item{Key: "k", Value: []byte("x"), Flags: math.MaxUint32, Exptime: math.MinInt64, Version: math.MaxUint64}},
 		{"negative exptime", Item{Key: "k", Value: []byte("x"), Exptime: -1}},
+		{"stale with its win sent", Item{Key: "k", Value: []byte("x"), Version: 9, Stale: true, WinSent: true}},
+		{"win sent only", Item{Key: "k", Value: []byte{}, WinSent: true}},
+		{"binary key", Item{Key: "\x00 k", Value: []byte("x"), KeyBinary: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +66,7 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 		{"short header", valid[:EnvelopeOverhead-1]},
 		{"bad magic", with(0, 'V')},
 		{"unknown format", with(1, 2)},
-		{"unknown bits", with(offBits, 0x80)},
+		{"unknown bits", with(offBits, 0x10)},
 		{"plain memcached value", []byte("VALUE k 0 1\r\nhello world, not ours\r\n")},
 	}
 	for _, tt := range tests {
@@ -87,6 +90,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte("garbage"))
 	f.Add(EncodeEnvelope(Item{Value: []byte("hello"), Flags: 5, Exptime: 100, Version: 7}))
 	f.Add(EncodeEnvelope(Item{Tombstone: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Stale: true, WinSent: true, KeyBinary: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := DecodeEnvelope("k", b)
 		if err != nil {

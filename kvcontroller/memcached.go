@@ -21,7 +21,7 @@ const (
 )
 
 // ErrInvalidOptions reports options that a store cannot be built from.
-var ErrInvalidOptions = errors.New("kvcontroller: invalid options")
+var ErrInvalidOptions = errors.New("invalid replica options")
 
 // maxRelativeExptime is memcached's boundary: an expiration up to 30 days is
 // relative to now, a larger one is an absolute unix time.
@@ -324,7 +324,7 @@ func (s *MemcachedStore) Close() error {
 		return nil
 	}
 	if err := s.client.Close(); err != nil {
-		return fmt.Errorf("kvcontroller: close memcached client: %w", err)
+		return fmt.Errorf("close memcached client: %w", err)
 	}
 	return nil
 }
@@ -335,7 +335,7 @@ func (s *MemcachedStore) ready(ctx context.Context) error {
 		return errClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("kvcontroller: %w", err)
+		return fmt.Errorf("replica call: %w", err)
 	}
 	return nil
 }
@@ -354,7 +354,7 @@ func mapErr(err error) error {
 	case errors.Is(err, mcclient.ErrTooLarge):
 		return fmt.Errorf("%w: memcached refused the item size", ErrTooLarge)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("kvcontroller: %w", err)
+		return fmt.Errorf("replica call: %w", err)
 	case errors.Is(err, mcclient.ErrClosed):
 		return errClosed
 	}

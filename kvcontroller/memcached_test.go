@@ -335,7 +335,7 @@ func TestParseStats(t *testing.T) {
 // TestMapErr pins the one translation from mcclient's errors to the
 // Store's, by errors.Is alone.
 func TestMapErr(t *testing.T) {
-	refused := fmt.Errorf("mcclient: get: dial tcp: %w", syscall.ECONNREFUSED)
+	refused := fmt.Errorf("memcached get: dial tcp: %w", syscall.ECONNREFUSED)
 	tests := []struct {
 		name   string
 		in     error
@@ -350,17 +350,17 @@ func TestMapErr(t *testing.T) {
 			is: []error{ErrTooLarge}, isNot: []error{ErrBackend}},
 		{name: "server error", in: fmt.Errorf("%w: out of memory storing object", mcclient.ErrServer),
 			is: []error{ErrBackend, mcclient.ErrServer}, isNot: []error{ErrTooLarge}},
-		{name: "protocol", in: fmt.Errorf("mcclient: get: read: %w: unexpected reply", mcclient.ErrProtocol),
+		{name: "protocol", in: fmt.Errorf("memcached get: read: %w: unexpected reply", mcclient.ErrProtocol),
 			is: []error{ErrBackend, mcclient.ErrProtocol}},
 		{name: "malformed key", in: mcclient.ErrMalformedKey, is: []error{ErrBackend}},
 		{name: "busy crawler", in: mcclient.ErrBusy, is: []error{ErrBackend}},
 		{name: "closed", in: mcclient.ErrClosed, is: []error{ErrBackend}},
 		{name: "network", in: refused, is: []error{ErrBackend, syscall.ECONNREFUSED}},
-		{name: "timeout", in: fmt.Errorf("mcclient: get: %w", os.ErrDeadlineExceeded), is: []error{ErrBackend, os.ErrDeadlineExceeded}},
-		{name: "cancelled", in: fmt.Errorf("mcclient: get: %w", context.Canceled), is: []error{context.Canceled}, isNot: []error{ErrBackend}},
-		{name: "caller's deadline", in: fmt.Errorf("mcclient: get: %w", context.DeadlineExceeded),
+		{name: "timeout", in: fmt.Errorf("memcached get: %w", os.ErrDeadlineExceeded), is: []error{ErrBackend, os.ErrDeadlineExceeded}},
+		{name: "cancelled", in: fmt.Errorf("memcached get: %w", context.Canceled), is: []error{context.Canceled}, isNot: []error{ErrBackend}},
+		{name: "caller's deadline", in: fmt.Errorf("memcached get: %w", context.DeadlineExceeded),
 			is: []error{context.DeadlineExceeded}, isNot: []error{ErrBackend}},
-		{name: "eof", in: fmt.Errorf("mcclient: get: read: %w", io.EOF), is: []error{ErrBackend, io.EOF}},
+		{name: "eof", in: fmt.Errorf("memcached get: read: %w", io.EOF), is: []error{ErrBackend, io.EOF}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -220,7 +220,7 @@ func (s *MemStore) Dump(ctx context.Context, fn func(Item) error) error {
 
 	for _, it := range snapshot {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("kvcontroller: dump: %w", err)
+			return fmt.Errorf("dump: %w", err)
 		}
 		it.Value = cloneValue(it.Value)
 		if err := fn(it); err != nil {

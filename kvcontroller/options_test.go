@@ -18,16 +18,16 @@ func TestOptions_Validate(t *testing.T) {
 	}{
 		{"memcached defaults", MemcachedOptions{Timeout: DefaultMemcachedTimeout, PipelineConns: DefaultMemcachedPipelineConns}.Validate(), nil},
 		{"memcached zero fields", MemcachedOptions{}.Validate(), []string{
-			"kvcontroller: invalid options: Timeout must be positive, got 0s",
-			"kvcontroller: invalid options: PipelineConns must be between 1 and 64, got 0",
+			"invalid replica options: Timeout must be positive, got 0s",
+			"invalid replica options: PipelineConns must be between 1 and 64, got 0",
 		}},
 		{"memcached bounds", MemcachedOptions{Timeout: -time.Second, PipelineConns: 65}.Validate(), []string{
-			"kvcontroller: invalid options: Timeout must be positive, got -1s",
-			"kvcontroller: invalid options: PipelineConns must be between 1 and 64, got 65",
+			"invalid replica options: Timeout must be positive, got -1s",
+			"invalid replica options: PipelineConns must be between 1 and 64, got 65",
 		}},
 		{"memory default", MemStoreOptions{LimitBytes: DefaultMemStoreLimit}.Validate(), nil},
 		{"memory over 1 TiB", MemStoreOptions{LimitBytes: 1<<40 + 1}.Validate(), []string{
-			"kvcontroller: invalid options: LimitBytes must be between 1 and 1099511627776, got 1099511627777",
+			"invalid replica options: LimitBytes must be between 1 and 1099511627776, got 1099511627777",
 		}},
 	}
 	for _, tt := range tests {

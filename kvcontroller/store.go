@@ -8,13 +8,13 @@ import (
 )
 
 // ErrNotFound reports that the key has no live item in the store.
-var ErrNotFound = errors.New("kvcontroller: not found")
+var ErrNotFound = errors.New("not found")
 
 // ErrTooLarge reports that an item does not fit in the store at all.
-var ErrTooLarge = errors.New("kvcontroller: item too large")
+var ErrTooLarge = errors.New("item too large")
 
 // ErrBackend reports that the backing store failed or could not be reached.
-var ErrBackend = errors.New("kvcontroller: backend error")
+var ErrBackend = errors.New("replica error")
 
 // Item is one entry of a replica: the client's value and its envelope.
 type Item struct {
@@ -28,6 +28,15 @@ type Item struct {
 	Version uint64
 	// Tombstone marks a deleted key whose deletion is still remembered.
 	Tombstone bool
+	// Stale marks an item invalidated by the meta protocol (md I, ms I):
+	// mg answers it with X until a client stores a fresh value.
+	Stale bool
+	// WinSent marks an item whose recache win (mg W) was handed to a
+	// client; later mg requests see Z until a new value is stored.
+	WinSent bool
+	// KeyBinary marks a key an ms stored with b: meta replies show it
+	// base64 encoded.
+	KeyBinary bool
 }
 
 // Stats describes a store's occupancy and health.

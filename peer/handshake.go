@@ -214,6 +214,9 @@ func acceptHandshake(rw io.ReadWriter, p handshakeParams, known func(string) boo
 	if _, err := io.ReadFull(rw, magic[:]); err != nil {
 		return hello{}, fmt.Errorf("read magic: %w", err)
 	}
+	if magic[0] == tlsRecordHandshake {
+		return refuse(codeBadHandshake, "TLS connection on a plain peer port (the dialing peer has cluster.peer_tls = on, this peer has it off)")
+	}
 	if string(magic[:]) != handshakeMagic {
 		return refuse(codeBadHandshake, "bad magic %q", magic[:])
 	}

@@ -67,7 +67,7 @@ func (m *Membership) sendLoop(peer string) {
 		if backoff > 0 && !m.sleep(jitter(backoff)) {
 			return
 		}
-		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
+		ctx, cancel := context.WithTimeout(m.ctx, m.timing().Timeout)
 		conn, err := m.t.Dial(ctx, peer, ChannelHeartbeat)
 		cancel()
 		if err != nil {
@@ -80,7 +80,7 @@ func (m *Membership) sendLoop(peer string) {
 			}
 			// Capped well below Timeout: how soon a peer is marked up
 			// again after a partition heals is what this cap costs.
-			backoff = min(max(2*backoff, m.cfg.Interval), max(m.cfg.Interval, m.cfg.Timeout/4))
+			backoff = min(max(2*backoff, m.timing().Interval), max(m.timing().Interval, m.timing().Timeout/4))
 			continue
 		}
 		lastErr = ""
@@ -91,7 +91,7 @@ func (m *Membership) sendLoop(peer string) {
 		m.log.Debug("heartbeat connection lost", "peer", peer, "err", err)
 		// Wait a beat before redialling so a peer that accepts and then
 		// drops us cannot make this loop spin.
-		backoff = m.cfg.Interval
+		backoff = m.timing().Interval
 	}
 }
 
@@ -103,7 +103,8 @@ func (m *Membership) sendOn(conn net.Conn) error {
 	}
 	defer func() { _ = conn.Close() }()
 	defer m.conns.Remove(conn)
-	ticker := time.NewTicker(m.cfg.Interval)
+	period := m.timing().Interval
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	for {
 		payload, err := json.Marshal(m.localHeartbeat())
@@ -111,7 +112,7 @@ func (m *Membership) sendOn(conn net.Conn) error {
 			return fmt.Errorf("encode heartbeat: %w", err)
 		}
 		// A peer that stops reading must not block us past Timeout.
-		if err := conn.SetWriteDeadline(time.Now().Add(m.cfg.Timeout)); err != nil {
+		if err := conn.SetWriteDeadline(time.Now().Add(m.timing().Timeout)); err != nil {
 			return fmt.Errorf("set write deadline: %w", err)
 		}
 		if err := writeFrame(conn, payload, maxHeartbeatFrame); err != nil {
@@ -121,6 +122,7 @@ func (m *Membership) sendOn(conn net.Conn) error {
 		case <-m.ctx.Done():
 			return ErrClosed
 		case <-ticker.C:
+			retune(ticker, &period, m.timing().Interval)
 		}
 	}
 }
@@ -158,7 +160,7 @@ func (m *Membership) serveHeartbeats(conn net.Conn, from string) {
 	// A sender beats every Interval; one silent for much longer than
 	// Timeout is gone (or paused), so free the connection; it redials.
 	// Marking it down does not wait for this: check does, after Timeout.
-	idle := 4 * m.cfg.Timeout
+	idle := 4 * m.timing().Timeout
 	for {
 		if err := conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/memcons/memcons/internal/field"
@@ -115,6 +116,8 @@ type Membership struct {
 	t   *Transport
 	log *slog.Logger
 
+	live atomic.Pointer[Timing] // cfg's Interval and Timeout, replaced by SetTiming
+
 	mu       sync.Mutex              // guards states, changed, incoming
 	states   map[string]*memberState // every peer but self
 	changed  chan struct{}           // closed and replaced on every up/down change
@@ -139,7 +142,7 @@ func NewMembership(cfg MembershipConfig, t *Transport) (*Membership, error) {
 	started := t.started
 	t.mu.Unlock()
 	if started {
-		return nil, errors.New("peer: NewMembership after the transport started")
+		return nil, errors.New("NewMembership after the transport started")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Membership{
@@ -152,6 +155,7 @@ func NewMembership(cfg MembershipConfig, t *Transport) (*Membership, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
+	m.live.Store(&Timing{Interval: cfg.Interval, Timeout: cfg.Timeout})
 	for _, p := range cfg.Peers {
 		if p.Name != cfg.Self {
 			m.states[p.Name] = &memberState{}
@@ -265,13 +269,16 @@ func (m *Membership) WaitUp(ctx context.Context, names ...string) error {
 
 // checkLoop marks silent peers down, on a real ticker.
 func (m *Membership) checkLoop() {
-	ticker := time.NewTicker(max(m.cfg.Interval/2, time.Millisecond))
+	every := func() time.Duration { return max(m.timing().Interval/2, time.Millisecond) }
+	period := every()
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-ticker.C:
+			retune(ticker, &period, every())
 			m.check()
 		}
 	}
@@ -291,7 +298,7 @@ func (m *Membership) check() {
 		if st == nil || !st.up {
 			continue
 		}
-		if silent := now.Sub(st.lastHeard); silent > m.cfg.Timeout {
+		if silent := now.Sub(st.lastHeard); silent > m.timing().Timeout {
 			st.up = false
 			gone = append(gone, downed{p.Name, silent})
 		}

@@ -5,6 +5,7 @@ package peer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,17 @@ type TransportConfig struct {
 	HandshakeTimeout time.Duration
 	// Logger receives one line per refused or failed handshake; nil discards.
 	Logger *slog.Logger
+	// TLS, when set, puts every peer connection in mutual TLS before the
+	// HMAC handshake, which then runs inside it; a plain connection is
+	// refused. Nil keeps the peer port plain.
+	TLS TLSConfigs
+}
+
+// TLSConfigs gives the peer port's TLS configs; each call returns one that
+// uses the latest certificates (certs.Source implements it).
+type TLSConfigs interface {
+	PeerServerConfig() *tls.Config
+	PeerClientConfig() *tls.Config
 }
 
 // Validate reports every field of c that breaks its rule, as it is: a zero
@@ -184,7 +196,7 @@ func (t *Transport) Start() error {
 		return ErrClosed
 	}
 	if t.started {
-		return errors.New("peer: transport already started")
+		return errors.New("transport already started")
 	}
 	ln := t.cfg.Listener
 	if ln == nil {
@@ -258,7 +270,17 @@ func (t *Transport) Dial(ctx context.Context, peer string, ch Channel) (net.Conn
 		_ = conn.SetDeadline(time.Unix(1, 0))
 		close(fired)
 	})
-	err = dialHandshake(conn, t.params, peer, ch)
+	var sc net.Conn = conn
+	if t.cfg.TLS != nil {
+		tc := tls.Client(conn, t.cfg.TLS.PeerClientConfig())
+		if err = tc.HandshakeContext(ctx); err != nil {
+			err = fmt.Errorf("tls: %w", err)
+		}
+		sc = tc
+	}
+	if err == nil {
+		err = dialHandshake(sc, t.params, peer, ch)
+	}
 	if !stop() {
 		<-fired
 		if err == nil {
@@ -276,7 +298,7 @@ func (t *Transport) Dial(ctx context.Context, peer string, ch Channel) (net.Conn
 		_ = conn.Close()
 		return nil, fmt.Errorf("dial peer %q at %s: clear deadline: %w", peer, addr, err)
 	}
-	return conn, nil
+	return sc, nil
 }
 
 func (t *Transport) isClosed() bool {
@@ -325,7 +347,20 @@ func (t *Transport) serveConn(c net.Conn) {
 	if err := c.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 		return
 	}
-	h, err := acceptHandshake(c, t.params, t.isKnown, t.hasChannel)
+	var sc net.Conn = c
+	if t.cfg.TLS != nil {
+		var err error
+		if sc, err = t.acceptTLS(c); err != nil {
+			var r *refusal
+			if errors.As(err, &r) {
+				t.log.Warn("peer handshake refused: "+r.reason, "remote", remote)
+			} else if !t.isClosed() {
+				t.log.Warn("peer TLS handshake refused", "remote", remote, "err", err)
+			}
+			return
+		}
+	}
+	h, err := acceptHandshake(sc, t.params, t.isKnown, t.hasChannel)
 	if err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
@@ -341,7 +376,7 @@ func (t *Transport) serveConn(c net.Conn) {
 	t.mu.Lock()
 	handler := t.handlers[h.Channel]
 	t.mu.Unlock()
-	handler(c, h.Name)
+	handler(sc, h.Name)
 }
 
 func (t *Transport) isKnown(name string) bool {

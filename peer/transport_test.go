@@ -294,8 +294,8 @@ func TestTransportConfig_Validate(t *testing.T) {
 		got = append(got, f.Error())
 	}
 	assert.Equal(t, []string{
-		"peer: invalid config: ClusterName must not be empty",
-		"peer: invalid config: Secret must not be empty",
-		"peer: invalid config: HandshakeTimeout must be positive, got 0s",
+		"invalid peer config: ClusterName must not be empty",
+		"invalid peer config: Secret must not be empty",
+		"invalid peer config: HandshakeTimeout must be positive, got 0s",
 	}, got, "Validate reports every field, as it is: only NewTransport defaults a zero HandshakeTimeout")
 }

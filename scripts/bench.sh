@@ -345,7 +345,7 @@ if [[ "$latency" == yes ]]; then
 	printf '%-34s %10s %10s %10s %10s %10s\n' target ops/s read_p50 read_p99 write_p50 write_p99
 	for i in "${!labels[@]}"; do
 		"$bin" bench --addr "127.0.0.1:${ports[i]}" --conns "$concurrency" --value-size "$value_size" \
-			--duration "$time_s" >"$tmp/lat$i.txt" 2>&1 || { cat "$tmp/lat$i.txt" >&2; continue; }
+			--duration "$time_s" --quiet >"$tmp/lat$i.txt" 2>&1 || { cat "$tmp/lat$i.txt" >&2; continue; }
 		awk -v label="${labels[i]}" '
 			/^ran / { for (f = 1; f <= NF; f++) if ($f == "ops/s,") ops = $(f - 1) }
 			$1 == "reads" && NF >= 8 { rp50 = $3; rp99 = $4 }

@@ -26,7 +26,7 @@ const (
 )
 
 // ErrProtocol reports bytes on a sync connection that are not a valid frame.
-var ErrProtocol = errors.New("eventual: sync protocol error")
+var ErrProtocol = errors.New("sync protocol error")
 
 // The sync protocol runs over one peer.ChannelSync connection per ordered
 // pair of peers, dialed by the peer that pushes and asks. Every frame is

@@ -13,7 +13,7 @@ import (
 )
 
 // ErrInvalidConfig reports a Config or Options that cannot run.
-var ErrInvalidConfig = errors.New("eventual: invalid config")
+var ErrInvalidConfig = errors.New("invalid eventual mode config")
 
 // Defaults for the Config fields left zero.
 const (

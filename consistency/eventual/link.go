@@ -42,6 +42,10 @@ type link struct {
 
 	syncItems, syncBytes int // brought by the last completed sync
 
+	pushed    uint64    // writes pushed to the peer (metrics.go)
+	fullSyncs uint64    // completed syncs the peer answered with a full transfer
+	caughtUp  time.Time // start of the last completed sync (link creation before one)
+
 	opCancel context.CancelFunc // cancels the exchange in progress, if any
 }
 
@@ -83,8 +87,8 @@ func (l *link) kick() {
 	}
 }
 
-func newLink(name string) *link {
-	return &link{name: name, notify: make(chan struct{}, 1), kicked: make(chan struct{}, 1)}
+func newLink(name string, now time.Time) *link {
+	return &link{name: name, notify: make(chan struct{}, 1), kicked: make(chan struct{}, 1), caughtUp: now}
 }
 
 // enqueue adds e unless the queue holds limit entries already.
@@ -127,7 +131,7 @@ func (l *link) take(n int) []pushEntry {
 // being down: a dial or read stuck on the link as it was would otherwise
 // hold up the next sync for up to syncTimeout.
 func (m *Mode) watchLinks() {
-	t := time.NewTicker(max(min(m.cfg.SyncInterval/2, 100*time.Millisecond), 10*time.Millisecond))
+	t := time.NewTicker(max(min(m.tuning().SyncInterval/2, 100*time.Millisecond), 10*time.Millisecond))
 	defer t.Stop()
 	up := make(map[string]bool, len(m.order))
 	for _, name := range m.order {

@@ -26,6 +26,7 @@ const syncChannel = peer.ChannelSync
 // Mode is eventual mode on one peer. It is safe for concurrent use.
 type Mode struct {
 	cfg   Config
+	live  atomic.Pointer[Tuning] // cfg's push and sync tuning, replaced by SetTuning
 	opts  Options
 	store kvcontroller.Store
 	clock *versionClock
@@ -74,7 +75,7 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	}
 	epoch, err := randomUint64()
 	if err != nil {
-		return nil, fmt.Errorf("eventual: choose epoch: %w", err)
+		return nil, fmt.Errorf("choose epoch: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
@@ -93,10 +94,11 @@ func New(store kvcontroller.Store, cfg Config, opts Options) (*Mode, error) {
 	}
 	for _, p := range opts.Peers {
 		if p != opts.Self {
-			m.links[p] = newLink(p)
+			m.links[p] = newLink(p, m.opts.Now())
 			m.order = append(m.order, p)
 		}
 	}
+	m.live.Store(&Tuning{SyncInterval: cfg.SyncInterval, PushBatch: cfg.PushBatch, PushDelay: cfg.PushDelay})
 	slices.Sort(m.order)
 	if opts.Trans != nil {
 		opts.Trans.Handle(syncChannel, m.serveConn)
@@ -204,8 +206,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if len(req.Keys) != 1 {
 		return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
 	}
-	abs := *req
-	abs.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+	abs := consistency.AbsoluteRequest(req, now)
 	key := req.Keys[0]
 
 	unlock := m.locks.Lock(key)
@@ -232,8 +233,14 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 		unlock()
 		return res, err
 	}
-	if _, err := m.replicate(ctx, eff, key, version, unlock); err != nil {
+	item, err := m.replicate(ctx, eff, key, version, unlock)
+	if err != nil {
 		return consistency.Result{}, err
+	}
+	if len(res.Items) == 1 && !item.Tombstone {
+		// A meta command reports the item as replicated: every write,
+		// an mg's touch or win included, carries the new version here.
+		res.Items[0].Version = item.Version
 	}
 	return res, nil
 }

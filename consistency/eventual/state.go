@@ -43,7 +43,7 @@ func randomUint64() (uint64, error) {
 func randomID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("eventual: replica id: %w", err)
+		return "", fmt.Errorf("replica id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
 }
@@ -52,7 +52,7 @@ func randomID() (string, error) {
 // cursors if so, and starts pushing and syncing. It does not wait for the
 // first sync: the peer serves clients while it catches up.
 func (m *Mode) Start(ctx context.Context) error {
-	err := errors.New("eventual: mode closed")
+	err := errors.New("mode closed")
 	m.startOnce.Do(func() { err = m.start(ctx) })
 	return err
 }
@@ -91,7 +91,7 @@ func (m *Mode) checkReplica(ctx context.Context, saved savedState) (intact bool,
 		m.opts.Logger.Info("replica is empty: full transfer from every peer")
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("eventual: read replica marker: %w", err)
+		return false, fmt.Errorf("read replica marker: %w", err)
 	}
 	m.stateMu.Lock()
 	m.replicaID = string(it.Value)
@@ -119,7 +119,7 @@ func (m *Mode) newReplica(ctx context.Context) error {
 		return err
 	}
 	if err := m.store.Set(ctx, kvcontroller.Item{Key: markerKey, Value: []byte(id)}); err != nil {
-		return fmt.Errorf("eventual: write replica marker: %w", err)
+		return fmt.Errorf("write replica marker: %w", err)
 	}
 	m.stateMu.Lock()
 	m.replicaID = id
@@ -147,7 +147,7 @@ func (m *Mode) loadState() (savedState, error) {
 		return st, nil
 	}
 	if err != nil {
-		return st, fmt.Errorf("eventual: read sync state: %w", err)
+		return st, fmt.Errorf("read sync state: %w", err)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		m.opts.Logger.Warn("sync state unreadable: full transfer from every peer", "file", m.statePath(), "err", err)
@@ -203,7 +203,8 @@ func (m *Mode) maintain(intact bool) {
 	if intact {
 		m.scanReplica()
 	}
-	ticker := time.NewTicker(m.cfg.SyncInterval)
+	period := m.tuning().SyncInterval
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	var pending *gcRound
 	for {
@@ -211,6 +212,7 @@ func (m *Mode) maintain(intact bool) {
 		case <-m.ctx.Done():
 			return
 		case <-ticker.C:
+			m.retune(ticker, &period)
 		}
 		pending = m.collectTombs(pending)
 		m.checkMarker()

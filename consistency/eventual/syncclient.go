@@ -26,15 +26,16 @@ func (m *Mode) maxPayload() int {
 // syncTimeout bounds one dial and each read or write of a sync exchange.
 func (m *Mode) syncTimeout() time.Duration {
 	if m.opts.PeerTimeout > 0 {
-		return max(5*m.cfg.SyncInterval, m.opts.PeerTimeout)
+		return max(5*m.tuning().SyncInterval, m.opts.PeerTimeout)
 	}
-	return max(10*m.cfg.SyncInterval, 5*time.Second)
+	return max(10*m.tuning().SyncInterval, 5*time.Second)
 }
 
 // runLink pushes writes to one peer as they come and syncs with it every
 // sync interval, over one connection that it redials after any error.
 func (m *Mode) runLink(l *link) {
-	ticker := time.NewTicker(m.cfg.SyncInterval)
+	period := m.tuning().SyncInterval
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	var sc *syncConn
 	defer func() {
@@ -79,6 +80,7 @@ func (m *Mode) runLink(l *link) {
 			case <-m.ctx.Done():
 				return
 			case <-ticker.C:
+				m.retune(ticker, &period)
 				tick = true
 				continue
 			case <-l.kicked:
@@ -88,11 +90,11 @@ func (m *Mode) runLink(l *link) {
 				if sc == nil {
 					break
 				}
-				if l.pending() < m.cfg.PushBatch {
+				if l.pending() < m.tuning().PushBatch {
 					// Linger so that the writes of the next moment travel
 					// (and are applied) as one batch: every frame costs
 					// the receiver a wake-up and two replica round trips.
-					t := time.NewTimer(m.cfg.PushDelay)
+					t := time.NewTimer(m.tuning().PushDelay)
 					select {
 					case <-m.ctx.Done():
 						t.Stop()
@@ -153,7 +155,7 @@ func (m *Mode) dropConn(sc *syncConn) {
 // sendPushes writes every queued push to the peer in batches.
 func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 	for {
-		batch := l.take(m.cfg.PushBatch)
+		batch := l.take(m.tuning().PushBatch)
 		if len(batch) == 0 {
 			return nil
 		}
@@ -196,6 +198,9 @@ func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 		if err := sc.bw.Flush(); err != nil {
 			return fmt.Errorf("push to %s: %w", l.name, err)
 		}
+		l.mu.Lock()
+		l.pushed += uint64(len(batch))
+		l.mu.Unlock()
 	}
 }
 
@@ -204,6 +209,7 @@ func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 func (m *Mode) syncWith(sc *syncConn, l *link) error {
 	l.mu.Lock()
 	cur := l.cur
+	began := m.opts.Now()
 	l.started++
 	l.attempts++
 	l.mu.Unlock()
@@ -244,6 +250,10 @@ func (m *Mode) syncWith(sc *syncConn, l *link) error {
 			l.synced = true
 			l.lastSync = m.opts.Now()
 			l.syncItems, l.syncBytes = items, bytes
+			l.caughtUp = began
+			if f.full {
+				l.fullSyncs++
+			}
 			l.mu.Unlock()
 			if f.full || items > 0 || cur != (cursor{Epoch: f.epoch, Seq: f.seq}) {
 				m.saveState()

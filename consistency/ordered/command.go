@@ -9,7 +9,7 @@ import (
 )
 
 // errBadCommand reports a log entry or forwarded frame that does not decode.
-var errBadCommand = errors.New("ordered: malformed command")
+var errBadCommand = errors.New("malformed log command")
 
 // commandFormat is the first byte of every encoded command.
 const commandFormat = 1
@@ -55,7 +55,60 @@ func (c *command) encode(b []byte) []byte {
 		b = append(b, k...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Value)))
-	return append(b, r.Value...)
+	b = append(b, r.Value...)
+	if r.Op.IsMeta() {
+		b = encodeMeta(b, &r.Meta)
+	}
+	return b
+}
+
+// The bits of a meta command's options byte.
+const (
+	metaCompareCas byte = 1 << iota
+	metaInvalidate
+	metaTTL
+	metaVivify
+	metaRecache
+	metaKeyBinary
+	metaNoWin
+	metaKnown = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache | metaKeyBinary | metaNoWin
+)
+
+// encodeMeta appends a meta command's options (only meta ops carry them,
+// so entries of the other ops keep their encoding).
+func encodeMeta(b []byte, a *consistency.MetaArgs) []byte {
+	var bits byte
+	for _, f := range []struct {
+		set bool
+		bit byte
+	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache}, {a.KeyBinary, metaKeyBinary}, {a.NoWin, metaNoWin}} {
+		if f.set {
+			bits |= f.bit
+		}
+	}
+	b = append(b, bits, a.Mode)
+	b = binary.AppendUvarint(b, uint64(len(a.Order)))
+	b = append(b, a.Order...)
+	b = binary.AppendVarint(b, a.VivifyExptime)
+	b = binary.AppendVarint(b, a.RecacheExptime)
+	return binary.AppendUvarint(b, a.Initial)
+}
+
+func (d *decoder) meta() consistency.MetaArgs {
+	var a consistency.MetaArgs
+	bits := d.byte()
+	if bits&^metaKnown != 0 {
+		d.fail()
+	}
+	a.CompareCas, a.Invalidate = bits&metaCompareCas != 0, bits&metaInvalidate != 0
+	a.TTL, a.Vivify, a.Recache = bits&metaTTL != 0, bits&metaVivify != 0, bits&metaRecache != 0
+	a.KeyBinary, a.NoWin = bits&metaKeyBinary != 0, bits&metaNoWin != 0
+	a.Mode = d.byte()
+	a.Order = string(d.bytes())
+	a.VivifyExptime = d.varint()
+	a.RecacheExptime = d.varint()
+	a.Initial = d.uvarint()
+	return a
 }
 
 // decodeCommand parses an encoded command; the request's Value aliases b.
@@ -92,6 +145,9 @@ func decodeCommand(b []byte) (command, error) {
 			r.Keys = append(r.Keys, string(d.bytes()))
 		}
 		r.Value = d.bytes()
+		if r.Op.IsMeta() {
+			r.Meta = d.meta()
+		}
 	default:
 		d.fail()
 	}

@@ -27,6 +27,18 @@ func TestCommand_RoundTrip(t *testing.T) {
 		{"flush_all no keys", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
 			Op: consistency.OpFlushAll, Keys: []string{}, Value: []byte{},
 		}}},
+		{"mg with every option", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpMetaGet, Keys: []string{"k"}, Value: []byte{}, Exptime: 60,
+			Meta: consistency.MetaArgs{Order: "RTN", TTL: true, Vivify: true, VivifyExptime: -1, Recache: true, RecacheExptime: 1 << 40},
+		}}},
+		{"ms append cas invalidate", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"), Cas: 5,
+			Meta: consistency.MetaArgs{Mode: 'A', CompareCas: true, Invalidate: true, Order: ""},
+		}}},
+		{"ma vivify", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpMetaArithmetic, Keys: []string{"k"}, Value: []byte{}, Delta: 2,
+			Meta: consistency.MetaArgs{Mode: 'D', Vivify: true, Initial: 1<<64 - 1, Order: "N"},
+		}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,6 +62,14 @@ func TestCommand_DecodeRejectsMalformed(t *testing.T) {
 		{"unknown kind", append([]byte{commandFormat, 99}, good[2:]...)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing bytes", append(append([]byte{}, good...), 0)},
+		{"meta op cut short", (&command{Kind: cmdRequest, Now: 1, Req: consistency.Request{
+			Op: consistency.OpMetaGet, Keys: []string{"key"}, Value: []byte{},
+		}}).encode(nil)[:len(good)-1]},
+		{"unknown meta option bits", func() []byte {
+			b := (&command{Kind: cmdRequest, Now: 1, Req: consistency.Request{Op: consistency.OpMetaDelete, Keys: []string{"k"}}}).encode(nil)
+			b[len(b)-6] = 0xff // the options byte, before mode, order length, two varints and J
+			return b
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +133,10 @@ func TestProposal_DecodeRejectsMalformed(t *testing.T) {
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add((&command{Kind: cmdTick}).encode(nil))
 	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpIncr, Keys: []string{"n"}, Delta: 3}}).encode(nil))
+	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpMetaGet, Keys: []string{"k"},
+		Meta: consistency.MetaArgs{Order: "TNR", TTL: true, Vivify: true, Recache: true, RecacheExptime: 9}}}).encode(nil))
+	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"),
+		Meta: consistency.MetaArgs{Mode: 'A', CompareCas: true, Invalidate: true, KeyBinary: true}}}).encode(nil))
 	f.Add(encodeProposal([]*command{
 		{Kind: cmdRequest, Seq: 1, Req: consistency.Request{Op: consistency.OpSet, Keys: []string{"k"}, Value: []byte("v")}},
 		{Kind: cmdTick, Now: 4},

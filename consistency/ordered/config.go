@@ -16,7 +16,7 @@ import (
 )
 
 // ErrInvalidConfig reports a Config that cannot run.
-var ErrInvalidConfig = errors.New("ordered: invalid config")
+var ErrInvalidConfig = errors.New("invalid ordered mode config")
 
 // Defaults for Config fields left zero.
 const (
@@ -65,6 +65,10 @@ type Config struct {
 	// StoreTimeout bounds one replica call made while applying the log.
 	StoreTimeout time.Duration
 
+	// Up reports whether the named peer is heard (the heartbeats'
+	// view); errors for a request that found no leader name the silent
+	// peers. nil: they name none.
+	Up func(name string) bool
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// Logger receives the mode's and raft's log lines; nil discards.
@@ -77,6 +81,8 @@ type Config struct {
 	// OnApply, when set, is called by the FSM for every write it applies,
 	// in log order. Tests compare the applied sequences of the peers.
 	OnApply func(AppliedEntry)
+	// Instruments receive the apply and snapshot latencies (metrics.go).
+	Instruments Instruments
 }
 
 // DefaultConfig returns a Config whose tuning fields (ElectionTimeout

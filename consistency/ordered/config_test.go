@@ -22,18 +22,18 @@ func TestConfig_Validate(t *testing.T) {
 		want []string // every problem, as Error() reads
 	}{
 		{"tiny election timeout", func(c *Config) { c.ElectionTimeout = time.Millisecond },
-			[]string{"ordered: invalid config: ElectionTimeout must be at least 10ms, got 1ms"}},
+			[]string{"invalid ordered mode config: ElectionTimeout must be at least 10ms, got 1ms"}},
 		{"zero leader wait", func(c *Config) { c.LeaderWait = 0 },
-			[]string{"ordered: invalid config: LeaderWait must be positive, got 0s"}},
+			[]string{"invalid ordered mode config: LeaderWait must be positive, got 0s"}},
 		{"request timeout below leader wait", func(c *Config) { c.RequestTimeout = time.Second },
-			[]string{"ordered: invalid config: RequestTimeout must be at least LeaderWait (3s), got 1s"}},
+			[]string{"invalid ordered mode config: RequestTimeout must be at least LeaderWait (3s), got 1s"}},
 		{"zero snapshot threshold", func(c *Config) { c.SnapshotThreshold = 0 },
-			[]string{"ordered: invalid config: SnapshotThreshold must be between 1 and 1073741824, got 0"}},
+			[]string{"invalid ordered mode config: SnapshotThreshold must be between 1 and 1073741824, got 0"}},
 		{"negative store timeout", func(c *Config) { c.StoreTimeout = -time.Second },
-			[]string{"ordered: invalid config: StoreTimeout must be positive, got -1s"}},
+			[]string{"invalid ordered mode config: StoreTimeout must be positive, got -1s"}},
 		{"two problems, the comparison skipped", func(c *Config) { c.LeaderWait, c.SnapshotInterval = 0, time.Microsecond },
-			[]string{"ordered: invalid config: LeaderWait must be positive, got 0s",
-				"ordered: invalid config: SnapshotInterval must be at least 1ms, got 1µs"}},
+			[]string{"invalid ordered mode config: LeaderWait must be positive, got 0s",
+				"invalid ordered mode config: SnapshotInterval must be at least 1ms, got 1µs"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/internal/instrument"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
@@ -51,6 +52,7 @@ type fsm struct {
 	// waiting request; origin and seq identify it.
 	deliver func(origin, seq uint64, out outcome)
 	onApply func(AppliedEntry)
+	inst    Instruments // apply and snapshot latencies
 	// committed, when set, is called as each batch of committed entries
 	// arrives, before any is applied.
 	committed func()
@@ -85,6 +87,7 @@ func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // (see applyRun); the rest one by one. Outcomes of this peer's own writes go
 // straight to their waiting requests.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	defer instrument.Since(f.inst.Apply, time.Now())
 	if f.committed != nil {
 		f.committed()
 	}

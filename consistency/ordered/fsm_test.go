@@ -3,6 +3,7 @@ package ordered
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"os"
@@ -182,4 +183,42 @@ func TestRemoveSpool_LeavesOtherFiles(t *testing.T) {
 		left = append(left, e.Name())
 	}
 	assert.ElementsMatch(t, []string{"wal", "1-2-3.snap"}, left)
+}
+
+func TestFSM_SnapshotKeepsMetaBitsAndReadsVersion1(t *testing.T) {
+	src, _, _ := newTestFSM(t)
+	now := time.Now().Unix()
+	src.ApplyBatch([]*raft.Log{
+		entry(1, now, consistency.Request{Op: consistency.OpSet, Keys: []string{"s"}, Value: []byte("v")}),
+		entry(2, now, consistency.Request{Op: consistency.OpMetaDelete, Keys: []string{"s"}, Meta: consistency.MetaArgs{Invalidate: true}}),
+		entry(3, now, consistency.Request{Op: consistency.OpMetaGet, Keys: []string{"s"}}),
+	})
+	snap, err := src.Snapshot()
+	require.NoError(t, err)
+	sink := &memSink{}
+	require.NoError(t, snap.Persist(sink))
+	snap.Release()
+	dst, dstStore, _ := newTestFSM(t)
+	require.NoError(t, dst.Restore(io.NopCloser(&sink.Buffer)))
+	s, err := dstStore.Get(context.Background(), "s")
+	require.NoError(t, err)
+	assert.Equal(t, kvcontroller.Item{Key: "s", Value: []byte("v"), Version: 2, Stale: true, WinSent: true}, s,
+		"md I gave a new unique and the stale mark, the first mg handed out the win")
+
+	// A snapshot written before items carried these bits.
+	v1 := []byte(snapshotMagicV1)
+	v1 = binary.AppendUvarint(v1, 7) // applied
+	v1 = binary.AppendVarint(v1, 0)  // no delayed flush
+	v1 = binary.AppendUvarint(v1, 1)
+	v1 = append(v1, 'k')
+	v1 = binary.AppendUvarint(v1, 2)
+	v1 = append(v1, "ab"...)
+	v1 = binary.AppendUvarint(v1, 3) // flags
+	v1 = binary.AppendVarint(v1, 0)  // exptime
+	v1 = binary.AppendUvarint(v1, 5) // version
+	old, oldStore, _ := newTestFSM(t)
+	require.NoError(t, old.Restore(io.NopCloser(bytes.NewReader(v1))))
+	k, err := oldStore.Get(context.Background(), "k")
+	require.NoError(t, err)
+	assert.Equal(t, kvcontroller.Item{Key: "k", Value: []byte("ab"), Flags: 3, Version: 5}, k)
 }

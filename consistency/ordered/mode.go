@@ -34,6 +34,7 @@ const tickInterval = 100 * time.Millisecond
 // concurrent use.
 type Mode struct {
 	cfg         Config
+	live        atomic.Pointer[Timeouts] // cfg's request timeouts, replaced by SetTimeouts
 	store       kvcontroller.Store
 	trans       peer.Channels
 	log         *slog.Logger
@@ -65,6 +66,7 @@ type Mode struct {
 	nudgeClosed bool
 
 	srvConns peer.ConnSet // forward connections this peer serves
+	counters counters     // events counted for metrics (metrics.go)
 	// forwarded counts the forwarded proposals this peer, as leader, is
 	// appending: their followers wait to learn the commit.
 	forwarded atomic.Int64
@@ -84,7 +86,7 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("ordered: incarnation id: %w", err)
+		return nil, fmt.Errorf("incarnation id: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mode{
@@ -100,9 +102,11 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	}
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
-		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply, committed: m.committed,
-		spoolDir: filepath.Join(cfg.DataDir, "raft"),
+		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply, inst: cfg.Instruments,
+		committed: m.committed,
+		spoolDir:  filepath.Join(cfg.DataDir, "raft"),
 	}).init()
+	m.live.Store(&Timeouts{LeaderWait: cfg.LeaderWait, RequestTimeout: cfg.RequestTimeout})
 	m.verify = verifier{wg: &m.wg, round: m.verifyRound}
 	m.reads = verifier{wg: &m.wg, round: m.readIndexRound}
 	trans.Handle(peer.ChannelRaft, m.layer.handle)
@@ -166,6 +170,7 @@ func (m *Mode) Start(ctx context.Context) error {
 	}
 	m.raft.Store(r)
 	m.wg.Go(m.tickLoop)
+	m.wg.Go(func() { m.countLeaderChanges(r) })
 	if had {
 		m.catchUp(ctx)
 	}
@@ -203,7 +208,7 @@ func (m *Mode) raftConfig() *raft.Config {
 // what the leader had committed; a peer that cannot reach a leader starts
 // serving anyway (linearizable reads then fail, sequential reads may lag).
 func (m *Mode) catchUp(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.LeaderWait)
+	ctx, cancel := context.WithTimeout(ctx, m.timeouts().LeaderWait)
 	defer cancel()
 	idx, err := m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, 0))
 	if err == nil {
@@ -235,7 +240,7 @@ func (m *Mode) tickLoop() {
 			continue
 		}
 		c := command{Kind: cmdTick, Now: now}
-		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
+		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.timeouts().RequestTimeout)); err != nil {
 			m.log.Debug("tick for delayed flush_all failed", "err", err)
 		}
 	}

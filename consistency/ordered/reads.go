@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/memcons/memcons/consistency"
+	"github.com/memcons/memcons/kvcontroller"
 )
 
 // readBatch serves a run of reads: linearizable reads first wait for the
@@ -40,6 +41,37 @@ func (m *Mode) readBatch(ctx context.Context, reqs []consistency.Request, outs [
 	}
 }
 
+// read serves one read request as a batch of one.
+func (m *Mode) read(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
+	var out [1]consistency.Outcome
+	m.readBatch(ctx, []consistency.Request{*req}, out[:], now)
+	return out[0].Result, out[0].Err
+}
+
+// metaRead serves an mg that neither touches, vivifies nor may win a
+// recache as a read (read index in linearizable mode, local in
+// sequential), through the same apply step the log uses. done is false
+// when the apply step would change the item (a stale item's first fetch
+// wins): the caller then proposes the mg to the log.
+func (m *Mode) metaRead(ctx context.Context, req *consistency.Request, now int64) (res consistency.Result, done bool, err error) {
+	get := consistency.Request{Op: consistency.OpGet, Keys: req.Keys}
+	found, err := m.read(ctx, &get, now)
+	if err != nil {
+		return consistency.Result{}, true, err
+	}
+	var cur *kvcontroller.Item
+	if len(found.Items) == 1 {
+		hit := found.Items[0]
+		cur = &kvcontroller.Item{Key: hit.Key, Value: hit.Value, Flags: hit.Flags, Exptime: hit.Exptime,
+			Version: hit.Version, Stale: hit.Stale, WinSent: hit.WinSent, KeyBinary: hit.KeyBinary}
+	}
+	eff, res, err := consistency.ApplyWrite(req, cur, now, 0, m.cfg.ItemSizeMax)
+	if err != nil {
+		return consistency.Result{}, true, err
+	}
+	return res, eff.Kind == consistency.EffectNone, nil
+}
+
 // readIndex returns a log index that covers every write acknowledged
 // before the call, confirmed by a leader after the call began. The leader
 // confirms it itself, in rounds shared by the reads waiting at one moment
@@ -67,8 +99,9 @@ func (m *Mode) readIndex(ctx context.Context) (uint64, error) {
 // readIndexRound asks the leader (this peer or, over the forward channel,
 // another) for a read index on behalf of the reads batched into one round.
 func (m *Mode) readIndexRound() (uint64, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 	defer cancel()
+	m.counters.followerRounds.Add(1)
 	applied, _ := m.fsm.appliedIndex()
 	return m.toLeader(ctx, fwdReadIndex, binary.BigEndian.AppendUint64(nil, applied))
 }
@@ -85,7 +118,7 @@ func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
 			if m.termReady.Load() == term {
 				return nil, nil
 			}
-			if err := m.await(m.ctx, r.Barrier(m.cfg.RequestTimeout)); err != nil {
+			if err := m.await(m.ctx, r.Barrier(m.timeouts().RequestTimeout)); err != nil {
 				return nil, fmt.Errorf("barrier in term %d: %w", term, err)
 			}
 			m.termReady.Store(term)
@@ -105,8 +138,9 @@ func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
 // request_timeout bounds the round regardless, so that no round holds up
 // the next for longer.
 func (m *Mode) verifyRound() (uint64, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 	defer cancel()
+	m.counters.leaderRounds.Add(1)
 	r := m.raft.Load()
 	idx := r.CommitIndex()
 	if err := m.await(ctx, r.VerifyLeader()); err != nil {

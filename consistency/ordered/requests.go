@@ -2,7 +2,6 @@ package ordered
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hashicorp/raft"
@@ -35,13 +34,24 @@ func (m *Mode) DoBatch(ctx context.Context, reqs []consistency.Request, outs []c
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	now := m.cfg.Now().Unix()
 	for i := 0; i < len(reqs); {
+		if metaRead(&reqs[i]) {
+			if res, done, err := m.metaRead(ctx, &reqs[i], now); done || err != nil {
+				outs[i] = consistency.Outcome{Result: res, Err: err}
+			} else {
+				// The item is stale and its win not yet handed out: the
+				// win is decided once for the cluster, by the log.
+				m.writeBatch(ctx, reqs[i:i+1], outs[i:i+1], now)
+			}
+			i++
+			continue
+		}
 		read := reqs[i].Op.IsRead()
 		j := i + 1
-		for j < len(reqs) && reqs[j].Op.IsRead() == read {
+		for j < len(reqs) && reqs[j].Op.IsRead() == read && !metaRead(&reqs[j]) {
 			j++
 		}
 		if read {
@@ -51,6 +61,12 @@ func (m *Mode) DoBatch(ctx context.Context, reqs []consistency.Request, outs []c
 		}
 		i = j
 	}
+}
+
+// metaRead reports whether req is an mg that is served as a read unless
+// the item turns out stale (Mode.metaRead).
+func metaRead(req *consistency.Request) bool {
+	return req.Op == consistency.OpMetaGet && !req.Meta.Writes()
 }
 
 // writeBatch proposes a run of writes in groups of at most maxProposal
@@ -78,8 +94,7 @@ func (m *Mode) writeBatch(ctx context.Context, reqs []consistency.Request, outs 
 				continue
 			}
 		}
-		c := &command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: *req}
-		c.Req.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+		c := &command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: consistency.AbsoluteRequest(req, now)}
 		n := len(req.Value) + 64
 		for _, k := range req.Keys {
 			n += len(k) + 2
@@ -123,8 +138,8 @@ func (m *Mode) propose(ctx context.Context, cmds []*command) []consistency.Outco
 			outs[i] = consistency.Outcome{Result: out.res, Err: out.err}
 		case <-ctx.Done():
 			applied, _ := m.fsm.appliedIndex()
-			outs[i].Err = fmt.Errorf("%s: %w: committed by index %d, replica applied only %d: %w",
-				c.Req.Op, consistency.ErrUnavailable, index, applied, ctx.Err())
+			outs[i].Err = fmt.Errorf("%s: %w, %w: committed by index %d, replica applied only %d: %w",
+				c.Req.Op, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, index, applied, ctx.Err())
 		}
 	}
 	return outs
@@ -147,7 +162,7 @@ func (m *Mode) deliver(origin, seq uint64, out outcome) {
 }
 
 // errShuttingDown reports a raft future abandoned because the mode closes.
-var errShuttingDown = errors.New("peer shutting down")
+var errShuttingDown = fmt.Errorf("%w, %w", consistency.ErrUnavailable, consistency.ErrStopping)
 
 // await waits for a raft future, or until ctx ends or the mode closes. raft
 // answers every future except, rarely, one still queued in a buffered

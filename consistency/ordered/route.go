@@ -21,7 +21,7 @@ import (
 // answer; a forwarded propose stops waiting when raft reports another
 // leader and fails with its outcome unknown.
 func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, error) {
-	deadline := time.Now().Add(m.cfg.LeaderWait)
+	deadline := time.Now().Add(m.timeouts().LeaderWait)
 	var last error
 	for {
 		r := m.raft.Load()
@@ -39,9 +39,10 @@ func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, er
 			if kind == fwdReadIndex {
 				limit = m.readAttemptLimit()
 			}
+			m.countForward(kind)
 			a, err = m.fwd.call(ctx, r, leader, kind, data, limit)
 			if err != nil && !errors.Is(err, errNotSent) && kind == fwdPropose {
-				return 0, fmt.Errorf("%w: forwarded to leader %s, outcome unknown: %w", consistency.ErrUnavailable, leader, err)
+				return 0, fmt.Errorf("forwarded to leader %s: %w, %w: %w", leader, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, err)
 			}
 		}
 		switch {
@@ -52,10 +53,10 @@ func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, er
 		case a.status == fwdNotLeader:
 			last = fmt.Errorf("%s: %w", leader, errNotLeader)
 		default:
-			return 0, fmt.Errorf("%w: leader %s: %s", consistency.ErrUnavailable, leader, a.msg)
+			return 0, m.leaderFailed(kind, leader, a.msg)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("%w: no reachable leader within leader_wait %v: %w", consistency.ErrUnavailable, m.cfg.LeaderWait, last)
+			return 0, m.noLeader(leader, fmt.Errorf("none reachable within leader_wait %v: %w", m.timeouts().LeaderWait, last))
 		}
 		if _, id := r.LeaderWithID(); id != "" && string(id) != leader {
 			continue // another leader already: ask it at once
@@ -67,6 +68,33 @@ func (m *Mode) toLeader(ctx context.Context, kind byte, data []byte) (uint64, er
 		case <-t.C:
 		}
 	}
+}
+
+// leaderFailed is the error for a request the leader took and failed: a
+// propose's outcome is unknown (raft may still commit it).
+func (m *Mode) leaderFailed(kind byte, leader, msg string) error {
+	err := fmt.Errorf("leader %s: %w: %s", leader, consistency.ErrUnavailable, msg)
+	switch {
+	case m.ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", consistency.ErrStopping, err)
+	case kind == fwdPropose:
+		return fmt.Errorf("%w: %w", consistency.ErrOutcomeUnknown, err)
+	}
+	return err
+}
+
+// noLeader is the error for a request that found no leader it could
+// reach: it names the peers this peer does not hear and whether those it
+// hears are a majority, when Config.Up tells.
+func (m *Mode) noLeader(leader string, cause error) error {
+	e := &consistency.NoLeaderError{Leader: leader, Cause: cause}
+	if m.cfg.Up != nil {
+		up := func(name string) bool { return name == m.cfg.Self || m.cfg.Up(name) }
+		var quorum bool
+		e.Unreachable, quorum = consistency.Unreachable(m.cfg.Peers, up)
+		e.NoQuorum = !quorum
+	}
+	return e
 }
 
 // readAttemptLimit bounds one forwarded read index request. A healthy
@@ -89,6 +117,7 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 		if err != nil {
 			return fwdAnswer{status: fwdFailed, msg: err.Error()}
 		}
+		m.counters.proposals.Add(uint64(len(entries)))
 		return m.appendEntries(ctx, r, entries)
 	case fwdReadIndex:
 		idx, err := m.leaderReadIndex(ctx)
@@ -112,7 +141,7 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 func (m *Mode) appendEntries(ctx context.Context, r *raft.Raft, entries [][]byte) fwdAnswer {
 	futures := make([]raft.ApplyFuture, len(entries))
 	for i, e := range entries {
-		futures[i] = r.Apply(e, m.cfg.RequestTimeout)
+		futures[i] = r.Apply(e, m.timeouts().RequestTimeout)
 	}
 	var refused int
 	var failed error
@@ -151,7 +180,7 @@ func (m *Mode) handleForward(conn net.Conn, from string) {
 	}
 	defer m.srvConns.Remove(conn)
 	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
-		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
+		ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 		defer cancel()
 		if kind == fwdPropose {
 			m.forwarded.Add(1)
@@ -206,7 +235,7 @@ func (m *Mode) nudgeLoop() {
 		m.nmu.Unlock()
 		r := m.raft.Load()
 		c := command{Kind: cmdTick, Now: m.cfg.Now().Unix()}
-		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.cfg.RequestTimeout)); err != nil {
+		if err := m.await(m.ctx, r.Apply(c.encode(nil), m.timeouts().RequestTimeout)); err != nil {
 			m.log.Debug("commit nudge failed", "err", err)
 		}
 	}

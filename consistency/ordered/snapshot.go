@@ -9,14 +9,27 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/memcons/memcons/internal/instrument"
 	"github.com/memcons/memcons/kvcontroller"
 )
 
 // snapshotMagic opens every snapshot this package writes.
-const snapshotMagic = "memcons-snap-1\n"
+const snapshotMagic = "memcons-snap-2\n"
+
+// snapshotMagicV1 is the format before items carried their meta-protocol
+// bits (stale, win sent); Restore still reads it.
+const snapshotMagicV1 = "memcons-snap-1\n"
+
+// The meta-protocol bits of a version 2 snapshot item.
+const (
+	snapStale     byte = 1 << 0
+	snapWinSent   byte = 1 << 1
+	snapKeyBinary byte = 1 << 2
+)
 
 // maxSnapshotField bounds one key or value read from a snapshot.
 const maxSnapshotField = 64 << 20
@@ -36,7 +49,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot at index %d: spool file: %w", applied, err)
 	}
-	snap := &snapshot{file: file}
+	snap := &snapshot{file: file, started: time.Now(), took: f.inst.Snapshot}
 	w := bufio.NewWriterSize(file, 256<<10)
 	header := []byte(snapshotMagic)
 	header = binary.AppendUvarint(header, applied)
@@ -64,6 +77,17 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 			b = binary.AppendUvarint(b, uint64(it.Flags))
 			b = binary.AppendVarint(b, it.Exptime)
 			b = binary.AppendUvarint(b, it.Version)
+			var bits byte
+			if it.Stale {
+				bits |= snapStale
+			}
+			if it.WinSent {
+				bits |= snapWinSent
+			}
+			if it.KeyBinary {
+				bits |= snapKeyBinary
+			}
+			b = append(b, bits)
 			_, err := w.Write(b)
 			return err
 		})
@@ -99,9 +123,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	r := bufio.NewReaderSize(rc, 64<<10)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic {
+	if _, err := io.ReadFull(r, magic); err != nil || (string(magic) != snapshotMagic && string(magic) != snapshotMagicV1) {
 		return fmt.Errorf("restore: not a memcons snapshot (%v)", err)
 	}
+	withBits := string(magic) == snapshotMagic
 	applied, err := binary.ReadUvarint(r)
 	if err != nil {
 		return fmt.Errorf("restore: header: %w", err)
@@ -117,7 +142,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	n := 0
 	for {
-		it, err := readSnapshotItem(r)
+		it, err := readSnapshotItem(r, withBits)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -135,7 +160,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-func readSnapshotItem(r *bufio.Reader) (kvcontroller.Item, error) {
+func readSnapshotItem(r *bufio.Reader, withBits bool) (kvcontroller.Item, error) {
 	var it kvcontroller.Item
 	if _, err := r.Peek(1); err != nil {
 		return it, err // io.EOF at an item boundary is the clean end
@@ -156,6 +181,16 @@ func readSnapshotItem(r *bufio.Reader) (kvcontroller.Item, error) {
 	}
 	if it.Version, err = binary.ReadUvarint(r); err != nil {
 		return it, unexpected(err)
+	}
+	if withBits {
+		bits, err := r.ReadByte()
+		if err != nil {
+			return it, unexpected(err)
+		}
+		if bits&^(snapStale|snapWinSent|snapKeyBinary) != 0 {
+			return it, fmt.Errorf("unknown item bits 0x%02x", bits)
+		}
+		it.Stale, it.WinSent, it.KeyBinary = bits&snapStale != 0, bits&snapWinSent != 0, bits&snapKeyBinary != 0
 	}
 	it.Key, it.Flags = string(key), uint32(flags)
 	return it, nil
@@ -184,7 +219,11 @@ func unexpected(err error) error {
 }
 
 // snapshot is a finished dump, in its spool file, waiting to be written out.
-type snapshot struct{ file *os.File }
+type snapshot struct {
+	file    *os.File
+	started time.Time           // when the dump began
+	took    instrument.Observer // observes dump and persist, once persisted
+}
 
 // Persist copies the dump to the sink.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
@@ -196,7 +235,11 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	instrument.Since(s.took, s.started)
+	return nil
 }
 
 // Release closes and removes the spool file; later calls do nothing.

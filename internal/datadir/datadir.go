@@ -25,10 +25,10 @@ func ResetHint(peer string) string {
 
 // ErrMismatch reports a data directory that belongs to another cluster,
 // mode or peer than the one starting.
-var ErrMismatch = errors.New("datadir: data directory holds another cluster's data")
+var ErrMismatch = errors.New("data directory holds another cluster's data")
 
 // ErrIdentity reports an identity file that cannot be read or written.
-var ErrIdentity = errors.New("datadir: identity file")
+var ErrIdentity = errors.New("identity file")
 
 // Identity is what a data directory belongs to.
 type Identity struct {
@@ -97,7 +97,7 @@ func Claim(dir string, id Identity) error {
 // Reset removes dir and everything in it; a missing dir is not an error.
 func Reset(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("datadir: reset %s: %w", dir, err)
+		return fmt.Errorf("reset %s: %w", dir, err)
 	}
 	return nil
 }

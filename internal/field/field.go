@@ -34,7 +34,7 @@ type Error struct {
 func (e *Error) Path() string { return e.Struct + "." + e.Field }
 
 // Error returns the sentinel, the field and its rule on one line:
-// "eventual: invalid config: PushDelay must be at most SyncInterval (1s), got 2s".
+// "invalid eventual mode config: PushDelay must be at most SyncInterval (1s), got 2s".
 func (e *Error) Error() string { return fmt.Sprintf("%v: %s %s", e.Err, e.Field, e.Rule(nil)) }
 
 // Unwrap returns the package's sentinel.

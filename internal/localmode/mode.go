@@ -87,8 +87,7 @@ func (l *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if len(req.Keys) != 1 {
 		return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
 	}
-	abs := *req
-	abs.Exptime = consistency.AbsoluteExptime(req.Exptime, now)
+	abs := consistency.AbsoluteRequest(req, now)
 	// Every write holds its key's lock, so a set cannot land between another
 	// command's read and write of the same key.
 	unlock := l.locks.Lock(req.Keys[0])

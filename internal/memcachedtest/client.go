@@ -13,11 +13,11 @@ import (
 
 // ErrReply is an ERROR, CLIENT_ERROR or SERVER_ERROR reply: the server
 // refused the command, and the connection stays usable.
-var ErrReply = errors.New("memcachedtest: error reply")
+var ErrReply = errors.New("error reply")
 
 // ErrProtocol is a reply that breaks the protocol's framing; the
 // connection is out of step and must be closed.
-var ErrProtocol = errors.New("memcachedtest: protocol error")
+var ErrProtocol = errors.New("protocol error")
 
 // Item is one VALUE block of a retrieval reply.
 type Item struct {
@@ -197,7 +197,7 @@ func readReply(r *bufio.Reader, cmd string) (rep Reply, err error) {
 		line, err := r.ReadString('\n')
 		raw.WriteString(line)
 		if err != nil {
-			return rep, fmt.Errorf("memcachedtest: reply to %q: %w", cmd, err)
+			return rep, fmt.Errorf("reply to %q: %w", cmd, err)
 		}
 		text, ok := strings.CutSuffix(line, "\r\n")
 		if !ok {
@@ -246,7 +246,7 @@ func readValue(r *bufio.Reader, header string, raw *strings.Builder) (Item, erro
 	k, err := io.ReadFull(r, block)
 	raw.Write(block[:k])
 	if err != nil {
-		return Item{}, fmt.Errorf("memcachedtest: value of %s: %w", f[1], err)
+		return Item{}, fmt.Errorf("value of %s: %w", f[1], err)
 	}
 	if string(block[n:]) != "\r\n" {
 		return Item{}, fmt.Errorf("%w: value of %s is not %d bytes and \\r\\n", ErrProtocol, f[1], n)

@@ -30,10 +30,14 @@ const (
 
 // PeerAddrs are the addresses of one peer of the cluster.
 type PeerAddrs struct {
-	Name        string
-	ClientAddr  string // memcached text protocol for clients
-	PeerAddr    string // peer-to-peer port
-	ReplicaAddr string // backing memcached (ignored for StoreMemory)
+	Name       string
+	ClientAddr string // memcached text protocol for clients; "" with ClientTLSAddr for TLS only
+	// ClientTLSAddr is the TLS client port (memcached -Z), beside or
+	// instead of ClientAddr; "" means none.
+	ClientTLSAddr string
+	PeerAddr      string // peer-to-peer port
+	ReplicaAddr   string // backing memcached (ignored for StoreMemory)
+	MetricsAddr   string // Prometheus /metrics over HTTP; "" = off
 }
 
 // Config is everything one peer needs to run; main.go fills it from
@@ -59,6 +63,9 @@ type Config struct {
 
 	Eventual eventual.Config // eventual mode's sync tuning
 
+	// Pprof serves /debug/pprof/ beside /metrics on this peer's MetricsAddr.
+	Pprof bool
+
 	// Ordered tunes the linearizable and sequential modes (raft timing,
 	// leader wait, snapshots); the server fills in the kind, names, paths,
 	// ItemSizeMax and StoreTimeout from the fields above.
@@ -67,13 +74,24 @@ type Config struct {
 	Self  string      // name of this peer
 	Peers []PeerAddrs // every peer, this one included
 
+	// TLS: the peer's certificate chain and key (PEM files, reloaded by
+	// Server.ReloadTLS), and the cluster CA that client certificates (when
+	// set) and, with PeerTLS, the other peers' certificates must chain to.
+	TLSCert, TLSKey, TLSCA string
+	// PeerTLS puts the peer port in mutual TLS from TLSCA.
+	PeerTLS bool
+	// LogLevel is the level Logger was built with; package main changes it
+	// live on reload, the server only reports it.
+	LogLevel slog.Level
+
 	Logger *slog.Logger
 	// ClientListener and PeerListener, when set, are used instead of
 	// listening on this peer's addresses; the server owns them from Start on.
 	// Tests pass listeners bound in advance so no other process can take
 	// the port between choosing and binding it.
-	ClientListener net.Listener
-	PeerListener   net.Listener
+	ClientListener    net.Listener
+	ClientTLSListener net.Listener // plain TCP; the server wraps it in TLS
+	PeerListener      net.Listener
 	// PeerDial dials other peers; nil uses net.Dialer. Tests inject faults here.
 	PeerDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -161,6 +179,7 @@ func (c Config) Validate() error {
 		c.memcachedOptions().Validate(),
 		c.orderedConfig().Validate(),
 		c.Eventual.Validate(),
+		c.validateTLS(),
 	)
 }
 

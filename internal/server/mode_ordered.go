@@ -10,5 +10,7 @@ func (s *Server) newOrderedMode() (consistency.Mode, error) {
 	cfg := s.cfg.orderedConfig()
 	cfg.Logger = s.log
 	cfg.Stopping = s.stopping.Load
+	cfg.Up = s.members.Up
+	cfg.Instruments = s.metrics.Ordered()
 	return ordered.New(s.store, s.trans, cfg)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/controller"
+	"github.com/memcons/memcons/internal/certs"
 	"github.com/memcons/memcons/internal/datadir"
+	"github.com/memcons/memcons/internal/metrics"
 	"github.com/memcons/memcons/kvcontroller"
 	"github.com/memcons/memcons/peer"
 )
@@ -22,7 +25,7 @@ import (
 const drainTimeout = 5 * time.Second
 
 // ErrConfig reports a Config that cannot run.
-var ErrConfig = errors.New("server: bad config")
+var ErrConfig = errors.New("bad config")
 
 // Server is one running memcons peer.
 type Server struct {
@@ -35,9 +38,15 @@ type Server struct {
 	members *peer.Membership
 	ctrl    *controller.Server
 	health  *healthProbe
+	certs   *certs.Source // nil without TLS
 
-	clientLn net.Listener
-	serveErr chan error
+	metrics     *metrics.Metrics    // the peer's registry (metrics.go)
+	metricsHTTP *metrics.HTTPServer // /metrics on self.MetricsAddr
+
+	clientLn    net.Listener
+	clientTLSLn net.Listener // nil without a TLS client port
+	serveErr    chan error   // one result per Serve goroutine
+	serving     int          // Serve goroutines started
 
 	stopping  atomic.Bool // set when Close begins
 	closeOnce sync.Once
@@ -56,10 +65,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, self: self, log: cfg.Logger}
+	s.newMetrics()
 	if s.store, err = newStore(cfg, self); err != nil {
 		return nil, err
 	}
+	s.store = s.metrics.Store(s.store)
 	s.health = newHealthProbe(s.store, cfg.HeartbeatInterval, cfg.StoreTimeout)
+	if s.certs, err = loadCerts(cfg); err != nil {
+		_ = s.closeParts()
+		return nil, err
+	}
 	if err := s.buildPeer(); err != nil {
 		_ = s.closeParts()
 		return nil, err
@@ -73,7 +88,11 @@ func New(cfg Config) (*Server, error) {
 	s.ctrl, err = controller.New(ctrlCfg, s.mode, controller.Options{Cluster: clusterStats{s}, Extra: storeStats{s.store}})
 	if err != nil {
 		s.closeParts()
-		return nil, fmt.Errorf("server %s: controller: %w", cfg.Self, err)
+		return nil, fmt.Errorf("server %s: client port: %w", cfg.Self, err)
+	}
+	if err := s.registerMetrics(); err != nil {
+		_ = s.closeParts()
+		return nil, err
 	}
 	return s, nil
 }
@@ -105,6 +124,9 @@ func newStore(cfg Config, self PeerAddrs) (kvcontroller.Store, error) {
 func (s *Server) buildPeer() error {
 	tc := s.cfg.transportConfig()
 	tc.Listen, tc.Listener, tc.Dial, tc.Logger = s.self.PeerAddr, s.cfg.PeerListener, s.cfg.PeerDial, s.log
+	if s.cfg.PeerTLS {
+		tc.TLS = s.certs
+	}
 	var err error
 	s.trans, err = peer.NewTransport(tc)
 	if err != nil {
@@ -147,6 +169,9 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("server %s: %w", s.cfg.Self, err)
 		}
 	}
+	if err := s.SetMetricsAddr(s.self.MetricsAddr); err != nil {
+		return err
+	}
 	if err := s.waitReplica(ctx); err != nil {
 		return err
 	}
@@ -158,18 +183,45 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.mode.Start(ctx); err != nil {
 		return fmt.Errorf("server %s: %s mode: %w", s.cfg.Self, s.cfg.Mode, err)
 	}
+	if err := s.listenClients(); err != nil {
+		return err
+	}
+	s.serveErr = make(chan error, 2)
+	for _, ln := range []net.Listener{s.clientLn, s.clientTLSLn} {
+		if ln != nil {
+			s.serving++
+			go func() { s.serveErr <- s.ctrl.Serve(ln) }()
+		}
+	}
+	s.log.Info("serving", "client", s.ClientAddr(), "client_tls", s.ClientTLSAddr(),
+		"peer_port", s.trans.Addr().String(), "peer_tls", s.cfg.PeerTLS,
+		"mode", s.cfg.Mode, "store", s.cfg.Store, "replica", s.self.ReplicaAddr)
+	return nil
+}
+
+// listenClients opens the plain and the TLS client ports this peer has.
+func (s *Server) listenClients() error {
 	ln := s.cfg.ClientListener
-	if ln == nil {
+	if ln == nil && s.self.ClientAddr != "" {
 		var err error
 		if ln, err = net.Listen("tcp", s.self.ClientAddr); err != nil {
 			return fmt.Errorf("server %s: client port %s: %w", s.cfg.Self, s.self.ClientAddr, err)
 		}
 	}
 	s.clientLn = ln
-	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.ctrl.Serve(ln) }()
-	s.log.Info("serving", "client", ln.Addr().String(), "peer_port", s.trans.Addr().String(),
-		"mode", s.cfg.Mode, "store", s.cfg.Store, "replica", s.self.ReplicaAddr)
+	tln := s.cfg.ClientTLSListener
+	if tln == nil && s.self.ClientTLSAddr != "" {
+		var err error
+		if tln, err = net.Listen("tcp", s.self.ClientTLSAddr); err != nil {
+			if ln != nil {
+				_ = ln.Close()
+			}
+			return fmt.Errorf("server %s: TLS client port %s: %w", s.cfg.Self, s.self.ClientTLSAddr, err)
+		}
+	}
+	if tln != nil {
+		s.clientTLSLn = tls.NewListener(tln, s.certs.ClientPortConfig())
+	}
 	return nil
 }
 
@@ -220,6 +272,15 @@ func (s *Server) ClientAddr() string {
 	return s.self.ClientAddr
 }
 
+// ClientTLSAddr returns the TLS client port's address, once started; ""
+// when the peer has none.
+func (s *Server) ClientTLSAddr() string {
+	if s.clientTLSLn != nil {
+		return s.clientTLSLn.Addr().String()
+	}
+	return s.self.ClientTLSAddr
+}
+
 // Members returns the peers as this peer sees them.
 func (s *Server) Members() []peer.Member { return s.members.Members() }
 
@@ -240,13 +301,13 @@ func (s *Server) Close() error {
 			errs = append(errs, s.ctrl.Shutdown(ctx))
 			cancel()
 		}
-		if s.serveErr != nil {
+		for range s.serving {
 			// ErrServerClosed: Close ran before the Serve goroutine did.
 			if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, controller.ErrServerClosed) {
 				errs = append(errs, err)
 			}
 		}
-		errs = append(errs, s.closeParts())
+		errs = append(errs, s.closeParts(), s.metricsHTTP.Close())
 		s.closeErr = errors.Join(errs...)
 		s.log.Info("stopped")
 	})

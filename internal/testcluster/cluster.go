@@ -261,13 +261,23 @@ type peerLog struct {
 	t   testing.TB // nil once the cluster stopped: t.Log after the test ends panics
 }
 
-// Write keeps p and logs it; slog writes one record per call.
+// Write keeps p and logs it; slog writes one record per call. A line
+// that starts a phrase with a package name of the project fails the test:
+// log lines say what happened, not which package said it.
 func (l *peerLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
 	if l.t != nil {
-		l.t.Log(l.name + ": " + strings.TrimSuffix(string(p), "\n"))
+		line := strings.TrimSuffix(string(p), "\n")
+		l.t.Log(l.name + ": " + line)
+		re, err := packagePrefix()
+		switch {
+		case err != nil:
+			l.t.Errorf("check %s's log line: %v", l.name, err)
+		case re.MatchString(line):
+			l.t.Errorf("%s logged a Go package prefix: %s", l.name, line)
+		}
 	}
 	return len(p), nil
 }

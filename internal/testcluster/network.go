@@ -12,7 +12,7 @@ import (
 )
 
 // ErrLinkCut reports a dial over a link the test has cut.
-var ErrLinkCut = errors.New("testcluster: link cut")
+var ErrLinkCut = errors.New("link cut")
 
 // link names an unordered pair of peers.
 type link [2]string

@@ -90,13 +90,13 @@ func (c *Client) Metadump(ctx context.Context) ([]string, error) {
 			return keys, err
 		}
 		if time.Now().Add(backoff).After(giveUp) {
-			return nil, fmt.Errorf("mcclient: metadump: busy for %v: %w", busyWaitMax, ErrBusy)
+			return nil, fmt.Errorf("memcached metadump: busy for %v: %w", busyWaitMax, ErrBusy)
 		}
 		timer := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, fmt.Errorf("mcclient: metadump: %w", ctx.Err())
+			return nil, fmt.Errorf("memcached metadump: %w", ctx.Err())
 		case <-c.pipe.closing:
 			timer.Stop()
 			return nil, ErrClosed
@@ -218,12 +218,12 @@ func (c *Client) command(ctx context.Context, op, cmd string, read func(*bufio.R
 // if it is done, ErrClosed if the client closed, otherwise err.
 func (c *Client) commandErr(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("mcclient: %s: %w", op, ctxErr)
+		return fmt.Errorf("memcached %s: %w", op, ctxErr)
 	}
 	if c.pipe.ctx.Err() != nil {
 		return ErrClosed
 	}
-	return fmt.Errorf("mcclient: %s: %w", op, err)
+	return fmt.Errorf("memcached %s: %w", op, err)
 }
 
 // deadlineReader extends the read deadline of c before every Read.

@@ -36,30 +36,30 @@ const MaxKeyLen = 250
 var (
 	// ErrCacheMiss reports a get of a key the server does not hold, or a
 	// delete of one (NOT_FOUND).
-	ErrCacheMiss = errors.New("mcclient: cache miss")
+	ErrCacheMiss = errors.New("cache miss")
 	// ErrMalformedKey reports a key the text protocol cannot carry: empty,
 	// longer than MaxKeyLen, or holding a space or control byte. Nothing was
 	// sent.
-	ErrMalformedKey = errors.New("mcclient: malformed key")
+	ErrMalformedKey = errors.New("malformed key")
 	// ErrTooLarge reports that memcached refused an item's size
 	// (`SERVER_ERROR object too large for cache`); a set then also drops
 	// the key's old item.
-	ErrTooLarge = errors.New("mcclient: object too large")
+	ErrTooLarge = errors.New("object too large")
 	// ErrServer reports any other SERVER_ERROR reply, such as
 	// `SERVER_ERROR out of memory storing object`.
-	ErrServer = errors.New("mcclient: server error")
+	ErrServer = errors.New("memcached server error")
 	// ErrProtocol reports a reply that does not answer the request sent:
 	// ERROR, CLIENT_ERROR, an unexpected line or a malformed VALUE block.
 	// The connection it came on is closed.
-	ErrProtocol = errors.New("mcclient: protocol error")
+	ErrProtocol = errors.New("memcached protocol error")
 	// ErrBusy reports that memcached's LRU crawler stayed busy with another
 	// request (BUSY) for longer than a metadump waits.
-	ErrBusy = errors.New("mcclient: lru crawler busy")
+	ErrBusy = errors.New("lru crawler busy")
 	// ErrClosed reports use of a Client after Close, or a call Close cut
 	// short.
-	ErrClosed = errors.New("mcclient: client closed")
+	ErrClosed = errors.New("memcached client closed")
 	// ErrInvalidOptions reports Options a Client cannot be built from.
-	ErrInvalidOptions = errors.New("mcclient: invalid options")
+	ErrInvalidOptions = errors.New("invalid memcached client options")
 )
 
 // Options configures a Client; zero fields mean defaults.

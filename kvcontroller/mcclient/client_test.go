@@ -264,7 +264,7 @@ func TestClient_BackendDown(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			err := op()
 			require.ErrorIs(t, err, syscall.ECONNREFUSED)
-			assert.True(t, strings.HasPrefix(err.Error(), "mcclient: "), "%q", err)
+			assert.True(t, strings.HasPrefix(err.Error(), "memcached "), "%q", err)
 			assert.NotContains(t, err.Error(), "\n")
 		})
 	}

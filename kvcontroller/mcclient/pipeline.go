@@ -54,7 +54,7 @@ func (c *call) fail(cause error) {
 		c.finish(reply{}, ErrClosed)
 		return
 	}
-	c.finish(reply{}, fmt.Errorf("mcclient: %s: %w", c.op, cause))
+	c.finish(reply{}, fmt.Errorf("memcached %s: %w", c.op, cause))
 }
 
 // abandoned reports whether the caller has given up on c.
@@ -213,7 +213,7 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mcclient: %s: %w", calls[0].op, err)
+		return fmt.Errorf("memcached %s: %w", calls[0].op, err)
 	}
 	deadline := time.Now().Add(p.timeout)
 	if len(calls) == 1 && p.conns[p.connFor(calls[0].key)].roundTripDirect(calls[0], deadline) {
@@ -234,9 +234,9 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 		case <-p.closing:
 			return giveUp(0, ErrClosed)
 		case <-ctx.Done():
-			return giveUp(0, fmt.Errorf("mcclient: %s: %w", c.op, ctx.Err()))
+			return giveUp(0, fmt.Errorf("memcached %s: %w", c.op, ctx.Err()))
 		case <-timer.C:
-			return giveUp(0, fmt.Errorf("mcclient: %s: queue full for %v: %w", c.op, p.timeout, os.ErrDeadlineExceeded))
+			return giveUp(0, fmt.Errorf("memcached %s: queue full for %v: %w", c.op, p.timeout, os.ErrDeadlineExceeded))
 		}
 	}
 	for i, c := range calls {
@@ -246,9 +246,9 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 		case <-p.closing:
 			return giveUp(i, ErrClosed)
 		case <-ctx.Done():
-			return giveUp(i, fmt.Errorf("mcclient: %s: %w", c.op, ctx.Err()))
+			return giveUp(i, fmt.Errorf("memcached %s: %w", c.op, ctx.Err()))
 		case <-timer.C:
-			return giveUp(i, fmt.Errorf("mcclient: %s: no reply within %v: %w", c.op, p.timeout, os.ErrDeadlineExceeded))
+			return giveUp(i, fmt.Errorf("memcached %s: no reply within %v: %w", c.op, p.timeout, os.ErrDeadlineExceeded))
 		}
 	}
 	return callsErr(calls)
