@@ -358,9 +358,7 @@ func (c *conn) refuse(p *pending) error {
 	case errors.Is(p.err, ErrObjectTooLarge):
 		c.srv.counters.storeTooLarge.Add(1)
 		c.reply(line)
-		if p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet {
-			// memcached drops the old item rather than keep stale data
-			// under a key the client meant to overwrite.
+		if dropsTooLarge(p) {
 			if _, err := c.result(p); err != nil {
 				c.srv.log.Warn("dropping item after too large set failed", "key", p.cmd.Keys[0], "err", err)
 			}
@@ -411,14 +409,20 @@ const (
 	reqAlone                  // its handler calls the mode itself: the batch ends before it
 )
 
-// batchRequest returns the request the batch step runs for p. A set
-// refused as too large deletes the key (memcached drops the old item
-// rather than keep stale data under a key the client meant to overwrite),
-// in its place in the pipeline.
+// dropsTooLarge reports a set or ms refused as too large: memcached drops
+// the old item rather than keep stale data under a key the client meant to
+// overwrite.
+func dropsTooLarge(p *pending) bool {
+	return errors.Is(p.err, ErrObjectTooLarge) && (p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet)
+}
+
+// batchRequest returns the request the batch step runs for p. A set or
+// ms refused as too large deletes the key (dropsTooLarge), in its place in
+// the pipeline.
 func batchRequest(p *pending) (consistency.Request, reqKind) {
 	cmd := &p.cmd
 	if p.err != nil {
-		if errors.Is(p.err, ErrObjectTooLarge) && cmd.Op == consistency.OpSet {
+		if dropsTooLarge(p) {
 			return consistency.Request{Op: consistency.OpDelete, Keys: cmd.Keys}, reqBatched
 		}
 		return consistency.Request{}, reqNone
