@@ -38,6 +38,11 @@ type Mode interface {
 	// request failed as a whole; errors.Is(err, ErrNonNumeric) is a client
 	// error, anything else a server error.
 	Do(ctx context.Context, req *Request) (Result, error)
+	// DoBatch executes reqs in order, as Do would one after another, and
+	// sets outs[i] to the outcome of reqs[i] (len(outs) == len(reqs)). A
+	// mode may propose, forward and confirm the requests of one batch
+	// together; a request still sees the effect of every write before it.
+	DoBatch(ctx context.Context, reqs []Request, outs []Outcome)
 	// Kind returns which promise this mode keeps.
 	Kind() Kind
 	// Role returns this peer's role in the mode ("leader", "follower",
@@ -61,6 +66,22 @@ type Mode interface {
 // port needs.
 type Executor interface {
 	Do(ctx context.Context, req *Request) (Result, error)
+	DoBatch(ctx context.Context, reqs []Request, outs []Outcome)
+}
+
+// Outcome is the answer to one request of a batch: its result, or the
+// error Do would have returned.
+type Outcome struct {
+	Result Result
+	Err    error
+}
+
+// DoEach runs a batch one request at a time through do: DoBatch for a mode
+// that gains nothing from seeing the requests together.
+func DoEach(ctx context.Context, do func(context.Context, *Request) (Result, error), reqs []Request, outs []Outcome) {
+	for i := range reqs {
+		outs[i].Result, outs[i].Err = do(ctx, &reqs[i])
+	}
 }
 
 // Detail is one named fact a mode reports for `show` (leader, term, last

@@ -19,8 +19,11 @@ const (
 	// keepLongLine is the largest long-line buffer kept between commands.
 	keepLongLine = 64 << 10
 	// maxBatch bounds the commands parsed ahead; the rest stay buffered for
-	// the next batch.
-	maxBatch = 128
+	// the next batch. It is above what the read buffer holds (16 KiB of
+	// the shortest commands), so that a batch is everything one read
+	// brought: each batch costs the ordered modes a log round, and a cap
+	// below that split each read into a full batch and a few stragglers.
+	maxBatch = 2048
 )
 
 // errDraining stops a connection once its replies are flushed during Shutdown.
@@ -37,6 +40,11 @@ type pending struct {
 	value []byte   // the data block of a storage command
 	// swallow is how many bytes of a refused data block follow the line.
 	swallow int
+	// submitted is set once the batch step has run the command's request
+	// (if it has one) together with its neighbours; out is the outcome.
+	submitted bool
+	hasReq    bool
+	out       consistency.Outcome
 }
 
 // conn serves one client connection. Only its own goroutine uses it, except
@@ -165,16 +173,33 @@ func endsBatch(p *pending) bool {
 	return p.swallow > 0 || (p.spec != nil && p.spec.closes) || (p.err != nil && isClosing(p.err))
 }
 
-// runBatch answers the batch in order.
+// runBatch answers the batch in order. The requests of consecutive
+// commands go to the mode together (submit), so that a pipeline of writes
+// costs one log round, not one per command; the replies are then written
+// in order from their outcomes.
 func (c *conn) runBatch() error {
 	defer clear(c.batch) // drop the values
 	c.mark = 0
 	for i := range c.batch {
-		c.ctr.queued.Add(^uint64(0))
-		if err := c.execute(&c.batch[i]); err != nil {
-			if rest := len(c.batch) - i - 1; rest > 0 {
-				c.ctr.queued.Add(-uint64(rest))
+		if !c.batch[i].submitted {
+			if c.mark == 0 && c.srv.latency.Load() != nil {
+				// The next command's latency includes the mode's time for
+				// the batch it is submitted with (metrics.go).
+				c.mark = time.Since(c.srv.started)
 			}
+			c.submit(c.batch[i:])
+		}
+		if !c.batch[i].hasReq { // submit took those off the queue
+			c.ctr.queued.Add(^uint64(0))
+		}
+		if err := c.execute(&c.batch[i]); err != nil {
+			var rest uint64
+			for j := i + 1; j < len(c.batch); j++ {
+				if !c.batch[j].hasReq {
+					rest++
+				}
+			}
+			c.ctr.queued.Add(-rest)
 			return err
 		}
 	}
@@ -337,11 +362,8 @@ func (c *conn) refuse(p *pending) error {
 	case errors.Is(p.err, ErrObjectTooLarge):
 		c.ctr.storeTooLarge.Add(1)
 		c.reply(line)
-		if p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet {
-			// memcached drops the old item rather than keep stale data
-			// under a key the client meant to overwrite.
-			_, err := c.do(&consistency.Request{Op: consistency.OpDelete, Keys: p.cmd.Keys})
-			if err != nil {
+		if dropsTooLarge(p) {
+			if _, err := c.result(p); err != nil {
 				c.srv.log.Warn("dropping item after too large set failed", "key", p.cmd.Keys[0], "err", err)
 			}
 		}
@@ -382,7 +404,103 @@ func (c *conn) fail(err error) {
 	c.reply(line)
 }
 
-// do runs req on the mode, counted as in flight.
+// reqKind says how the batch step treats a command.
+type reqKind uint8
+
+const (
+	reqNone    reqKind = iota // asks nothing of the mode
+	reqBatched                // its request runs with its neighbours'
+	reqAlone                  // its handler calls the mode itself: the batch ends before it
+)
+
+// dropsTooLarge reports a set or ms refused as too large: memcached drops
+// the old item rather than keep stale data under a key the client meant to
+// overwrite.
+func dropsTooLarge(p *pending) bool {
+	return errors.Is(p.err, ErrObjectTooLarge) && (p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet)
+}
+
+// batchRequest returns the request the batch step runs for p. A set or
+// ms refused as too large deletes the key (dropsTooLarge), in its place in
+// the pipeline.
+func batchRequest(p *pending) (consistency.Request, reqKind) {
+	cmd := &p.cmd
+	if p.err != nil {
+		if dropsTooLarge(p) {
+			return consistency.Request{Op: consistency.OpDelete, Keys: cmd.Keys}, reqBatched
+		}
+		return consistency.Request{}, reqNone
+	}
+	switch p.spec.op {
+	case 0:
+		return consistency.Request{}, reqNone
+	case consistency.OpGet, consistency.OpGets, consistency.OpGat, consistency.OpGats:
+		if len(cmd.Keys) == 0 { // "gat <exptime>" names no key
+			return consistency.Request{}, reqNone
+		}
+		return consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Exptime: cmd.Exptime}, reqBatched
+	case consistency.OpSet, consistency.OpAdd, consistency.OpReplace, consistency.OpAppend,
+		consistency.OpPrepend, consistency.OpCas:
+		return consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Value: p.value,
+			Flags: cmd.Flags, Exptime: cmd.Exptime, Cas: cmd.Cas}, reqBatched
+	case consistency.OpIncr, consistency.OpDecr:
+		return consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Delta: cmd.Delta}, reqBatched
+	case consistency.OpDelete:
+		return consistency.Request{Op: consistency.OpDelete, Keys: cmd.Keys}, reqBatched
+	case consistency.OpTouch:
+		return consistency.Request{Op: consistency.OpTouch, Keys: cmd.Keys, Exptime: cmd.Exptime}, reqBatched
+	case consistency.OpFlushAll:
+		return consistency.Request{Op: consistency.OpFlushAll, Exptime: cmd.Exptime}, reqBatched
+	}
+	return consistency.Request{}, reqAlone
+}
+
+// submit runs, with one DoBatch, the requests of the commands at the
+// start of rest up to the first whose handler calls the mode itself, and
+// keeps each outcome with its command.
+func (c *conn) submit(rest []pending) {
+	var reqs []consistency.Request
+	n := 0
+	for ; n < len(rest); n++ {
+		req, kind := batchRequest(&rest[n])
+		if kind == reqAlone {
+			if n == 0 {
+				rest[0].submitted = true
+				return
+			}
+			break
+		}
+		rest[n].submitted = true
+		if kind == reqBatched {
+			rest[n].hasReq = true
+			reqs = append(reqs, req)
+		}
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	outs := make([]consistency.Outcome, len(reqs))
+	ctr := c.ctr
+	ctr.queued.Add(-uint64(len(reqs)))
+	ctr.inFlight.Add(uint64(len(reqs)))
+	c.srv.mode.DoBatch(c.srv.ctx, reqs, outs)
+	ctr.inFlight.Add(-uint64(len(reqs)))
+	j := 0
+	for i := range rest[:n] {
+		if rest[i].hasReq {
+			rest[i].out = outs[j]
+			j++
+		}
+	}
+}
+
+// result returns the outcome the batch step got for p's request.
+func (c *conn) result(p *pending) (consistency.Result, error) {
+	return p.out.Result, p.out.Err
+}
+
+// do runs req on the mode, counted as in flight: for a handler whose
+// command the batch step leaves to it (reqAlone).
 func (c *conn) do(req *consistency.Request) (consistency.Result, error) {
 	ctr := c.ctr
 	ctr.inFlight.Add(1)

@@ -23,7 +23,7 @@ func handleRetrieval(c *conn, p *pending) error {
 		c.rw.line("END")
 		return nil
 	}
-	res, err := c.do(&consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Exptime: cmd.Exptime})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -54,10 +54,7 @@ func handleStorage(c *conn, p *pending) error {
 	cmd := &p.cmd
 	ctr := c.ctr
 	c.countCmd(p, 1)
-	res, err := c.do(&consistency.Request{
-		Op: cmd.Op, Keys: cmd.Keys, Value: p.value,
-		Flags: cmd.Flags, Exptime: cmd.Exptime, Cas: cmd.Cas,
-	})
+	res, err := c.result(p)
 	if err != nil {
 		if line, _ := errorReply(err); line == replyOutOfMemory {
 			ctr.storeNoMemory.Add(1)
@@ -81,7 +78,7 @@ func handleStorage(c *conn, p *pending) error {
 
 func handleArithmetic(c *conn, p *pending) error {
 	cmd := &p.cmd
-	res, err := c.do(&consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Delta: cmd.Delta})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -103,7 +100,7 @@ func handleArithmetic(c *conn, p *pending) error {
 }
 
 func handleDelete(c *conn, p *pending) error {
-	res, err := c.do(&consistency.Request{Op: consistency.OpDelete, Keys: p.cmd.Keys})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -118,7 +115,7 @@ func handleDelete(c *conn, p *pending) error {
 }
 
 func handleTouch(c *conn, p *pending) error {
-	res, err := c.do(&consistency.Request{Op: consistency.OpTouch, Keys: p.cmd.Keys, Exptime: p.cmd.Exptime})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -136,7 +133,7 @@ func handleTouch(c *conn, p *pending) error {
 
 func handleFlushAll(c *conn, p *pending) error {
 	c.countCmd(p, 1)
-	res, err := c.do(&consistency.Request{Op: consistency.OpFlushAll, Exptime: p.cmd.Exptime})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil

@@ -171,6 +171,10 @@ type fakeMode struct {
 	entered chan struct{} // when non-nil, Do signals here on entry, without waiting
 }
 
+func (m *fakeMode) DoBatch(ctx context.Context, reqs []consistency.Request, outs []consistency.Outcome) {
+	consistency.DoEach(ctx, m.Do, reqs, outs)
+}
+
 func (m *fakeMode) Do(ctx context.Context, _ *consistency.Request) (consistency.Result, error) {
 	m.calls.Add(1)
 	if m.entered != nil {

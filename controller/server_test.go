@@ -135,9 +135,9 @@ func TestServer_CountersTrackPipeline(t *testing.T) {
 	_, err = io.WriteString(c, "delete a\r\ndelete b\r\ndelete c\r\nfoo\r\n")
 	require.NoError(t, err)
 	<-mode.entered
-	waitFor(t, "first command in flight", func() bool {
+	waitFor(t, "the three deletes in flight together", func() bool {
 		got := srv.Counters()
-		return got.InFlight == 1 && got.Queued == 3
+		return got.InFlight == 3 && got.Queued == 1
 	})
 	close(mode.hold)
 	r := bufio.NewReader(c)

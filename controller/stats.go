@@ -41,7 +41,7 @@ type StatsSource interface {
 
 // RequestCounters is a snapshot of the server's request pipeline.
 type RequestCounters struct {
-	InFlight  uint64 // commands inside mode.Do now
+	InFlight  uint64 // commands inside the mode now (a pipelined batch at once)
 	Queued    uint64 // parsed pipelined commands waiting behind them
 	Completed uint64 // commands answered (or executed, for noreply)
 	Errors    uint64 // replies that were ERROR, CLIENT_ERROR or SERVER_ERROR

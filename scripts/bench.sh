@@ -6,11 +6,20 @@
 # Targets: plain memcached; twemproxy (nutcracker) in front of one memcached,
 # when installed; one memcons peer in front of one memcached and on the
 # embedded store; and, for each mode in --modes, a three-peer memcons cluster
-# over three memcacheds, memcaslap against its first peer.
+# over three memcacheds, memcaslap against its first peer (for the ordered
+# modes: against its leader and against a follower); and, with etcd
+# installed (Debian: etcd-server), a three-member etcd on loopback loaded by
+# ../shared/tools/etcdload (built here) with the same workers, 90% gets and
+# value size.
+#
+# Each round also times one connection sending 10,000 pipelined sets
+# (--pipeline N, 0 for none) to every memcache target and prints the median
+# seconds.
 #
 #   scripts/bench.sh [--time 10s] [--concurrency 32] [--value-size 100] [--rounds 3]
 #                    [--modes "eventual sequential linearizable"] [--single yes|no]
 #                    [--latency yes|no] [--threads 2] [--perreq yes|no] [--before BIN]
+#                    [--pipeline 10000] [--etcd yes|no]
 #
 # --latency yes also runs `memcons bench` (Go client, same concurrency, 9:1
 # get/set) once per target and prints p50/p99 of reads and writes.
@@ -27,7 +36,7 @@
 set -euo pipefail
 
 time_s=10s concurrency=32 value_size=100 rounds=3 modes="eventual sequential linearizable"
-single=yes latency=no threads=2 perreq=no before=""
+single=yes latency=no threads=2 perreq=no before="" pipeline=10000 etcd=yes
 while (($# > 0)); do
 	case "$1" in
 	--time) time_s="$2" ;;
@@ -40,6 +49,8 @@ while (($# > 0)); do
 	--threads) threads="$2" ;;
 	--perreq) perreq="$2" ;;
 	--before) before="$2" ;;
+	--pipeline) pipeline="$2" ;;
+	--etcd) etcd="$2" ;;
 	*) echo "bench.sh: unknown argument $1" >&2 && exit 2 ;;
 	esac
 	shift 2
@@ -51,6 +62,11 @@ for tool in "${tools[@]}"; do
 done
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+etcdload_src="$PWD/../shared/tools/etcdload"
+if [[ "$etcd" == yes ]] && { ! command -v etcd >/dev/null || [[ ! -d "$etcdload_src" ]]; }; then
+	echo "bench.sh: no etcd row (needs etcd, apt-get install etcd-server, and $etcdload_src)" >&2
+	etcd=no
+fi
 go build -o run/bin/memcons .
 bin="$PWD/run/bin/memcons"
 tmp="$(mktemp -d)"
@@ -161,6 +177,44 @@ start_cluster() {
 	done
 	wait_memcons "${clients[0]}"
 	port=${clients[0]}
+	cluster_clients=("${clients[@]}")
+}
+
+# own_role PORT: the raft role the peer on PORT reports for itself.
+own_role() {
+	local line self="" role=""
+	local -a lines=()
+	exec 3<>"/dev/tcp/127.0.0.1/$1"
+	printf 'stats cluster\r\n' >&3
+	while read -r -t 5 line <&3; do
+		line="${line%$'\r'}"
+		[[ "$line" == END ]] && break
+		lines+=("$line")
+	done
+	exec 3>&-
+	for line in "${lines[@]}"; do [[ "$line" == "STAT self "* ]] && self="${line#STAT self }"; done
+	for line in "${lines[@]}"; do [[ "$line" == "STAT peer:$self:role "* ]] && role="${line##* }"; done
+	printf '%s\n' "$role"
+}
+
+# add_ordered LABEL: the cluster just started, as two targets: memcaslap at
+# a follower and at the leader (elected by the first write wait_memcons
+# made), each told by the role the peer reports.
+add_ordered() {
+	local p leader="" follower=""
+	for _ in $(seq 100); do
+		for p in "${cluster_clients[@]}"; do
+			case "$(own_role "$p")" in
+			leader) leader=$p ;;
+			follower) follower=$p ;;
+			esac
+		done
+		[[ -n "$leader" && -n "$follower" ]] && break
+		sleep 0.1
+	done
+	[[ -n "$leader" && -n "$follower" ]] || { echo "bench.sh: no leader and follower in $1" >&2; exit 1; }
+	add_target "$1, follower" "$follower" "$front" "$back" "$follower"
+	add_target "$1, leader" "$leader" "$front" "$back" "$leader"
 }
 
 # Per target: its label, client port, the pids of its front processes and
@@ -197,11 +251,37 @@ add_memcons() {
 		start_cluster "embedded$tag" eventual memory 1 "$exe" && add_cluster "memcons, 1 peer, embedded$sfx"
 	fi
 	for mode in $modes; do
-		start_cluster "$mode$tag" "$mode" memcached 3 "$exe" && add_cluster "memcons $mode, 3 peers$sfx"
+		start_cluster "$mode$tag" "$mode" memcached 3 "$exe"
+		if [[ "$mode" == eventual ]]; then
+			add_cluster "memcons $mode, 3 peers$sfx"
+		else
+			add_ordered "memcons $mode$sfx"
+		fi
 	done
 }
 add_memcons "" "$bin"
 [[ -n "$before" ]] && add_memcons " (before)" "$before"
+
+etcd_endpoints=""
+if [[ "$etcd" == yes ]]; then
+	(cd "$etcdload_src" && go build -o "$tmp/etcdload" .)
+	initial="" eclients=() epeers=()
+	for i in 1 2 3; do
+		free_port && eclients+=("$port")
+		free_port && epeers+=("$port")
+		initial+="${initial:+,}e$i=http://127.0.0.1:${epeers[i - 1]}"
+	done
+	for i in 1 2 3; do
+		etcd --name "e$i" --data-dir "$tmp/etcd$i" \
+			--listen-client-urls "http://127.0.0.1:${eclients[i - 1]}" --advertise-client-urls "http://127.0.0.1:${eclients[i - 1]}" \
+			--listen-peer-urls "http://127.0.0.1:${epeers[i - 1]}" --initial-advertise-peer-urls "http://127.0.0.1:${epeers[i - 1]}" \
+			--initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token bench \
+			--listen-metrics-urls "" >"$tmp/etcd$i.log" 2>&1 &
+		started+=($!)
+		etcd_endpoints+="${etcd_endpoints:+,}127.0.0.1:${eclients[i - 1]}"
+	done
+	for p in "${eclients[@]}"; do wait_port "$p"; done
+fi
 
 # tps runs memcaslap against $1 and prints its TPS.
 tps() {
@@ -265,14 +345,60 @@ measure() {
 		printf "%.2f %.3f %.3f %.2f %.3f %.3f\n", ft * 1000 / n, fs / n, fc / n, bt * 1000 / n, bs / n, bc / n }' >>"$tmp/per$i"
 }
 
-for i in "${!labels[@]}"; do : >"$tmp/tps$i" && : >"$tmp/per$i"; done
+# The pipelined sets, written once: one connection sends them all before
+# reading, as a bulk loader does.
+value="$(head -c "$value_size" /dev/zero | tr '\0' x)"
+for ((n = 0; n < pipeline; n++)); do printf 'set pipe:%d 0 0 %d\r\n%s\r\n' "$n" "$value_size" "$value"; done >"$tmp/pipeline.txt"
+
+# pipe_secs PORT: seconds for one connection to send the pipelined sets and
+# read every reply (a writer in the background keeps the socket full).
+pipe_secs() {
+	local start end n=0 line
+	exec 3<>"/dev/tcp/127.0.0.1/$1"
+	start=$(date +%s%N)
+	cat "$tmp/pipeline.txt" >&3 &
+	local writer=$!
+	while ((n < pipeline)) && read -r -t 60 line <&3; do n=$((n + 1)); done
+	end=$(date +%s%N)
+	wait "$writer" 2>/dev/null || true
+	exec 3>&-
+	if ((n < pipeline)); then echo 999; return; fi
+	awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
+}
+
+# etcd_run PREFILL: one etcdload run; prints ops/s, then its whole line to
+# $tmp/etcd-last.txt.
+etcd_run() {
+	"$tmp/etcdload" --endpoints "$etcd_endpoints" --workers "$concurrency" --duration "$time_s" \
+		--value-size "$value_size" --get-ratio 0.9 --prefill="$1" >"$tmp/etcd-last.txt" 2>&1 || true
+	sed -n 's/^ops\/s=\([0-9.]*\).*/\1/p' "$tmp/etcd-last.txt"
+}
+
+for i in "${!labels[@]}"; do : >"$tmp/tps$i" && : >"$tmp/per$i" && : >"$tmp/pipe$i"; done
+: >"$tmp/etcd" && : >"$tmp/etcd-lines"
 for r in $(seq "$rounds"); do
 	line="round $r:"
 	for i in "${!labels[@]}"; do
 		measure "$i"
 		line+=" ${labels[i]} $(tail -n 1 "$tmp/tps$i");"
 	done
+	if [[ "$etcd" == yes ]]; then
+		v="$(etcd_run "$([[ $r == 1 ]] && echo true || echo false)")"
+		[[ -n "$v" ]] || { cat "$tmp/etcd-last.txt" >&2; v=0; }
+		echo "$v" >>"$tmp/etcd"
+		cat "$tmp/etcd-last.txt" >>"$tmp/etcd-lines"
+		line+=" etcd $v;"
+	fi
 	echo "$line"
+	if ((pipeline > 0)); then
+		line="round $r, $pipeline pipelined sets, seconds:"
+		for i in "${!labels[@]}"; do
+			v="$(pipe_secs "${ports[i]}")"
+			echo "$v" >>"$tmp/pipe$i"
+			line+=" ${labels[i]} $v;"
+		done
+		echo "$line"
+	fi
 done
 for pid in "${peer_pids[@]}"; do
 	kill -0 "$pid" 2>/dev/null || { echo "bench.sh: a peer exited:" >&2; cat "$tmp"/*.log >&2; exit 1; }
@@ -287,6 +413,27 @@ for i in "${!labels[@]}"; do
 	v="$(median <"$tmp/tps$i")"
 	printf '%-44s %10s %7s\n' "${labels[i]}" "$v" "$(ratio "$v")"
 done
+if [[ "$etcd" == yes ]]; then
+	e="$(median <"$tmp/etcd")"
+	echo
+	echo "etcd $(etcd --version | awk 'NR == 1 { print $3 }'), 3 members: etcdload --workers $concurrency --get-ratio 0.9 --value-size $value_size --duration $time_s, median of $rounds rounds"
+	printf '%-44s %10s %9s\n' target ops/s "x etcd"
+	printf '%-44s %10s %9s\n' etcd "$e" 1.00
+	for i in "${!labels[@]}"; do
+		[[ "${labels[i]}" == "memcons "* ]] || continue
+		v="$(median <"$tmp/tps$i")"
+		printf '%-44s %10s %9s\n' "${labels[i]}" "$v" "$(awk -v a="$v" -v b="$e" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+	done
+	echo "etcdload lines:"
+	cat "$tmp/etcd-lines"
+fi
+if ((pipeline > 0)); then
+	echo
+	echo "one connection, $pipeline pipelined sets of $value_size bytes: seconds, median of $rounds rounds"
+	for i in "${!labels[@]}"; do
+		printf '%-44s %10s\n' "${labels[i]}" "$(median <"$tmp/pipe$i")"
+	done
+fi
 
 if [[ "$perreq" == yes ]]; then
 	echo

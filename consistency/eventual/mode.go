@@ -185,6 +185,12 @@ func (m *Mode) Close() error {
 	return nil
 }
 
+// DoBatch executes reqs in order through Do: each write is applied
+// locally at once, so a batch gains nothing from being seen whole.
+func (m *Mode) DoBatch(ctx context.Context, reqs []consistency.Request, outs []consistency.Outcome) {
+	consistency.DoEach(ctx, m.Do, reqs, outs)
+}
+
 // Do executes req on the local replica and queues the resulting write for
 // the other peers.
 func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Result, error) {

@@ -157,6 +157,46 @@ func decodeCommand(b []byte) (command, error) {
 	return c, nil
 }
 
+// encodeProposal encodes commands to be appended as consecutive log
+// entries, in order: their count, then each encoded command with its
+// length. It is the payload of a forwarded propose.
+func encodeProposal(cmds []*command) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(cmds)))
+	var one []byte
+	for _, c := range cmds {
+		one = c.encode(one[:0])
+		b = binary.AppendUvarint(b, uint64(len(one)))
+		b = append(b, one...)
+	}
+	return b
+}
+
+// decodeProposal splits a proposal into the entries' data, in order, each
+// a command that decodes (so no undecodable entry reaches the log). The
+// data alias b.
+func decodeProposal(b []byte) ([][]byte, error) {
+	d := decoder{b: b}
+	n := d.uvarint()
+	if n == 0 || n > uint64(len(d.b)) {
+		return nil, fmt.Errorf("%w: proposal of %d commands in %d bytes", errBadCommand, n, len(b))
+	}
+	entries := make([][]byte, 0, n)
+	for range n {
+		e := d.bytes()
+		if d.bad {
+			break
+		}
+		if _, err := decodeCommand(e); err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: proposal (%d bytes)", errBadCommand, len(b))
+	}
+	return entries, nil
+}
+
 // decoder reads varints and byte strings, remembering the first failure.
 type decoder struct {
 	b   []byte

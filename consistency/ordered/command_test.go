@@ -79,6 +79,57 @@ func TestCommand_DecodeRejectsMalformed(t *testing.T) {
 	}
 }
 
+func TestProposal_RoundTrip(t *testing.T) {
+	set := &command{Kind: cmdRequest, Origin: 7, Seq: 1, Now: 5, Req: consistency.Request{
+		Op: consistency.OpSet, Keys: []string{"k"}, Value: []byte("v"),
+	}}
+	incr := &command{Kind: cmdRequest, Origin: 7, Seq: 2, Now: 5, Req: consistency.Request{
+		Op: consistency.OpIncr, Keys: []string{"n"}, Value: []byte{}, Delta: 2,
+	}}
+	tests := []struct {
+		name string
+		cmds []*command
+	}{
+		{"one", []*command{set}},
+		{"in order", []*command{set, incr, set}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries, err := decodeProposal(encodeProposal(tt.cmds))
+			require.NoError(t, err)
+			require.Len(t, entries, len(tt.cmds))
+			for i, e := range entries {
+				got, err := decodeCommand(e)
+				require.NoError(t, err)
+				assert.Equal(t, *tt.cmds[i], got, "entry %d", i)
+			}
+		})
+	}
+}
+
+func TestProposal_DecodeRejectsMalformed(t *testing.T) {
+	good := encodeProposal([]*command{{Kind: cmdTick, Now: 1}, {Kind: cmdTick, Now: 2}})
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"no commands", []byte{0}},
+		{"count past the data", append([]byte{9}, good[1:]...)},
+		{"truncated", good[:len(good)-1]},
+		{"trailing bytes", append(append([]byte{}, good...), 0)},
+		{"undecodable command", []byte{1, 2, 9, 9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeProposal(tt.data)
+			assert.ErrorIs(t, err, errBadCommand)
+		})
+	}
+}
+
+// FuzzDecodeCommand feeds the same bytes to both decoders of what reaches
+// the log: a log entry's command and a forwarded proposal of several.
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add((&command{Kind: cmdTick}).encode(nil))
 	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpIncr, Keys: []string{"n"}, Delta: 3}}).encode(nil))
@@ -86,7 +137,27 @@ func FuzzDecodeCommand(f *testing.F) {
 		Meta: consistency.MetaArgs{Order: "TNR", TTL: true, Vivify: true, Recache: true, RecacheExptime: 9}}}).encode(nil))
 	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"),
 		Meta: consistency.MetaArgs{Mode: 'A', CompareCas: true, Invalidate: true, KeyBinary: true}}}).encode(nil))
+	f.Add(encodeProposal([]*command{
+		{Kind: cmdRequest, Seq: 1, Req: consistency.Request{Op: consistency.OpSet, Keys: []string{"k"}, Value: []byte("v")}},
+		{Kind: cmdTick, Now: 4},
+	}))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if entries, err := decodeProposal(data); err == nil {
+			var cmds []*command
+			for _, e := range entries {
+				c, err := decodeCommand(e)
+				require.NoError(t, err, "a proposal holds only commands that decode")
+				cmds = append(cmds, &c)
+			}
+			again, err := decodeProposal(encodeProposal(cmds))
+			require.NoError(t, err)
+			require.Len(t, again, len(cmds))
+			for i, e := range again {
+				c, err := decodeCommand(e)
+				require.NoError(t, err)
+				assert.Equal(t, *cmds[i], c, "command %d", i)
+			}
+		}
 		c, err := decodeCommand(data)
 		if err != nil {
 			return

@@ -20,8 +20,10 @@ import (
 // gives up on that entry (and logs that the replica may now differ).
 const applyRetries = 3
 
-// applyWriters bounds the replica writes one batch of entries makes at once.
-const applyWriters = 16
+// applyWriters bounds the replica writes one batch of entries makes at
+// once: a connection's pipeline of sets arrives as one batch, and the
+// replica client pipelines concurrent writes on its connections.
+const applyWriters = 64
 
 // outcome is the result of applying one client write.
 type outcome struct {
@@ -51,6 +53,9 @@ type fsm struct {
 	deliver func(origin, seq uint64, out outcome)
 	onApply func(AppliedEntry)
 	inst    Instruments // apply and snapshot latencies
+	// committed, when set, is called as each batch of committed entries
+	// arrives, before any is applied.
+	committed func()
 
 	// restoring is write-locked while Restore empties and reloads the
 	// replica; local reads hold it for reading so none sees a half-loaded
@@ -83,6 +88,9 @@ func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // straight to their waiting requests.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	defer instrument.Since(f.inst.Apply, time.Now())
+	if f.committed != nil {
+		f.committed()
+	}
 	out := make([]interface{}, len(logs))
 	var run []runEntry
 	for _, l := range logs {

@@ -67,6 +67,9 @@ type Mode struct {
 
 	srvConns peer.ConnSet // forward connections this peer serves
 	counters counters     // events counted for metrics (metrics.go)
+	// forwarded counts the forwarded proposals this peer, as leader, is
+	// appending: their followers wait to learn the commit.
+	forwarded atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -100,7 +103,8 @@ func New(store kvcontroller.Store, trans peer.Channels, cfg Config) (*Mode, erro
 	m.fsm = (&fsm{
 		store: store, itemSizeMax: cfg.ItemSizeMax, log: cfg.Logger, ctx: ctx,
 		storeWait: cfg.StoreTimeout, deliver: m.deliver, onApply: cfg.OnApply, inst: cfg.Instruments,
-		spoolDir: filepath.Join(cfg.DataDir, "raft"),
+		committed: m.committed,
+		spoolDir:  filepath.Join(cfg.DataDir, "raft"),
 	}).init()
 	m.live.Store(&Timeouts{LeaderWait: cfg.LeaderWait, RequestTimeout: cfg.RequestTimeout})
 	m.verify = verifier{wg: &m.wg, round: m.verifyRound}
@@ -155,12 +159,12 @@ func (m *Mode) Start(ctx context.Context) error {
 		for _, p := range m.cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p), Address: raft.ServerAddress(p)})
 		}
-		if err := raft.BootstrapCluster(rc, logs, logs, snaps, noPipelineTransport{m.netTrans}, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, logs, snaps, pipelineTransport{m.netTrans}, raft.Configuration{Servers: servers}); err != nil {
 			return fmt.Errorf("bootstrap raft with %v: %w", m.cfg.Peers, err)
 		}
 		m.log.Info("raft bootstrapped", "peers", strings.Join(m.cfg.Peers, ","))
 	}
-	r, err := newRaft(dir, rc, m.fsm, logs, snaps, noPipelineTransport{m.netTrans})
+	r, err := newRaft(dir, rc, m.fsm, logs, snaps, pipelineTransport{m.netTrans})
 	if err != nil {
 		return err
 	}
@@ -190,9 +194,12 @@ func (m *Mode) raftConfig() *raft.Config {
 	rc.SnapshotInterval = m.cfg.SnapshotInterval
 	rc.TrailingLogs = m.cfg.SnapshotThreshold
 	rc.MaxAppendEntries = 256
-	// BatchApplyCh stays off: with a buffered apply channel an Apply can
-	// be left in the buffer at shutdown and its future never answered.
-	// Concurrent Applies still go out as one batch.
+	// A buffered apply channel lets one proposal's consecutive Applies
+	// (and concurrent ones) reach the leader loop together, as one batch
+	// of entries with one fsync. An Apply still in the buffer at shutdown
+	// is never answered, but every future is waited for through await,
+	// which gives up when the mode closes, so no request or Close hangs.
+	rc.BatchApplyCh = true
 	rc.Logger = m.hlog
 	return rc
 }

@@ -12,25 +12,40 @@ import (
 	"github.com/memcons/memcons/kvcontroller"
 )
 
-// read serves a read request: linearizable reads first wait for the
-// replica to apply a read index, sequential reads go to the replica at
-// once.
-func (m *Mode) read(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
+// readBatch serves a run of reads: linearizable reads first wait for the
+// replica to apply one read index taken for them all, sequential reads go
+// to the replica at once.
+func (m *Mode) readBatch(ctx context.Context, reqs []consistency.Request, outs []consistency.Outcome, now int64) {
 	if m.cfg.Kind == consistency.Linearizable {
 		idx, err := m.readIndex(ctx)
 		if err != nil {
-			return consistency.Result{}, fmt.Errorf("read index: %w", err)
+			err = fmt.Errorf("read index: %w", err)
+		} else {
+			err = m.fsm.waitApplied(ctx, idx)
 		}
-		if err := m.fsm.waitApplied(ctx, idx); err != nil {
-			return consistency.Result{}, err
+		if err != nil {
+			for i := range outs {
+				outs[i] = consistency.Outcome{Err: err}
+			}
+			return
 		}
 	}
 	m.fsm.restoring.RLock()
 	defer m.fsm.restoring.RUnlock()
-	if m.fsm.flushDue(now) {
-		return consistency.Result{}, nil
+	for i := range reqs {
+		if m.fsm.flushDue(now) {
+			outs[i] = consistency.Outcome{}
+			continue
+		}
+		outs[i].Result, outs[i].Err = consistency.ReadLiveMulti(ctx, m.store, reqs[i].Keys, now)
 	}
-	return consistency.ReadLiveMulti(ctx, m.store, req.Keys, now)
+}
+
+// read serves one read request as a batch of one.
+func (m *Mode) read(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
+	var out [1]consistency.Outcome
+	m.readBatch(ctx, []consistency.Request{*req}, out[:], now)
+	return out[0].Result, out[0].Err
 }
 
 // metaRead serves an mg that neither touches, vivifies nor may win a

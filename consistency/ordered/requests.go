@@ -9,60 +9,140 @@ import (
 	"github.com/memcons/memcons/consistency"
 )
 
+// maxProposal bounds the encoded commands forwarded and appended as one
+// group: a batch with more is proposed in several groups, one after
+// another (a single larger command still goes alone).
+const maxProposal = 4 << 20
+
 // Do executes req: writes go through the log, reads through the read
 // index (linearizable) or straight to the replica (sequential).
 func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Result, error) {
+	var out [1]consistency.Outcome
+	m.DoBatch(ctx, []consistency.Request{*req}, out[:])
+	return out[0].Result, out[0].Err
+}
+
+// DoBatch executes reqs in order. Consecutive writes are proposed
+// together: appended as consecutive log entries in one round (forwarded to
+// the leader in one frame), then answered from this replica once it has
+// applied them. Consecutive reads share one read index (linearizable),
+// taken after the writes before them were applied here.
+func (m *Mode) DoBatch(ctx context.Context, reqs []consistency.Request, outs []consistency.Outcome) {
 	if m.raft.Load() == nil {
-		return consistency.Result{}, fmt.Errorf("%w: raft not started", consistency.ErrUnavailable)
+		for i := range outs {
+			outs[i] = consistency.Outcome{Err: fmt.Errorf("%w: raft not started", consistency.ErrUnavailable)}
+		}
+		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	now := m.cfg.Now().Unix()
-	if req.Op.IsRead() {
-		return m.read(ctx, req, now)
-	}
-	if req.Op == consistency.OpMetaGet && !req.Meta.Writes() {
-		if res, done, err := m.metaRead(ctx, req, now); done || err != nil {
-			return res, err
+	for i := 0; i < len(reqs); {
+		if metaRead(&reqs[i]) {
+			if res, done, err := m.metaRead(ctx, &reqs[i], now); done || err != nil {
+				outs[i] = consistency.Outcome{Result: res, Err: err}
+			} else {
+				// The item is stale and its win not yet handed out: the
+				// win is decided once for the cluster, by the log.
+				m.writeBatch(ctx, reqs[i:i+1], outs[i:i+1], now)
+			}
+			i++
+			continue
 		}
-		// The item is stale and its win not yet handed out: the win is
-		// decided once for the cluster, by the log.
-	}
-	switch req.Op {
-	case consistency.OpGat, consistency.OpGats, consistency.OpFlushAll:
-	default:
-		if len(req.Keys) != 1 {
-			return consistency.Result{}, fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))
+		read := reqs[i].Op.IsRead()
+		j := i + 1
+		for j < len(reqs) && reqs[j].Op.IsRead() == read && !metaRead(&reqs[j]) {
+			j++
 		}
+		if read {
+			m.readBatch(ctx, reqs[i:j], outs[i:j], now)
+		} else {
+			m.writeBatch(ctx, reqs[i:j], outs[i:j], now)
+		}
+		i = j
 	}
-	c := command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: consistency.AbsoluteRequest(req, now)}
-	return m.propose(ctx, &c)
 }
 
-// propose appends c to the log and waits until this peer's replica has
-// applied it, returning the result the FSM computed here.
-func (m *Mode) propose(ctx context.Context, c *command) (consistency.Result, error) {
-	ch := make(chan outcome, 1)
+// metaRead reports whether req is an mg that is served as a read unless
+// the item turns out stale (Mode.metaRead).
+func metaRead(req *consistency.Request) bool {
+	return req.Op == consistency.OpMetaGet && !req.Meta.Writes()
+}
+
+// writeBatch proposes a run of writes in groups of at most maxProposal
+// encoded bytes and waits for this replica to apply each group.
+func (m *Mode) writeBatch(ctx context.Context, reqs []consistency.Request, outs []consistency.Outcome, now int64) {
+	var group []*command
+	var idx []int // group[k] answers outs[idx[k]]
+	size := 0
+	flush := func() {
+		if len(group) > 0 {
+			res := m.propose(ctx, group)
+			for k, o := range res {
+				outs[idx[k]] = o
+			}
+		}
+		group, idx, size = group[:0], idx[:0], 0
+	}
+	for i := range reqs {
+		req := &reqs[i]
+		switch req.Op {
+		case consistency.OpGat, consistency.OpGats, consistency.OpFlushAll:
+		default:
+			if len(req.Keys) != 1 {
+				outs[i] = consistency.Outcome{Err: fmt.Errorf("%s: want one key, got %d", req.Op, len(req.Keys))}
+				continue
+			}
+		}
+		c := &command{Kind: cmdRequest, Origin: m.incarnation, Seq: m.seq.Add(1), Now: now, Req: consistency.AbsoluteRequest(req, now)}
+		n := len(req.Value) + 64
+		for _, k := range req.Keys {
+			n += len(k) + 2
+		}
+		if len(group) > 0 && size+n > maxProposal {
+			flush()
+		}
+		group, idx, size = append(group, c), append(idx, i), size+n
+	}
+	flush()
+}
+
+// propose appends cmds to the log, in order, and waits until this peer's
+// replica has applied them, returning the results the FSM computed here.
+func (m *Mode) propose(ctx context.Context, cmds []*command) []consistency.Outcome {
+	chans := make([]chan outcome, len(cmds))
 	m.pmu.Lock()
-	m.pending[c.Seq] = ch
+	for i, c := range cmds {
+		chans[i] = make(chan outcome, 1)
+		m.pending[c.Seq] = chans[i]
+	}
 	m.pmu.Unlock()
 	defer func() {
 		m.pmu.Lock()
-		delete(m.pending, c.Seq)
+		for _, c := range cmds {
+			delete(m.pending, c.Seq)
+		}
 		m.pmu.Unlock()
 	}()
-	index, err := m.toLeader(ctx, fwdPropose, c.encode(nil))
+	outs := make([]consistency.Outcome, len(cmds))
+	index, err := m.toLeader(ctx, fwdPropose, encodeProposal(cmds))
 	if err != nil {
-		return consistency.Result{}, fmt.Errorf("%s: %w", c.Req.Op, err)
+		for i, c := range cmds {
+			outs[i].Err = fmt.Errorf("%s: %w", c.Req.Op, err)
+		}
+		return outs
 	}
-	select {
-	case out := <-ch:
-		return out.res, out.err
-	case <-ctx.Done():
-		applied, _ := m.fsm.appliedIndex()
-		return consistency.Result{}, fmt.Errorf("%s: %w, %w: committed at index %d, replica applied only %d: %w",
-			c.Req.Op, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, index, applied, ctx.Err())
+	for i, c := range cmds {
+		select {
+		case out := <-chans[i]:
+			outs[i] = consistency.Outcome{Result: out.res, Err: out.err}
+		case <-ctx.Done():
+			applied, _ := m.fsm.appliedIndex()
+			outs[i].Err = fmt.Errorf("%s: %w, %w: committed by index %d, replica applied only %d: %w",
+				c.Req.Op, consistency.ErrUnavailable, consistency.ErrOutcomeUnknown, index, applied, ctx.Err())
+		}
 	}
+	return outs
 }
 
 // deliver hands an applied outcome to the request of this run waiting for it.

@@ -113,15 +113,12 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 	}
 	switch kind {
 	case fwdPropose:
-		m.counters.proposals.Add(1)
-		f := r.Apply(data, m.timeouts().RequestTimeout)
-		if err := m.await(ctx, f); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) {
-				return fwdAnswer{status: fwdNotLeader}
-			}
-			return fwdAnswer{status: fwdFailed, msg: "append to log: " + err.Error()}
+		entries, err := decodeProposal(data)
+		if err != nil {
+			return fwdAnswer{status: fwdFailed, msg: err.Error()}
 		}
-		return fwdAnswer{status: fwdOK, index: f.Index()}
+		m.counters.proposals.Add(uint64(len(entries)))
+		return m.appendEntries(ctx, r, entries)
 	case fwdReadIndex:
 		idx, err := m.leaderReadIndex(ctx)
 		if err != nil {
@@ -133,6 +130,40 @@ func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 		return fwdAnswer{status: fwdOK, index: idx}
 	}
 	return fwdAnswer{status: fwdFailed, msg: fmt.Sprintf("unknown forwarded request kind %d", kind)}
+}
+
+// appendEntries appends entries to the log in order, as consecutive
+// entries of one round (raft batches applies that arrive together), and
+// waits until the leader applied them all. Only when raft refused every
+// entry for not leading was nothing appended: then fwdNotLeader, and the
+// proposal may go to the new leader; any other failure leaves the outcome
+// unknown.
+func (m *Mode) appendEntries(ctx context.Context, r *raft.Raft, entries [][]byte) fwdAnswer {
+	futures := make([]raft.ApplyFuture, len(entries))
+	for i, e := range entries {
+		futures[i] = r.Apply(e, m.timeouts().RequestTimeout)
+	}
+	var refused int
+	var failed error
+	for _, f := range futures {
+		switch err := m.await(ctx, f); {
+		case err == nil:
+		case errors.Is(err, raft.ErrNotLeader):
+			refused++
+		case failed == nil:
+			failed = err
+		}
+	}
+	switch {
+	case refused == len(futures):
+		return fwdAnswer{status: fwdNotLeader}
+	case refused > 0 && failed == nil:
+		failed = fmt.Errorf("%d of %d entries refused: %w", refused, len(futures), raft.ErrNotLeader)
+	}
+	if failed != nil {
+		return fwdAnswer{status: fwdFailed, msg: "append to log: " + failed.Error()}
+	}
+	return fwdAnswer{status: fwdOK, index: futures[len(futures)-1].Index()}
 }
 
 // lostLeadership reports an error of raft's for a peer that does not lead
@@ -151,20 +182,34 @@ func (m *Mode) handleForward(conn net.Conn, from string) {
 	serveForward(conn, func(kind byte, data []byte) fwdAnswer {
 		ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 		defer cancel()
+		if kind == fwdPropose {
+			m.forwarded.Add(1)
+			defer m.forwarded.Add(-1)
+		}
 		a := m.answer(ctx, kind, data)
-		if a.status == fwdOK && (kind == fwdPropose || len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
+		if a.status == fwdOK && kind == fwdReadIndex && (len(data) < 8 || binary.BigEndian.Uint64(data) < a.index) {
 			m.nudge()
 		}
 		return a
 	})
 }
 
+// committed runs as committed entries reach this peer's FSM: while it
+// appends a follower's forwarded proposal, the follower must learn the
+// commit to apply the entries and answer, so the nudge goes out now and
+// the follower applies while this peer does.
+func (m *Mode) committed() {
+	if m.forwarded.Load() > 0 {
+		m.nudge()
+	}
+}
+
 // nudge makes the leader send the followers its commit index soon. A
 // follower learns that an entry committed only from the next AppendEntries,
-// which raft sends for new entries or with its periodic heartbeat (a tenth
-// of the election timeout); a forwarded request waits for its follower to
-// apply the entry, so the leader appends a tick entry, one at a time, that
-// carries the commit index at once. Under load the ticks coalesce.
+// which raft sends for new entries or after its commit timeout; a
+// forwarded request waits for its follower to apply the entry, so the
+// leader appends a tick entry, one at a time, whose AppendEntries carries
+// the commit index at once. Under load the ticks coalesce.
 func (m *Mode) nudge() {
 	m.nmu.Lock()
 	defer m.nmu.Unlock()

@@ -100,18 +100,3 @@ func (c *layerConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return err
 }
-
-// noPipelineTransport is raft's network transport without pipelined
-// replication: under a lossy link raft v1.8.0's pipeline can deadlock
-// (its decoder blocks handing a response to a consumer that has already
-// stopped while the sender blocks on the full in-flight queue), stalling
-// replication to that follower and raft's Shutdown. Plain AppendEntries
-// RPCs carry batches of up to MaxAppendEntries entries just as well.
-type noPipelineTransport struct {
-	*raft.NetworkTransport
-}
-
-// AppendEntriesPipeline reports that pipelining is not supported.
-func (noPipelineTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
-	return nil, raft.ErrPipelineReplicationNotSupported
-}

@@ -8,17 +8,23 @@ import (
 	"github.com/memcons/memcons/consistency"
 )
 
+// maxRounds bounds the read index rounds of one verifier in flight at
+// once.
+const maxRounds = 3
+
 // verifier batches read index rounds: a leadership confirmation on the
 // leader (verifyRound), a read index request to the leader on any peer
-// (readIndexRound). Every read that arrives while a round runs joins the
-// next round, so one round serves all reads waiting at its start.
+// (readIndexRound). The reads waiting when a round starts share it; a read
+// that arrives while rounds run starts one of its own at once unless
+// maxRounds already run, so a round overlaps the ones before it (and the
+// log replication they wait on) instead of queueing behind them.
 type verifier struct {
-	wg    *sync.WaitGroup // owner's; counts the running round loop
+	wg    *sync.WaitGroup // owner's; counts the running rounds
 	round func() (uint64, error)
 
 	mu      sync.Mutex // guards next, running, closed
 	next    *verifyRound
-	running bool
+	running int
 	closed  bool
 }
 
@@ -40,9 +46,10 @@ func (v *verifier) readIndex(ctx context.Context) (uint64, error) {
 		v.next = &verifyRound{done: make(chan struct{})}
 	}
 	r := v.next
-	if !v.running {
-		v.running = true
-		v.wg.Go(v.loop)
+	if v.running < maxRounds {
+		v.running++
+		v.next = nil
+		v.wg.Go(func() { v.run(r) })
 	}
 	v.mu.Unlock()
 	select {
@@ -53,20 +60,18 @@ func (v *verifier) readIndex(ctx context.Context) (uint64, error) {
 	}
 }
 
-// loop runs rounds while reads are waiting.
-func (v *verifier) loop() {
-	for {
-		v.mu.Lock()
-		r := v.next
-		v.next = nil
-		if r == nil {
-			v.running = false
-			v.mu.Unlock()
-			return
-		}
-		v.mu.Unlock()
+// run runs round r, then the round that gathered meanwhile, if any, until
+// none waits.
+func (v *verifier) run(r *verifyRound) {
+	for r != nil {
 		r.index, r.err = v.round()
 		close(r.done)
+		v.mu.Lock()
+		r, v.next = v.next, nil
+		if r == nil {
+			v.running--
+		}
+		v.mu.Unlock()
 	}
 }
 

@@ -68,6 +68,11 @@ func (l *Mode) Close() error {
 	return nil
 }
 
+// DoBatch executes reqs in order through Do.
+func (l *Mode) DoBatch(ctx context.Context, reqs []consistency.Request, outs []consistency.Outcome) {
+	consistency.DoEach(ctx, l.Do, reqs, outs)
+}
+
 // Do executes req on the local replica.
 func (l *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Result, error) {
 	now := l.cfg.Now().Unix()
