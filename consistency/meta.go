@@ -226,7 +226,7 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 	m := &req.Meta
 	var it kvcontroller.Item
 	var out MetaOutcome
-	var number uint64
+	var number, inPlace uint64
 	if cur == nil {
 		if !m.Vivify {
 			return Effect{}, Result{Status: StatusNotFound}, nil
@@ -248,7 +248,7 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		number = addDelta(value, req.Delta, m.Mode != 'D')
 		it = kvcontroller.Item{Key: cur.Key, Value: counterBytes(number, len(cur.Value)),
 			Flags: cur.Flags, Exptime: cur.Exptime, Version: version}
-		keepMetaBits(&it, cur)
+		inPlace = keepMetaBits(&it, cur)
 		out.PrevExptime = cur.Exptime
 	}
 	for i := 0; i < len(m.Order); i++ {
@@ -263,6 +263,6 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 			}
 		}
 	}
-	res := Result{Status: StatusNumber, Number: number, Items: []Item{HitOf(it)}, Meta: out}
+	res := Result{Status: StatusNumber, Number: number, Items: []Item{HitOf(it)}, Meta: out, InPlace: inPlace}
 	return metaPut(it, now), res, nil
 }

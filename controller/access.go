@@ -78,6 +78,21 @@ func (t *accessTable) wrote(key string, version uint64, now int64) {
 	s.mu.Unlock()
 }
 
+// rewrote records that version of key replaced version prev in place now
+// (an incr/decr no longer than the old value, prev not 0): memcached keeps
+// the item, so the entry of prev carries over. Otherwise it is wrote.
+func (t *accessTable) rewrote(key string, prev, version uint64, now int64) {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[key]
+	if prev == 0 || !ok || e.version != prev {
+		e = accessEntry{atime: now}
+	}
+	e.version = version
+	s.put(key, e)
+}
+
 // put stores e under key, first forgetting one other key if the shard is
 // full; the caller holds s.mu.
 func (s *accessShard) put(key string, e accessEntry) {

@@ -278,7 +278,7 @@ func handleMetaArithmetic(c *conn, p *pending) error {
 	var it consistency.Item
 	if len(res.Items) == 1 {
 		it = res.Items[0]
-		c.srv.access.wrote(key, it.Version, now)
+		c.srv.access.rewrote(key, res.InPlace, it.Version, now)
 	}
 	if m.Quiet && !res.Meta.Created { // memcached answers a created item even with q
 		return nil

@@ -41,7 +41,7 @@ var referenceArgs = []string{"-m", "1024", "-o", "no_lru_crawler,no_lru_maintain
 
 // metaOn switches the meta commands on by default, once memcons serves
 // them (branch meta).
-const metaOn = false
+const metaOn = true
 
 func envInt(t *testing.T, name string, def uint64) uint64 {
 	t.Helper()
