@@ -317,9 +317,8 @@ func handleMetaNoop(c *conn, _ *pending) error {
 }
 
 func handleMetaDebug(c *conn, p *pending) error {
-	cmd := &p.cmd
 	c.countCmd(p, 1)
-	res, err := c.do(&consistency.Request{Op: consistency.OpGet, Keys: cmd.Keys})
+	res, err := c.result(p) // the batch step ran its get (commands.go)
 	if err != nil {
 		c.fail(err)
 		return nil
