@@ -30,7 +30,7 @@ func TestParseMeta_Lines(t *testing.T) {
 		{"ma decrement alias", "ma k M- D9 N0 J4 v", Command{Name: "ma", Op: consistency.OpMetaArithmetic, Keys: []string{"k"}, DataLen: NoData, Delta: 9,
 			Meta: &MetaFlags{Letters: "MDNJv", Value: true, Args: consistency.MetaArgs{Order: "N", Mode: 'D', Vivify: true, Initial: 4}}}},
 		{"mn ignores words", "mn a b", Command{Name: "mn", DataLen: NoData}},
-		{"me binary", "me YWI= b", Command{Name: "me", Keys: []string{"ab"}, DataLen: NoData, Meta: &MetaFlags{Binary: true}}},
+		{"me binary", "me YWI= b", Command{Name: "me", Op: consistency.OpGet, Keys: []string{"ab"}, DataLen: NoData, Meta: &MetaFlags{Binary: true}}},
 		{"mg opaque too long runs up to the O token", "mg k T30 O123456789012345678901234567890123 N5", Command{Name: "mg", Op: consistency.OpMetaGet, Keys: []string{"k"}, DataLen: NoData, Exptime: 30,
 			Meta: &MetaFlags{Letters: "TON", Opaque: "O123456789012345678901234567890123", OpaqueTooLong: true,
 				Args: consistency.MetaArgs{Order: "T", TTL: true, Vivify: true, VivifyExptime: 5, NoWin: true}}}},

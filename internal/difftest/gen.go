@@ -108,12 +108,15 @@ func (g *Generator) pick() weighted {
 
 // keys are the keys commands use: few, so that commands meet on them, one
 // of memcached's longest (250 bytes) and one with bytes above ASCII.
-var keys = []string{"k0", "k1", "k2", "k3", "n", strings.Repeat("l", 250), "k\xc3\xa9"}
+var keys = []string{"k0", "k1", "k2", "k3", "n", strings.Repeat("l", maxKeyLength), "k\xc3\xa9"}
+
+// maxKeyLength is memcached's key length limit (KEY_MAX_LENGTH).
+const maxKeyLength = 250
 
 // tooLongKey is one byte over memcached's limit. Only storage commands get
 // it: a get with it makes memcached 1.6.18 drop the replies it has not sent
 // yet (a documented deviation, controller/protocol_test.go).
-var tooLongKey = strings.Repeat("l", 251)
+var tooLongKey = strings.Repeat("l", maxKeyLength+1)
 
 // itemSizeMax is the item size limit on both sides (memcached's -I
 // default, memcons's item_size_max default).

@@ -97,11 +97,17 @@ func (g *Generator) metaFlags(key string, table []metaFlag) []string {
 }
 
 // metaKey returns a key as a meta command sends it, and the flag that
-// goes with it: sometimes base64-encoded with the b flag.
+// goes with it: sometimes base64-encoded with the b flag. memcached
+// checks the encoded length against its 250-byte limit, so the longest
+// key is never encoded: refused, an ms's data line is read as a command,
+// and memcached closes the connection over a 1 MiB one
+// (testdata/base64-key-over-limit.seq has the short case).
 func (g *Generator) metaKey() (key, flag string) {
 	k := g.key()
 	if g.rng.IntN(6) == 0 {
-		return base64.StdEncoding.EncodeToString([]byte(k)), "b"
+		if enc := base64.StdEncoding.EncodeToString([]byte(k)); len(enc) <= maxKeyLength {
+			return enc, "b"
+		}
 	}
 	return k, ""
 }
