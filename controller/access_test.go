@@ -27,7 +27,11 @@ func TestAccessTable_RemembersFetchesPerVersion(t *testing.T) {
 			return a.fetch("k", 4, 170, false)
 		}, true, 150},
 		{"a rewrite of another version starts afresh", func() (bool, int64) { a.rewrote("k", 3, 5, 180); return a.fetch("k", 5, 190, false) }, false, 180},
-		{"a rewrite not in place is a write", func() (bool, int64) { a.fetch("k", 5, 195, true); a.rewrote("k", 0, 6, 196); return a.fetch("k", 6, 197, false) }, false, 196},
+		{"a rewrite not in place is a write", func() (bool, int64) {
+			a.fetch("k", 5, 195, true)
+			a.rewrote("k", 0, 6, 196)
+			return a.fetch("k", 6, 197, false)
+		}, false, 196},
 		{"u on an unseen item remembers when it was first seen", func() (bool, int64) { a.fetch("u", 1, 200, false); return a.fetch("u", 1, 210, false) }, false, 200},
 	}
 	for _, s := range steps {
