@@ -39,8 +39,7 @@ const (
 // evict what memcons keeps.
 var referenceArgs = []string{"-m", "1024", "-o", "no_lru_crawler,no_lru_maintainer"}
 
-// metaOn switches the meta commands on by default, once memcons serves
-// them (branch meta).
+// metaOn switches the meta commands on by default (memcons serves them).
 const metaOn = true
 
 func envInt(t *testing.T, name string, def uint64) uint64 {

@@ -49,8 +49,7 @@ type weighted struct {
 }
 
 // NewGenerator returns a Generator seeded with seed. meta switches on the
-// meta-protocol commands (mn, mg, ms, md, ma, me): they are off until
-// memcons serves them.
+// meta-protocol commands (mn, mg, ms, md, ma, me).
 func NewGenerator(seed uint64, meta bool) *Generator {
 	g := &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	g.gens = append(g.gens, textCommands...)

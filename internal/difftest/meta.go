@@ -8,9 +8,8 @@ import (
 )
 
 // metaCommands are the meta-protocol commands (memcached 1.6's
-// doc/protocol.txt), off until memcons serves them: NewGenerator's meta
-// switch, and the MEMCONS_DIFF_META environment variable in the test, turn
-// them on. Their flags are picked at random from each command's table;
+// doc/protocol.txt), on with NewGenerator's meta switch (the test's
+// metaOn, or the MEMCONS_DIFF_META environment variable). Their flags are picked at random from each command's table;
 // quiet mode (q) is followed by mn, as a client ends a quiet pipeline.
 var metaCommands = []weighted{
 	{name: "mn", weight: 2, gen: func(*Generator) string { return "mn\r\n" }},
