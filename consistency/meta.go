@@ -102,7 +102,9 @@ func applyMetaGet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 				it.Exptime, won = m.VivifyExptime, true
 			}
 		case 'R':
-			if !it.WinSent && !out.Created && it.Exptime != 0 && it.Exptime < m.RecacheExptime {
+			// R0 never wins: memcached compares unsigned times, and an
+			// expiry in the past (expiredNow here) is not below 0 there.
+			if !it.WinSent && !out.Created && it.Exptime != 0 && m.RecacheExptime != 0 && it.Exptime < m.RecacheExptime {
 				won = true
 			}
 		}

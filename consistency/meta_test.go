@@ -51,6 +51,8 @@ func TestApplyWrite_MetaCommands(t *testing.T) {
 		{"mg recache tests the TTL set before it", mg(MetaArgs{Order: "TR", TTL: true, Recache: true, RecacheExptime: testNow + 200}, testNow+300), metaItem(nil), EffectPut,
 			kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 300, Version: 40},
 			Result{Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 300, Version: 40}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
+		{"mg R0 never wins, even after a T to the past", mg(MetaArgs{Order: "TR", TTL: true, Recache: true}, expiredNow), metaItem(nil), EffectDelete, kvcontroller.Item{},
+			Result{Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: expiredNow, Version: 40}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
 		{"mg recache after a win sees Z", mg(MetaArgs{Order: "R", Recache: true, RecacheExptime: testNow + 200}, 0), metaItem(sent), EffectNone, kvcontroller.Item{},
 			Result{Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 100, Version: 40, WinSent: true}}, Meta: MetaOutcome{WinSent: true, PrevExptime: testNow + 100}}},
 		{"mg stale first fetch wins", mg(MetaArgs{}, 0), metaItem(stale), EffectPut,
