@@ -186,7 +186,7 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 		if cas != casNone && cas != casMatch {
 			return status(StatusExists)
 		}
-		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
+		if itemSizeMax > 0 && ItemSize(len(cur.Key), int64(len(cur.Value)+len(req.Value)), cur.Flags) > int64(itemSizeMax) {
 			// memcached cannot allocate the joined item: NS, the old one kept.
 			return status(StatusNotStored)
 		}

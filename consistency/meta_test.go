@@ -127,11 +127,26 @@ func TestApplyWrite_MetaErrors(t *testing.T) {
 }
 
 func TestApplyWrite_MetaAppendPastTheLimitIsNotStored(t *testing.T) {
-	req := Request{Op: OpMetaSet, Keys: []string{"k"}, Value: []byte("xyz"), Meta: MetaArgs{Mode: 'A'}}
-	eff, res, err := ApplyWrite(&req, item("k", "ab"), testNow, 1, 4)
-	require.NoError(t, err)
-	assert.Equal(t, EffectNone, eff.Kind)
-	assert.Equal(t, Result{Status: StatusNotStored}, res)
+	// The joined item is sized as memcached sizes it: header, key, flags
+	// (item's are not 0), value: 59+1+4+5 = 69 bytes.
+	tests := []struct {
+		name     string
+		limit    int
+		wantKind EffectKind
+		want     Status
+	}{
+		{"one byte over", 68, EffectNone, StatusNotStored},
+		{"at the limit", 69, EffectPut, StatusStored},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := Request{Op: OpMetaSet, Keys: []string{"k"}, Value: []byte("xyz"), Meta: MetaArgs{Mode: 'A'}}
+			eff, res, err := ApplyWrite(&req, item("k", "ab"), testNow, 1, tt.limit)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantKind, eff.Kind)
+			assert.Equal(t, tt.want, res.Status)
+		})
+	}
 }
 
 func TestApplyWrite_TouchAndInPlaceIncrKeepMetaBits(t *testing.T) {
