@@ -154,6 +154,7 @@ func TestApplyWrite_Errors(t *testing.T) {
 		{"incr on overflowing number", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "18446744073709551616"), 0, ErrNonNumeric},
 		{"incr on minus five", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-5"), 0, ErrNonNumeric},
 		{"incr on a chunked item", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "1"+strings.Repeat(" ", slabChunkMax)), 0, ErrNonNumeric},
+		{"ma on a chunked item, before its wrong cas", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Cas: 1}, item("k", "1"+strings.Repeat(" ", slabChunkMax)), 0, ErrNonNumeric},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -237,8 +237,9 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		it = kvcontroller.Item{Key: req.Keys[0], Value: strconv.AppendUint(nil, number, 10), Version: version}
 		out.Created = true
 	} else {
-		if len(cur.Value) == 0 {
-			return Effect{}, Result{}, ErrNonNumeric // before the CAS, as in memcached
+		if len(cur.Value) == 0 || ItemSize(len(cur.Key), int64(len(cur.Value)), cur.Flags) > slabChunkMax {
+			// Empty or chunked (as incr): before the CAS, as in memcached.
+			return Effect{}, Result{}, ErrNonNumeric
 		}
 		if req.Cas != 0 && cur.Version != req.Cas {
 			return Effect{}, Result{Status: StatusExists}, nil
