@@ -141,3 +141,26 @@ func TestOutageIn(t *testing.T) {
 		assert.Equal(t, want, got, "%q", reply)
 	}
 }
+
+func TestGenerator_NoteRead(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{"get k0 k1\r\n", []string{"k0", "k1"}},
+		{"gats 10 k2\r\n", []string{"k2"}},
+		{"mg k3 v\r\n", []string{"k3"}},
+		{"mg azI= u T2000000000 b\r\n", []string{"k2"}}, // base64: the decoded key
+		{"set k0 0 0 1\r\nx\r\n", nil},
+	}
+	for _, tt := range tests {
+		g := NewGenerator(1, true)
+		g.read = map[string]bool{}
+		g.noteRead(tt.cmd)
+		var got []string
+		for k := range g.read {
+			got = append(got, k)
+		}
+		assert.ElementsMatch(t, tt.want, got, "%q", tt.cmd)
+	}
+}

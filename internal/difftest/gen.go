@@ -6,8 +6,10 @@
 package difftest
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -140,7 +142,13 @@ func (g *Generator) noteRead(cmd string) {
 	case "gat", "gats":
 		f = f[2:]
 	case "mg":
-		f = f[1:2] // a base64 key (flag b) is recorded encoded: ma never picks it
+		if slices.Contains(f[2:], "b") { // a base64 key: the item is the decoded one
+			k, err := base64.StdEncoding.DecodeString(f[1])
+			if err == nil {
+				f[1] = string(k)
+			}
+		}
+		f = f[1:2]
 	default:
 		return
 	}
