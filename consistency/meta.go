@@ -218,7 +218,14 @@ func applyMetaDelete(req *Request, cur *kvcontroller.Item, now int64, version ui
 		it.Exptime = req.Exptime
 	}
 	it.Stale, it.WinSent, it.Version = true, false, version
-	return metaPut(it, now), Result{Status: StatusDeleted}
+	eff := metaPut(it, now)
+	res := Result{Status: StatusDeleted}
+	if eff.Kind == EffectPut {
+		// memcached marks the item itself stale, with a new CAS: the item
+		// keeps its fetched mark and access time (InPlace).
+		res.Items, res.InPlace = []Item{HitOf(it)}, cur.Version
+	}
+	return eff, res
 }
 
 // applyMetaArithmetic is ma: incr or decr by Request.Delta as incr and

@@ -84,7 +84,8 @@ func TestApplyWrite_MetaCommands(t *testing.T) {
 		{"md cas mismatch", Request{Op: OpMetaDelete, Keys: []string{"k"}, Cas: 1, Meta: MetaArgs{CompareCas: true}}, metaItem(nil), EffectNone, kvcontroller.Item{}, Result{Status: StatusExists}},
 		{"md deletes", Request{Op: OpMetaDelete, Keys: []string{"k"}}, metaItem(nil), EffectDelete, kvcontroller.Item{}, Result{Status: StatusDeleted}},
 		{"md invalidate marks stale with a new unique", Request{Op: OpMetaDelete, Keys: []string{"k"}, Exptime: testNow + 30, Meta: MetaArgs{Invalidate: true, TTL: true, Order: "T"}}, metaItem(sent), EffectPut,
-			kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 30, Version: version, Stale: true}, Result{Status: StatusDeleted}},
+			kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 30, Version: version, Stale: true},
+			Result{Status: StatusDeleted, Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 30, Version: version, Stale: true}}, InPlace: 40}},
 
 		{"ma miss", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1}, nil, EffectNone, kvcontroller.Item{}, Result{Status: StatusNotFound}},
 		{"ma vivify shows the initial value", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 5, Meta: MetaArgs{Vivify: true, VivifyExptime: testNow + 60, Initial: 10, Order: "N"}}, nil, EffectPut,

@@ -213,6 +213,9 @@ func handleMetaDelete(c *conn, p *pending) error {
 		if !m.Args.Invalidate {
 			ctr.deleteHits.Add(1)
 		}
+		if len(res.Items) == 1 { // md I: the item is kept, stale
+			c.srv.access.rewrote(cmd.Keys[0], res.InPlace, res.Items[0].Version, time.Now().Unix())
+		}
 		if m.Quiet {
 			return nil
 		}
