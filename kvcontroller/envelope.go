@@ -20,15 +20,23 @@ var ErrCorrupt = errors.New("corrupt envelope")
 //	3      4    client flags
 //	7      8    absolute exptime, unix seconds (0 = never)
 //	15     8    version
+//
+// then the optional fields whose bit is set, in bit order:
+//
+//	bit 2  8    the CAS unique a client chose with E (Item.Cas)
+//
+// An envelope without optional fields is the same bytes as before they
+// existed, so replicas written by an older memcons stay readable.
 const (
 	envelopeMagic  byte = 0xC5
 	envelopeFormat byte = 1
 
 	bitTombstone byte = 1 << 0
+	bitCas       byte = 1 << 2
 	bitStale     byte = 1 << 5
 	bitWinSent   byte = 1 << 6
 	bitKeyBinary byte = 1 << 7
-	knownBits         = bitTombstone | bitStale | bitWinSent | bitKeyBinary
+	knownBits         = bitTombstone | bitCas | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2
 	offFlags   = 3
@@ -36,8 +44,18 @@ const (
 	offVersion = 15
 )
 
-// EnvelopeOverhead is the number of bytes the envelope adds to a value.
+// EnvelopeOverhead is the fewest bytes the envelope adds to a value: its
+// header without optional fields.
 const EnvelopeOverhead = 23
+
+// EnvelopeSize returns the length of it's envelope, value included.
+func EnvelopeSize(it Item) int {
+	n := EnvelopeOverhead + len(it.Value)
+	if it.HasCas {
+		n += 8
+	}
+	return n
+}
 
 // AppendEnvelope appends the envelope of it (header, then it.Value) to dst
 // and returns the extended slice; it.Key is not part of the envelope.
@@ -55,16 +73,22 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	if it.KeyBinary {
 		bits |= bitKeyBinary
 	}
+	if it.HasCas {
+		bits |= bitCas
+	}
 	dst = append(dst, envelopeMagic, envelopeFormat, bits)
 	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(it.Exptime))
 	dst = binary.BigEndian.AppendUint64(dst, it.Version)
+	if it.HasCas {
+		dst = binary.BigEndian.AppendUint64(dst, it.Cas)
+	}
 	return append(dst, it.Value...)
 }
 
 // EncodeEnvelope returns the envelope of it in a new slice.
 func EncodeEnvelope(it Item) []byte {
-	return AppendEnvelope(make([]byte, 0, EnvelopeOverhead+len(it.Value)), it)
+	return AppendEnvelope(make([]byte, 0, EnvelopeSize(it)), it)
 }
 
 // DecodeEnvelope parses b as the envelope of the item under key. The
@@ -83,9 +107,8 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 	if bits&^knownBits != 0 {
 		return Item{}, fmt.Errorf("%w: unknown bits 0x%02x", ErrCorrupt, bits)
 	}
-	return Item{
+	it := Item{
 		Key:       key,
-		Value:     b[EnvelopeOverhead:len(b):len(b)],
 		Flags:     binary.BigEndian.Uint32(b[offFlags:]),
 		Exptime:   int64(binary.BigEndian.Uint64(b[offExptime:])),
 		Version:   binary.BigEndian.Uint64(b[offVersion:]),
@@ -93,7 +116,17 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		Stale:     bits&bitStale != 0,
 		WinSent:   bits&bitWinSent != 0,
 		KeyBinary: bits&bitKeyBinary != 0,
-	}, nil
+	}
+	rest := b[EnvelopeOverhead:]
+	if bits&bitCas != 0 {
+		if len(rest) < 8 {
+			return Item{}, fmt.Errorf("%w: %d bytes, the CAS field needs 8", ErrCorrupt, len(rest))
+		}
+		it.Cas, it.HasCas = binary.BigEndian.Uint64(rest), true
+		rest = rest[8:]
+	}
+	it.Value = rest[:len(rest):len(rest)]
+	return it, nil
 }
 
 // expired reports whether an item with this exptime is gone at unix second now.

@@ -23,11 +23,13 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		{"stale with its win sent", Item{Key: "k", Value: []byte("x"), Version: 9, Stale: true, WinSent: true}},
 		{"win sent only", Item{Key: "k", Value: []byte{}, WinSent: true}},
 		{"binary key", Item{Key: "\x00 k", Value: []byte("x"), KeyBinary: true}},
+		{"client-chosen cas", Item{Key: "k", Value: []byte("x"), Version: 9, Cas: math.MaxUint64, HasCas: true, Stale: true}},
+		{"client-chosen cas of zero", Item{Key: "k", Value: []byte{}, Version: 9, HasCas: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := EncodeEnvelope(tt.item)
-			assert.Len(t, b, EnvelopeOverhead+len(tt.item.Value))
+			assert.Len(t, b, EnvelopeSize(tt.item))
 			got, err := DecodeEnvelope(tt.item.Key, b)
 			require.NoError(t, err)
 			assert.Equal(t, tt.item, got)
@@ -67,6 +69,7 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 		{"bad magic", with(0, 'V')},
 		{"unknown format", with(1, 2)},
 		{"unknown bits", with(offBits, 0x10)},
+		{"cas bit without its field", with(offBits, bitCas)[:EnvelopeOverhead+1]},
 		{"plain memcached value", []byte("VALUE k 0 1\r\nhello world, not ours\r\n")},
 	}
 	for _, tt := range tests {
@@ -74,6 +77,32 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 			_, err := DecodeEnvelope("k", tt.in)
 			assert.ErrorIs(t, err, ErrCorrupt)
 		})
+	}
+}
+
+func TestEnvelope_OldBytesDecodeWithoutCas(t *testing.T) {
+	// An envelope written before the CAS field existed: 23 header bytes,
+	// bit 2 clear, then the value.
+	old := append([]byte{envelopeMagic, envelopeFormat, bitStale, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7}, "val"...)
+	got, err := DecodeEnvelope("k", old)
+	require.NoError(t, err)
+	assert.Equal(t, Item{Key: "k", Value: []byte("val"), Flags: 5, Version: 7, Stale: true}, got)
+	assert.Equal(t, uint64(7), got.Unique())
+	assert.Equal(t, old, EncodeEnvelope(got), "an item without a chosen CAS keeps the old encoding")
+}
+
+func TestItem_UniqueIsTheChosenCasWhenSet(t *testing.T) {
+	tests := []struct {
+		name string
+		it   Item
+		want uint64
+	}{
+		{"version", Item{Version: 7, Cas: 9}, 7},
+		{"chosen", Item{Version: 7, Cas: 9, HasCas: true}, 9},
+		{"chosen zero", Item{Version: 7, HasCas: true}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, tt.it.Unique()) })
 	}
 }
 
@@ -91,6 +120,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(EncodeEnvelope(Item{Value: []byte("hello"), Flags: 5, Exptime: 100, Version: 7}))
 	f.Add(EncodeEnvelope(Item{Tombstone: true}))
 	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Stale: true, WinSent: true, KeyBinary: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Version: 3, Cas: 1 << 40, HasCas: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := DecodeEnvelope("k", b)
 		if err != nil {

@@ -85,7 +85,7 @@ func appendFrame(dst []byte, f frame) []byte {
 		for _, it := range f.items {
 			dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.Key)))
 			dst = append(dst, it.Key...)
-			dst = binary.BigEndian.AppendUint32(dst, uint32(kvcontroller.EnvelopeOverhead+len(it.Value)))
+			dst = binary.BigEndian.AppendUint32(dst, uint32(kvcontroller.EnvelopeSize(it)))
 			dst = kvcontroller.AppendEnvelope(dst, it)
 		}
 	case kindFlush:
@@ -110,7 +110,7 @@ func appendFrame(dst []byte, f frame) []byte {
 
 // itemWireSize is how many bytes it adds to an item frame.
 func itemWireSize(it kvcontroller.Item) int {
-	return 2 + len(it.Key) + 4 + kvcontroller.EnvelopeOverhead + len(it.Value)
+	return 2 + len(it.Key) + 4 + kvcontroller.EnvelopeSize(it)
 }
 
 func frameChecksum(kind byte, payload []byte) uint32 {
