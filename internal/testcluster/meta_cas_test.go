@@ -25,6 +25,8 @@ var chosenCasSteps = []struct{ send, want string }{
 	// cas compares the chosen unique and, without E, clears it.
 	{"cas {k}a 0 0 2 1000\r\nyo\r\nms {k}a 1 C1000\r\nz\r\n", "STORED\r\nEX\r\n"},
 	{"ms {k}a 1 E2000 MA s c\r\nz\r\n", "HD s3 c2000\r\n"},
+	// ms s is the stored item's size, the sent block's when nothing was stored.
+	{"ms {k}a 4 ME s c\r\nzzzz\r\n", "NS s4 c0\r\n"},
 	{"ma {k}b N0 J5 E3000 c v\r\nma {k}b C3000 E3001 c v\r\nma {k}b C3000\r\n", "VA 1 c3000\r\n5\r\nVA 1 c3001\r\n6\r\nEX\r\n"},
 	// md x empties the item and keeps its unique; F and T give the new flags and ttl.
 	{"md {k}a C2000 x F5 k\r\nmg {k}a c v f s\r\n", "HD k{k}a\r\nVA 0 c2000 f5 s0\r\n\r\n"},
