@@ -127,7 +127,7 @@ func TestCommands_CountTheirCmdStat(t *testing.T) {
 	srv, addr := startServer(t, Config{}, nil, Options{}, nil)
 	snapshot := func() (s [numCmdStats]uint64) {
 		for i := range s {
-			s[i] = srv.counters.cmd[i].Load()
+			s[i] = srv.totals().cmd[i].Load()
 		}
 		return s
 	}

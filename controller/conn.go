@@ -44,6 +44,10 @@ type pending struct {
 type conn struct {
 	srv *Server
 	nc  net.Conn
+	// ctr holds this connection's share of the per-request counters:
+	// updates stay on this goroutine's cache lines, and `stats` adds up
+	// every connection's (Server.totals).
+	ctr *counters
 	r   *bufio.Reader // reads from the conn itself, which flushes w first
 	w   *bufio.Writer // writes to the conn's counting writer
 	rw  replyWriter
@@ -57,7 +61,7 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc}
+	c := &conn{srv: s, nc: nc, ctr: new(counters)}
 	c.r = bufio.NewReaderSize(readerFunc(c.read), readBufferSize)
 	c.w = bufio.NewWriterSize(writerFunc(c.write), writeBufferSize)
 	c.rw = replyWriter{w: c.w, scratch: make([]byte, 0, 128)}
@@ -97,7 +101,7 @@ func (c *conn) read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.nc.Read(p)
-	c.srv.counters.bytesRead.Add(uint64(n))
+	c.ctr.bytesRead.Add(uint64(n))
 	return n, err
 }
 
@@ -109,7 +113,7 @@ func (c *conn) write(p []byte) (int, error) {
 		}
 	}
 	n, err := c.nc.Write(p)
-	c.srv.counters.bytesWritten.Add(uint64(n))
+	c.ctr.bytesWritten.Add(uint64(n))
 	return n, err
 }
 
@@ -151,7 +155,7 @@ func (c *conn) fillBatch() error {
 		}
 		c.batch = append(c.batch, p)
 	}
-	c.srv.counters.queued.Add(uint64(len(c.batch)))
+	c.ctr.queued.Add(uint64(len(c.batch)))
 	return nil
 }
 
@@ -166,10 +170,10 @@ func (c *conn) runBatch() error {
 	defer clear(c.batch) // drop the values
 	c.mark = 0
 	for i := range c.batch {
-		c.srv.counters.queued.Add(^uint64(0))
+		c.ctr.queued.Add(^uint64(0))
 		if err := c.execute(&c.batch[i]); err != nil {
 			if rest := len(c.batch) - i - 1; rest > 0 {
-				c.srv.counters.queued.Add(-uint64(rest))
+				c.ctr.queued.Add(-uint64(rest))
 			}
 			return err
 		}
@@ -314,7 +318,7 @@ func (c *conn) readLongLine(start []byte) ([]byte, error) {
 // the connection must close.
 func (c *conn) execute(p *pending) error {
 	c.noreply = p.cmd.Noreply
-	defer c.srv.counters.completed.Add(1)
+	defer c.ctr.completed.Add(1)
 	if p.err != nil {
 		c.mark = 0 // a refusal is not timed, nor added to the next command
 		return c.refuse(p)
@@ -326,12 +330,12 @@ func (c *conn) execute(p *pending) error {
 func (c *conn) refuse(p *pending) error {
 	line, closeConn := errorReply(p.err)
 	if closeConn {
-		c.srv.counters.errors.Add(1)
+		c.ctr.errors.Add(1)
 		return errQuit
 	}
 	switch {
 	case errors.Is(p.err, ErrObjectTooLarge):
-		c.srv.counters.storeTooLarge.Add(1)
+		c.ctr.storeTooLarge.Add(1)
 		c.reply(line)
 		if p.cmd.Op == consistency.OpSet || p.cmd.Op == consistency.OpMetaSet {
 			// memcached drops the old item rather than keep stale data
@@ -362,7 +366,7 @@ func (c *conn) refuse(p *pending) error {
 // lines are counted either way.
 func (c *conn) reply(line string) {
 	if isErrorReply(line) {
-		c.srv.counters.errors.Add(1)
+		c.ctr.errors.Add(1)
 	}
 	if !c.noreply {
 		c.rw.line(line)
@@ -380,7 +384,7 @@ func (c *conn) fail(err error) {
 
 // do runs req on the mode, counted as in flight.
 func (c *conn) do(req *consistency.Request) (consistency.Result, error) {
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	ctr.inFlight.Add(1)
 	defer ctr.inFlight.Add(^uint64(0))
 	return c.srv.mode.Do(c.srv.ctx, req)

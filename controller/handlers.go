@@ -37,7 +37,7 @@ func handleRetrieval(c *conn, p *pending) error {
 	}
 	c.rw.line("END")
 
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	keys, hits := uint64(len(cmd.Keys)), uint64(len(res.Items))
 	c.countCmd(p, keys)
 	if p.spec.stat == cmdTouch { // gat and gats count as touches, as in memcached
@@ -52,7 +52,7 @@ func handleRetrieval(c *conn, p *pending) error {
 
 func handleStorage(c *conn, p *pending) error {
 	cmd := &p.cmd
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	c.countCmd(p, 1)
 	res, err := c.do(&consistency.Request{
 		Op: cmd.Op, Keys: cmd.Keys, Value: p.value,
@@ -86,7 +86,7 @@ func handleArithmetic(c *conn, p *pending) error {
 		c.fail(err)
 		return nil
 	}
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	hit := res.Status == consistency.StatusNumber
 	switch {
 	case cmd.Op == consistency.OpIncr && hit:
@@ -109,9 +109,9 @@ func handleDelete(c *conn, p *pending) error {
 		return nil
 	}
 	if res.Status == consistency.StatusDeleted {
-		c.srv.counters.deleteHits.Add(1)
+		c.ctr.deleteHits.Add(1)
 	} else {
-		c.srv.counters.deleteMisses.Add(1)
+		c.ctr.deleteMisses.Add(1)
 	}
 	c.status(res)
 	return nil
@@ -123,7 +123,7 @@ func handleTouch(c *conn, p *pending) error {
 		c.fail(err)
 		return nil
 	}
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	c.countCmd(p, 1)
 	if res.Status == consistency.StatusTouched {
 		ctr.touchHits.Add(1)
@@ -175,7 +175,7 @@ func handleStats(c *conn, p *pending) error {
 			c.stats(s.opts.Cluster.ClusterStats())
 		}
 	case "reset":
-		s.counters.reset()
+		s.resetCounters()
 		c.reply("RESET")
 		return nil
 	default:
@@ -188,7 +188,7 @@ func handleStats(c *conn, p *pending) error {
 
 // countCmd adds n to the cmd_* counter that p's table entry names.
 func (c *conn) countCmd(p *pending, n uint64) {
-	c.srv.counters.cmd[p.spec.stat].Add(n)
+	c.ctr.cmd[p.spec.stat].Add(n)
 }
 
 // stats writes STAT lines, making each name and value a single token.

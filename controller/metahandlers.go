@@ -25,7 +25,7 @@ func handleMetaGet(c *conn, p *pending) error {
 		c.reply(errMetaOpaque.Reply)
 		return nil
 	}
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	touch := m.Args.TTL
 	if touch {
 		ctr.cmd[cmdTouch].Add(1)
@@ -138,7 +138,7 @@ func (c *conn) appendMetaTail(b []byte, m *MetaFlags, key string) []byte {
 func handleMetaSet(c *conn, p *pending) error {
 	cmd := &p.cmd
 	m := cmd.Meta
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	c.countCmd(p, 1)
 	res, err := c.do(&consistency.Request{
 		Op: consistency.OpMetaSet, Keys: cmd.Keys, Value: p.value,
@@ -211,7 +211,7 @@ func handleMetaDelete(c *conn, p *pending) error {
 		c.fail(err)
 		return nil
 	}
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	b := c.rw.scratch[:0]
 	switch res.Status {
 	case consistency.StatusDeleted:
@@ -251,7 +251,7 @@ func handleMetaArithmetic(c *conn, p *pending) error {
 		c.reply(errMetaOpaque.Reply)
 		return nil
 	}
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	incr := m.Args.Mode != 'D'
 	key := cmd.Keys[0]
 	b := c.rw.scratch[:0]

@@ -31,7 +31,7 @@ type Counts struct {
 
 // Counts returns a snapshot of the server's counters.
 func (s *Server) Counts() Counts {
-	c := &s.counters
+	c := s.totals()
 	return Counts{
 		CurrConns: c.currConns.Load(), TotalConns: c.totalConns.Load(), RejectedConns: c.rejectedConns.Load(),
 		InFlight: c.inFlight.Load(), Queued: c.queued.Load(), Completed: c.completed.Load(), Errors: c.errors.Load(),

@@ -124,12 +124,15 @@ type Options struct {
 // Server accepts memcached text-protocol clients and serves them through a
 // consistency.Mode. Its methods are safe for concurrent use.
 type Server struct {
-	cfg      Config
-	mode     consistency.Executor
-	opts     Options
-	log      *slog.Logger
-	errLog   *errorLog // the detail behind SERVER_ERROR replies
-	started  time.Time
+	cfg     Config
+	mode    consistency.Executor
+	opts    Options
+	log     *slog.Logger
+	errLog  *errorLog // the detail behind SERVER_ERROR replies
+	started time.Time
+	// counters holds the connection counts, the verbosity, and the
+	// per-request counts of closed connections; open connections keep
+	// their own (conn.ctr) until they close.
 	counters counters
 	access   *accessTable               // how this peer's clients fetched each item (mg h and l, me)
 	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
@@ -264,6 +267,7 @@ func (s *Server) startConn(nc net.Conn) {
 		c.serve()
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.counters.add(c.ctr)
 		s.mu.Unlock()
 		s.counters.currConns.Add(^uint64(0))
 	}()
@@ -342,7 +346,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Counters returns a snapshot of the request pipeline.
 func (s *Server) Counters() RequestCounters {
-	c := &s.counters
+	c := s.totals()
 	return RequestCounters{
 		InFlight:  c.inFlight.Load(),
 		Queued:    c.queued.Load(),

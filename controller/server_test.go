@@ -187,6 +187,36 @@ func TestServer_Stats(t *testing.T) {
 	assert.Equal(t, "1", stats["curr_connections"])
 }
 
+// TestServer_StatsAddUpConnections checks that the counts each connection
+// keeps reach `stats` while it is open and after it closes, and that `stats
+// reset` from one connection zeroes another's.
+func TestServer_StatsAddUpConnections(t *testing.T) {
+	srv, addr := startServer(t, Config{}, nil, Options{}, nil)
+	get := func(c net.Conn, r *bufio.Reader) {
+		roundTrip(t, c, r, "get a b\r\n", isLine("END"))
+	}
+	cmdGet := func(c net.Conn, r *bufio.Reader) string {
+		return statLines(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))["cmd_get"]
+	}
+	a, b := dial(t, addr), dial(t, addr)
+	ra, rb := bufio.NewReader(a), bufio.NewReader(b)
+	get(a, ra)
+	get(b, rb)
+	assert.Equal(t, "4", cmdGet(b, rb), "both open connections' gets")
+
+	require.NoError(t, a.Close())
+	waitFor(t, "a to close", func() bool { return srv.counters.currConns.Load() == 1 })
+	assert.Equal(t, "4", cmdGet(b, rb), "a closed connection's gets stay counted")
+
+	c := dial(t, addr)
+	rc := bufio.NewReader(c)
+	get(c, rc)
+	assert.Equal(t, "RESET\r\n", roundTrip(t, b, rb, "stats reset\r\n", isLine("RESET")))
+	assert.Equal(t, "0", cmdGet(c, rc), "reset from b zeroes c's and the closed a's")
+	get(c, rc)
+	assert.Equal(t, "2", cmdGet(b, rb))
+}
+
 // statLines maps the STAT lines of a stats reply to their values.
 func statLines(t *testing.T, reply string) map[string]string {
 	t.Helper()

@@ -57,8 +57,10 @@ var cmdStatNames = [numCmdStats]string{
 	cmdMeta: "cmd_meta",
 }
 
-// counters are the server-wide statistics, updated by every connection.
-// All fields are atomics; `stats reset` zeroes the resettable ones.
+// counters are the server's statistics. The server's own holds the
+// connection counts and verbosity; each connection keeps its per-request
+// counts in one of its own. All fields are atomics; `stats reset` zeroes the
+// resettable ones.
 type counters struct {
 	// Connection counts.
 	currConns, totalConns, rejectedConns atomic.Uint64
@@ -76,6 +78,61 @@ type counters struct {
 	storeTooLarge, storeNoMemory               atomic.Uint64
 	bytesRead, bytesWritten                    atomic.Uint64
 	verbosity                                  atomic.Uint32 // level set by the verbosity command
+}
+
+// perRequest lists the counts a connection keeps, in a fixed order.
+func (c *counters) perRequest() []*atomic.Uint64 {
+	list := []*atomic.Uint64{
+		&c.inFlight, &c.queued, &c.completed, &c.errors,
+		&c.getHits, &c.getMisses, &c.deleteHits, &c.deleteMisses,
+		&c.incrHits, &c.incrMisses, &c.decrHits, &c.decrMisses,
+		&c.casHits, &c.casMisses, &c.casBadval, &c.touchHits, &c.touchMisses,
+		&c.storeTooLarge, &c.storeNoMemory, &c.bytesRead, &c.bytesWritten,
+	}
+	for i := range c.cmd {
+		list = append(list, &c.cmd[i])
+	}
+	return list
+}
+
+// add adds the per-request counts of o to c.
+func (c *counters) add(o *counters) {
+	mine := c.perRequest()
+	for i, a := range o.perRequest() {
+		mine[i].Add(a.Load())
+	}
+}
+
+// totals returns the server's counters with every open connection's
+// per-request counts added.
+func (s *Server) totals() *counters {
+	t := new(counters)
+	for _, a := range []struct{ dst, src *atomic.Uint64 }{
+		{&t.currConns, &s.counters.currConns},
+		{&t.totalConns, &s.counters.totalConns},
+		{&t.rejectedConns, &s.counters.rejectedConns},
+	} {
+		a.dst.Store(a.src.Load())
+	}
+	t.verbosity.Store(s.counters.verbosity.Load())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.add(&s.counters)
+	for c := range s.conns {
+		t.add(c.ctr)
+	}
+	return t
+}
+
+// resetCounters is `stats reset`: it resets the server's counters and every
+// open connection's.
+func (s *Server) resetCounters() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counters.reset()
+	for c := range s.conns {
+		c.ctr.reset()
+	}
 }
 
 // reset zeroes what memcached's `stats reset` zeroes: cumulative counts, not
@@ -98,7 +155,7 @@ func (c *counters) reset() {
 // generalStats returns plain `stats` in memcached's order, without the
 // lines of the extra source.
 func (s *Server) generalStats(now time.Time) []Stat {
-	c := &s.counters
+	c := s.totals()
 	u := func(a *atomic.Uint64) string { return strconv.FormatUint(a.Load(), 10) }
 	user, sys := rusage()
 	lines := []Stat{

@@ -36,32 +36,56 @@ func replicaKey(key string) (string, error) {
 }
 
 // escapeKey writes each byte mcclient refuses, and the escape byte, as
-// keyEscape followed by a printable code.
+// keyEscape followed by a printable code; runs of other bytes are copied
+// whole, into a builder sized once.
 func escapeKey(key string) string {
 	var b strings.Builder
-	b.Grow(len(key) + 8)
+	b.Grow(len(key) + escapedBytes(key))
+	start := 0
 	for i := 0; i < len(key); i++ {
 		c := key[i]
+		if !escaped[c] {
+			continue
+		}
+		b.WriteString(key[start:i])
+		b.WriteByte(keyEscape)
 		switch {
 		case c <= ' ':
-			b.WriteByte(keyEscape)
 			b.WriteByte('A' + c)
 		case c == 0x7f:
-			b.WriteByte(keyEscape)
 			b.WriteByte('!')
-		case c == keyEscape:
-			b.WriteByte(keyEscape)
+		default: // keyEscape
 			b.WriteByte('#')
-		default:
-			b.WriteByte(c)
+		}
+		start = i + 1
+	}
+	b.WriteString(key[start:])
+	return b.String()
+}
+
+// escaped marks the bytes replicaKey escapes.
+var escaped = func() (t [256]bool) {
+	for c := 0; c <= ' '; c++ {
+		t[c] = true
+	}
+	t[0x7f], t[keyEscape] = true, true
+	return t
+}()
+
+// escapedBytes counts the bytes of key that replicaKey escapes.
+func escapedBytes(key string) int {
+	n := 0
+	for i := 0; i < len(key); i++ {
+		if escaped[key[i]] {
+			n++
 		}
 	}
-	return b.String()
+	return n
 }
 
 func needsEscape(key string) bool {
 	for i := 0; i < len(key); i++ {
-		if c := key[i]; c <= ' ' || c == 0x7f || c == keyEscape {
+		if escaped[key[i]] {
 			return true
 		}
 	}

@@ -19,6 +19,7 @@ func TestReplicaKey_RoundTrip(t *testing.T) {
 		{"space escaped", "a b", "a\xffab"},
 		{"DEL escaped", "\x7f", "\xff!"},
 		{"escape byte escaped", "\xff", "\xff#"},
+		{"escapes at both ends and in a row", "\x00mid\x01\x7f", "\xffAmid\xffB\xff!"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

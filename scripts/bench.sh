@@ -10,14 +10,24 @@
 #
 #   scripts/bench.sh [--time 10s] [--concurrency 32] [--value-size 100] [--rounds 3]
 #                    [--modes "eventual sequential linearizable"] [--single yes|no]
-#                    [--latency yes|no]
+#                    [--latency yes|no] [--threads 2] [--perreq yes|no] [--before BIN]
 #
 # --latency yes also runs `memcons bench` (Go client, same concurrency, 9:1
 # get/set) once per target and prints p50/p99 of reads and writes.
+#
+# --perreq yes also measures, in each round while memcaslap runs, the CPU
+# time, syscalls and context switches per request served of the front
+# process (memcached, nutcracker, the memcons peers) and of its backing
+# memcacheds, with `perf stat` over the middle of the run, and prints their
+# medians. Requests served are the front's (for twemproxy its memcached's)
+# cmd_get + cmd_set delta over the same window.
+#
+# --before BIN adds the single-peer and cluster targets again, run with the
+# memcons binary BIN (e.g. one built from main), in the same rounds.
 set -euo pipefail
 
 time_s=10s concurrency=32 value_size=100 rounds=3 modes="eventual sequential linearizable"
-single=yes latency=no
+single=yes latency=no threads=2 perreq=no before=""
 while (($# > 0)); do
 	case "$1" in
 	--time) time_s="$2" ;;
@@ -27,11 +37,16 @@ while (($# > 0)); do
 	--modes) modes="$2" ;;
 	--single) single="$2" ;;
 	--latency) latency="$2" ;;
+	--threads) threads="$2" ;;
+	--perreq) perreq="$2" ;;
+	--before) before="$2" ;;
 	*) echo "bench.sh: unknown argument $1" >&2 && exit 2 ;;
 	esac
 	shift 2
 done
-for tool in memcached memcaslap go; do
+tools=(memcached memcaslap go)
+[[ "$perreq" == yes ]] && tools+=(perf)
+for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null || { echo "bench.sh: $tool not installed (apt-get install memcached libmemcached-tools)" >&2; exit 1; }
 done
 
@@ -47,10 +62,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port sets port to a loopback port nobody listens on, from 20000 up.
-# It sets a variable rather than printing: in a $(...) subshell next_port
-# would not advance, and ports not yet listened on would be handed out twice.
-next_port=20000 port=0
+# free_port sets port to a loopback port nobody listens on, from a random
+# start between 20000 and 39999 (two runs at once then rarely race for the
+# same ports). It sets a variable rather than printing: in a $(...) subshell
+# next_port would not advance, and ports not yet listened on would be handed
+# out twice.
+next_port=$((20000 + RANDOM % 20000)) port=0
 free_port() {
 	while (exec 3<>"/dev/tcp/127.0.0.1/$next_port") 2>/dev/null; do next_port=$((next_port + 1)); done
 	port=$next_port
@@ -67,9 +84,11 @@ wait_port() {
 }
 user=()
 [[ "$(id -u)" == 0 ]] && user=(-u root)
+# start_memcached PORT: sets last_pid to its pid.
 start_memcached() {
 	memcached -l 127.0.0.1 -p "$1" -U 0 -m 256 -I 2m -t 2 "${user[@]}" &
 	started+=($!)
+	last_pid=$!
 	wait_port "$1"
 }
 
@@ -101,16 +120,22 @@ wait_memcons() {
 }
 
 peer_pids=()
-# start_cluster NAME MODE STORE N: an N-peer cluster, each peer over its own
-# fresh memcached (or the embedded store); sets port to peer1's client port.
+# start_cluster NAME MODE STORE N [BIN]: an N-peer cluster, each peer over its
+# own fresh memcached (or the embedded store), run by BIN (default the build
+# of this tree); sets port to peer1's client port, front to the peers' pids
+# and back to the memcacheds' (comma-separated).
 start_cluster() {
-	local name="$1" mode="$2" store="$3" n="$4" i first=""
+	local name="$1" mode="$2" store="$3" n="$4" exe="${5:-$bin}" i first=""
+	front="" back=""
 	local -a clients=() peerps=() replicas=()
 	for ((i = 1; i <= n; i++)); do
 		free_port && clients+=("$port")
 		free_port && peerps+=("$port")
 		free_port && replicas+=("$port")
-		[[ "$store" == memcached ]] && start_memcached "$port"
+		if [[ "$store" == memcached ]]; then
+			start_memcached "$port"
+			back+="${back:+,}$last_pid"
+		fi
 	done
 	{
 		echo "[cluster]"
@@ -129,20 +154,24 @@ start_cluster() {
 		done
 	} >"$tmp/$name.ini"
 	for ((i = 1; i <= n; i++)); do
-		"$bin" serve --config "$tmp/$name.ini" --name "peer$i" >"$tmp/$name-peer$i.log" 2>&1 &
+		"$exe" serve --config "$tmp/$name.ini" --name "peer$i" >"$tmp/$name-peer$i.log" 2>&1 &
 		started+=($!)
 		peer_pids+=($!)
+		front+="${front:+,}$!"
 	done
 	wait_memcons "${clients[0]}"
 	port=${clients[0]}
 }
 
-labels=() ports=()
-add_target() { labels+=("$1") && ports+=("$2"); }
+# Per target: its label, client port, the pids of its front processes and
+# of its backing memcacheds, and the port whose stats count its requests.
+labels=() ports=() fronts=() backs=() counted=()
+add_target() { labels+=("$1") ports+=("$2") fronts+=("$3") backs+=("$4") counted+=("$5"); }
+add_cluster() { add_target "$1" "$port" "$front" "$back" "$port"; }
 
-free_port && start_memcached "$port" && add_target "memcached" "$port"
+free_port && start_memcached "$port" && add_target "memcached" "$port" "$last_pid" "" "$port"
 if command -v nutcracker >/dev/null; then
-	free_port && replica=$port && start_memcached "$replica"
+	free_port && replica=$port && start_memcached "$replica" && replica_pid=$last_pid
 	free_port && proxy=$port
 	free_port && proxy_stats=$port
 	cat >"$tmp/nutcracker.yml" <<YML
@@ -157,31 +186,91 @@ YML
 	nutcracker -c "$tmp/nutcracker.yml" -s "$proxy_stats" -a 127.0.0.1 -p "$tmp/nutcracker.pid" -o "$tmp/nutcracker.log" &
 	started+=($!)
 	wait_port "$proxy"
-	add_target "twemproxy -> memcached" "$proxy"
+	# nutcracker daemonizes only with -d; $! is nutcracker itself.
+	add_target "twemproxy -> memcached" "$proxy" "$!" "$replica_pid" "$replica"
 fi
-if [[ "$single" == yes ]]; then
-	start_cluster single eventual memcached 1 && add_target "memcons, 1 peer -> memcached" "$port"
-	start_cluster embedded eventual memory 1 && add_target "memcons, 1 peer, embedded" "$port"
-fi
-for mode in $modes; do
-	start_cluster "$mode" "$mode" memcached 3 && add_target "memcons $mode, 3 peers" "$port"
-done
+# add_memcons SUFFIX BIN: the memcons targets run by BIN, labels + SUFFIX.
+add_memcons() {
+	local sfx="$1" exe="$2" tag="${1:+-before}"
+	if [[ "$single" == yes ]]; then
+		start_cluster "single$tag" eventual memcached 1 "$exe" && add_cluster "memcons, 1 peer -> memcached$sfx"
+		start_cluster "embedded$tag" eventual memory 1 "$exe" && add_cluster "memcons, 1 peer, embedded$sfx"
+	fi
+	for mode in $modes; do
+		start_cluster "$mode$tag" "$mode" memcached 3 "$exe" && add_cluster "memcons $mode, 3 peers$sfx"
+	done
+}
+add_memcons "" "$bin"
+[[ -n "$before" ]] && add_memcons " (before)" "$before"
 
 # tps runs memcaslap against $1 and prints its TPS.
 tps() {
-	memcaslap -s "127.0.0.1:$1" -T 2 -c "$concurrency" -X "$value_size" -t "$time_s" 2>&1 |
+	memcaslap -s "127.0.0.1:$1" -T "$threads" -c "$concurrency" -X "$value_size" -t "$time_s" 2>&1 |
 		awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i + 1) }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-for i in "${!labels[@]}"; do : >"$tmp/tps$i"; done
+# served PORT: cmd_get + cmd_set in the stats of the server at PORT.
+served() {
+	exec 3<>"/dev/tcp/127.0.0.1/$1"
+	printf 'stats\r\n' >&3
+	local n=0 word name value
+	while read -r -t 5 word name value <&3; do
+		[[ "$word" == END* ]] && break
+		[[ "$name" == cmd_get || "$name" == cmd_set ]] && n=$((n + ${value%$'\r'}))
+	done
+	exec 3>&-
+	echo "$n"
+}
+
+# perf_window PIDS SECONDS OUT: perf stat of the processes PIDS (commas) for
+# SECONDS, as "task_clock_ms syscalls context_switches" into OUT.
+perf_window() {
+	if [[ -z "$1" ]]; then
+		echo "0 0 0" >"$3"
+		return
+	fi
+	perf stat -x, -e task-clock,raw_syscalls:sys_enter,context-switches -p "$1" -- sleep "$2" 2>&1 |
+		awk -F, '$3 == "task-clock" { t = $1 } $3 == "raw_syscalls:sys_enter" { s = $1 } $3 == "context-switches" { c = $1 }
+			END { print t + 0, s + 0, c + 0 }' >"$3"
+}
+
+# measure I ROUND: memcaslap against target I, with perf windows over its
+# middle when --perreq yes; appends to the target's result files.
+secs="${time_s%s}"
+window=$((secs > 4 ? secs - 2 : secs / 2))
+measure() {
+	local i="$1" pid v n0 n1
+	if [[ "$perreq" != yes ]]; then
+		v="$(tps "${ports[i]}")"
+		echo "${v:-0}" >>"$tmp/tps$i"
+		return
+	fi
+	tps "${ports[i]}" >"$tmp/tps.out" &
+	pid=$!
+	sleep 1
+	n0="$(served "${counted[i]}")"
+	perf_window "${fronts[i]}" "$window" "$tmp/front.out" &
+	local fp=$!
+	perf_window "${backs[i]}" "$window" "$tmp/back.out"
+	wait "$fp"
+	n1="$(served "${counted[i]}")"
+	wait "$pid"
+	v="$(cat "$tmp/tps.out")"
+	echo "${v:-0}" >>"$tmp/tps$i"
+	read -r ft fs fc <"$tmp/front.out"
+	read -r bt bs bc <"$tmp/back.out"
+	awk -v n=$((n1 - n0)) -v ft="$ft" -v fs="$fs" -v fc="$fc" -v bt="$bt" -v bs="$bs" -v bc="$bc" 'BEGIN {
+		if (n <= 0) n = 1
+		printf "%.2f %.3f %.3f %.2f %.3f %.3f\n", ft * 1000 / n, fs / n, fc / n, bt * 1000 / n, bs / n, bc / n }' >>"$tmp/per$i"
+}
+
+for i in "${!labels[@]}"; do : >"$tmp/tps$i" && : >"$tmp/per$i"; done
 for r in $(seq "$rounds"); do
 	line="round $r:"
 	for i in "${!labels[@]}"; do
-		v="$(tps "${ports[i]}")"
-		[[ -n "$v" ]] || v=0
-		echo "$v" >>"$tmp/tps$i"
-		line+=" ${labels[i]} $v;"
+		measure "$i"
+		line+=" ${labels[i]} $(tail -n 1 "$tmp/tps$i");"
 	done
 	echo "$line"
 done
@@ -192,17 +281,31 @@ done
 plain="$(median <"$tmp/tps0")"
 ratio() { awk -v a="$1" -v b="$plain" 'BEGIN { printf "%.2f", a / b }'; }
 echo
-echo "memcaslap -T 2 -c $concurrency -X $value_size -t $time_s, median of $rounds rounds"
-printf '%-34s %10s %7s\n' target ops/s ratio
+echo "memcaslap -T $threads -c $concurrency -X $value_size -t $time_s, median of $rounds rounds"
+printf '%-44s %10s %7s\n' target ops/s ratio
 for i in "${!labels[@]}"; do
 	v="$(median <"$tmp/tps$i")"
-	printf '%-34s %10s %7s\n' "${labels[i]}" "$v" "$(ratio "$v")"
+	printf '%-44s %10s %7s\n' "${labels[i]}" "$v" "$(ratio "$v")"
 done
+
+if [[ "$perreq" == yes ]]; then
+	echo
+	echo "per request served, median of $rounds rounds (perf stat over ${window}s of each run)"
+	echo "front = memcached itself / nutcracker / every memcons peer; back = their memcacheds"
+	printf '%-44s %9s %9s %9s %9s %9s %9s\n' target front_us f_sysc f_csw back_us b_sysc b_csw
+	for i in "${!labels[@]}"; do
+		line="$(printf '%-44s' "${labels[i]}")"
+		for col in 1 2 3 4 5 6; do
+			line+="$(printf ' %9s' "$(awk -v c=$col '{ print $c }' "$tmp/per$i" | median)")"
+		done
+		echo "$line"
+	done
+fi
 
 if [[ "$latency" == yes ]]; then
 	echo
 	echo "memcons bench --conns $concurrency --value-size $value_size --duration $time_s (9:1 get/set)"
-	printf '%-34s %10s %10s %10s %10s %10s\n' target ops/s read_p50 read_p99 write_p50 write_p99
+	printf '%-44s %10s %10s %10s %10s %10s\n' target ops/s read_p50 read_p99 write_p50 write_p99
 	for i in "${!labels[@]}"; do
 		"$bin" bench --addr "127.0.0.1:${ports[i]}" --conns "$concurrency" --value-size "$value_size" \
 			--duration "$time_s" --quiet >"$tmp/lat$i.txt" 2>&1 || { cat "$tmp/lat$i.txt" >&2; continue; }
@@ -210,6 +313,6 @@ if [[ "$latency" == yes ]]; then
 			/^ran / { for (f = 1; f <= NF; f++) if ($f == "ops/s,") ops = $(f - 1) }
 			$1 == "reads" && NF >= 8 { rp50 = $3; rp99 = $4 }
 			$1 == "writes" && NF >= 8 { wp50 = $3; wp99 = $4 }
-			END { printf "%-34s %10s %10s %10s %10s %10s\n", label, ops, rp50, rp99, wp50, wp99 }' "$tmp/lat$i.txt"
+			END { printf "%-44s %10s %10s %10s %10s %10s\n", label, ops, rp50, rp99, wp50, wp99 }' "$tmp/lat$i.txt"
 	done
 fi

@@ -77,17 +77,12 @@ type frame struct {
 
 // appendFrame appends the encoding of f to dst.
 func appendFrame(dst []byte, f frame) []byte {
+	if f.kind == kindPush || f.kind == kindItems {
+		return appendFrameFunc(dst, f.kind, len(f.items), func(i int) kvcontroller.Item { return f.items[i] })
+	}
 	start := len(dst)
 	dst = append(dst, f.kind, 0, 0, 0, 0, 0, 0, 0, 0)
 	switch f.kind {
-	case kindPush, kindItems:
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(f.items)))
-		for _, it := range f.items {
-			dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.Key)))
-			dst = append(dst, it.Key...)
-			dst = binary.BigEndian.AppendUint32(dst, uint32(kvcontroller.EnvelopeSize(it)))
-			dst = kvcontroller.AppendEnvelope(dst, it)
-		}
 	case kindFlush:
 		dst = binary.BigEndian.AppendUint64(dst, f.version)
 	case kindRequest:
@@ -102,9 +97,31 @@ func appendFrame(dst []byte, f frame) []byte {
 		}
 		dst = append(dst, full)
 	}
+	return sealFrame(dst, start)
+}
+
+// appendFrameFunc appends an item frame (push or items) of the n items
+// item(0) ... item(n-1) to dst, encoding each value straight into dst.
+func appendFrameFunc(dst []byte, kind byte, n int, item func(int) kvcontroller.Item) []byte {
+	start := len(dst)
+	dst = append(dst, kind, 0, 0, 0, 0, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	for i := range n {
+		it := item(i)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.Key)))
+		dst = append(dst, it.Key...)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(kvcontroller.EnvelopeSize(it)))
+		dst = kvcontroller.AppendEnvelope(dst, it)
+	}
+	return sealFrame(dst, start)
+}
+
+// sealFrame fills in the length and checksum of the frame that starts at
+// dst[start:].
+func sealFrame(dst []byte, start int) []byte {
 	payload := dst[start+frameHeader:]
 	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(dst[start+5:], frameChecksum(f.kind, payload))
+	binary.BigEndian.PutUint32(dst[start+5:], frameChecksum(dst[start], payload))
 	return dst
 }
 

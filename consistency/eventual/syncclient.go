@@ -15,6 +15,8 @@ type syncConn struct {
 	c  net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
+	// out is the reused buffer sendPushes encodes frames into.
+	out []byte
 }
 
 // maxPayload is the largest frame this peer accepts: room for one item of
@@ -152,7 +154,10 @@ func (m *Mode) dropConn(sc *syncConn) {
 	_ = sc.c.Close()
 }
 
-// sendPushes writes every queued push to the peer in batches.
+// sendPushes writes every queued push to the peer in batches. Frames are
+// encoded into one reused buffer (each value copied once, into it) that goes
+// to the socket in one write whenever it holds batchBytes, and at the end of
+// a batch.
 func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 	for {
 		batch := l.take(m.tuning().PushBatch)
@@ -162,46 +167,52 @@ func (m *Mode) sendPushes(sc *syncConn, l *link) error {
 		if err := sc.c.SetWriteDeadline(time.Now().Add(m.syncTimeout())); err != nil {
 			return fmt.Errorf("push to %s: %w", l.name, err)
 		}
-		var items []kvcontroller.Item
-		size := 0
-		send := func(f frame) error {
-			_, err := sc.bw.Write(appendFrame(nil, f))
-			return err
+		if err := sc.bw.Flush(); err != nil { // sc.out bypasses bw
+			return fmt.Errorf("push to %s: %w", l.name, err)
 		}
-		sendItems := func() error {
-			if len(items) == 0 {
-				return nil
-			}
-			err := send(frame{kind: kindPush, items: items})
-			items, size = nil, 0
-			return err
-		}
-		for _, e := range batch {
-			var err error
-			if e.flush != 0 {
-				if err = sendItems(); err == nil {
-					err = send(frame{kind: kindFlush, version: e.flush})
+		out := sc.out[:0]
+		first, size := 0, 0 // the items of batch not yet in out, and their size
+		for i, e := range batch {
+			if e.flush == 0 {
+				if size += itemWireSize(e.item); size < batchBytes {
+					continue
 				}
+				out = appendPushFrame(out, batch[first:i+1])
 			} else {
-				items = append(items, e.item)
-				if size += itemWireSize(e.item); size >= batchBytes {
-					err = sendItems()
+				out = appendPushFrame(out, batch[first:i])
+				out = appendFrame(out, frame{kind: kindFlush, version: e.flush})
+			}
+			first, size = i+1, 0
+			if len(out) >= batchBytes {
+				if _, err := sc.c.Write(out); err != nil {
+					return fmt.Errorf("push to %s: %w", l.name, err)
 				}
-			}
-			if err != nil {
-				return fmt.Errorf("push to %s: %w", l.name, err)
+				out = out[:0]
 			}
 		}
-		if err := sendItems(); err != nil {
+		out = appendPushFrame(out, batch[first:])
+		if _, err := sc.c.Write(out); err != nil {
 			return fmt.Errorf("push to %s: %w", l.name, err)
 		}
-		if err := sc.bw.Flush(); err != nil {
-			return fmt.Errorf("push to %s: %w", l.name, err)
+		if cap(out) <= maxKeptOut {
+			sc.out = out[:0]
 		}
 		l.mu.Lock()
 		l.pushed += uint64(len(batch))
 		l.mu.Unlock()
 	}
+}
+
+// maxKeptOut bounds the push buffer a connection keeps between batches.
+const maxKeptOut = 2 * batchBytes
+
+// appendPushFrame appends one push frame of the writes in entries (which
+// hold no flush) to dst; none if entries is empty.
+func appendPushFrame(dst []byte, entries []pushEntry) []byte {
+	if len(entries) == 0 {
+		return dst
+	}
+	return appendFrameFunc(dst, kindPush, len(entries), func(i int) kvcontroller.Item { return entries[i].item })
 }
 
 // syncWith asks the peer for every write after this peer's cursor into its

@@ -74,6 +74,47 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}
 }
 
+// TestCodec_PushFrameAppendsAfterDst checks that the push encoder used by
+// sendPushes appends frames that read back whole, one after another in one
+// buffer, and that it encodes nothing for no entries.
+func TestCodec_PushFrameAppendsAfterDst(t *testing.T) {
+	entries := []pushEntry{
+		{item: kvcontroller.Item{Key: "a", Value: []byte("hello"), Flags: 7, Version: 42}},
+		{item: kvcontroller.Item{Key: "gone", Value: []byte{}, Version: 3, Tombstone: true}},
+	}
+	tests := []struct {
+		name    string
+		entries []pushEntry
+		frames  int
+	}{
+		{"none", nil, 0},
+		{"one", entries[:1], 1},
+		{"two", entries, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := appendFrame(nil, frame{kind: kindFlush, version: 9})
+			b := appendPushFrame(bytes.Clone(prefix), tt.entries)
+			r := bytes.NewReader(b)
+			first, _, err := readFrame(r, maxPayload)
+			require.NoError(t, err)
+			assert.Equal(t, frame{kind: kindFlush, version: 9}, first)
+			if tt.frames == 0 {
+				assert.Equal(t, len(prefix), len(b))
+				return
+			}
+			got, _, err := readFrame(r, maxPayload)
+			require.NoError(t, err)
+			want := frame{kind: kindPush}
+			for _, e := range tt.entries {
+				want.items = append(want.items, e.item)
+			}
+			assert.Equal(t, want, got)
+			assert.Zero(t, r.Len(), "one frame per call")
+		})
+	}
+}
+
 func TestCodec_RefusesBadFrames(t *testing.T) {
 	good := appendFrame(nil, frame{kind: kindPush, items: []kvcontroller.Item{{Key: "k", Value: []byte("v"), Version: 1}}})
 	flip := func(i int) []byte {

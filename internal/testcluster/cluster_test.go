@@ -68,6 +68,7 @@ func TestCluster_WrongCredentialsRefused(t *testing.T) {
 			// Replace peer3 by an impostor that differs in one credential.
 			c.Kill(2)
 			require.NoError(t, c.WaitState(0, 2, false, c.opts.HeartbeatTimeout+slack))
+			require.NoError(t, c.WaitState(1, 2, false, c.opts.HeartbeatTimeout+slack))
 			tt.mutate(&c.cfgs[2])
 			// An impostor is another process with data of its own: peer3's
 			// data directory would refuse another cluster or mode.

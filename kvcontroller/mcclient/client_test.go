@@ -172,6 +172,40 @@ func TestClient_MixedOps(t *testing.T) {
 	}
 }
 
+// TestClient_AbandonedCallsDoNotLeak mixes callers that give up at once
+// (their calls are abandoned while queued or in flight, and their replies
+// still arrive) with callers that check every reply: pooled calls must never
+// carry one caller's reply to another.
+func TestClient_AbandonedCallsDoNotLeak(t *testing.T) {
+	ctx := context.Background()
+	c := newTestClient(t, Options{Addr: memcachedtest.Start(t), Conns: 2, Timeout: 10 * time.Second})
+	var g errgroup.Group
+	for w := range 16 {
+		g.Go(func() error {
+			rng := rand.New(rand.NewPCG(uint64(w), 13))
+			for op := range 300 {
+				k := fmt.Sprintf("w%d-k%d", w, rng.IntN(4))
+				if rng.IntN(3) == 0 {
+					quick, cancel := context.WithTimeout(ctx, time.Duration(rng.IntN(50))*time.Microsecond)
+					_, _ = c.Get(quick, k) // most give up; which ones does not matter
+					cancel()
+					continue
+				}
+				v := []byte(fmt.Sprintf("w%d-op%d", w, op))
+				if err := c.Set(ctx, k, v, 0); err != nil {
+					return err
+				}
+				got, err := c.Get(ctx, k)
+				if err != nil || !bytes.Equal(got, v) {
+					return fmt.Errorf("get %s: want %q, got %q, %v", k, v, got, err)
+				}
+			}
+			return nil
+		})
+	}
+	require.NoError(t, g.Wait())
+}
+
 // TestClient_TooLarge checks that memcached's refusal of an item's size is
 // ErrTooLarge and leaves the connection in step.
 func TestClient_TooLarge(t *testing.T) {

@@ -143,7 +143,8 @@ func (pc *pipeConn) roundTripDirect(c *call, deadline time.Time) bool {
 		pc.mu.Unlock()
 		return false
 	}
-	err := bc.nc.SetWriteDeadline(deadline)
+	// One deadline for both directions: the runtime then arms one timer.
+	err := bc.nc.SetDeadline(deadline)
 	if err == nil {
 		err = writeRequest(bc.w, c)
 	}
@@ -157,11 +158,8 @@ func (pc *pipeConn) roundTripDirect(c *call, deadline time.Time) bool {
 		c.fail(bc.err)
 		return true
 	}
-	err = bc.nc.SetReadDeadline(deadline)
 	var rep reply
-	if err == nil {
-		rep, err = readReply(bc.r, c)
-	}
+	rep, err = readReply(bc.r, c)
 	bc.rmu.Unlock()
 	if err != nil {
 		bc.kill(fmt.Errorf("read: %w", err))

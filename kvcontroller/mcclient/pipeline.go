@@ -19,7 +19,9 @@ const (
 
 // call is one request travelling through a pipelined connection: from its
 // caller into the connection's queue, through the writer into the in-flight
-// queue, and to the reader, which pairs it with its reply.
+// queue, and to the reader, which pairs it with its reply. Calls are pooled:
+// the caller returns a call it has read the result of (release); an
+// abandoned call stays with whoever holds it.
 type call struct {
 	op      opKind
 	key     string   // replica key of get, set and delete
@@ -28,22 +30,42 @@ type call struct {
 	exptime int32    // set: memcached expiration
 
 	state atomic.Int32
-	done  chan struct{} // closed when state becomes callDone
+	// done receives one token when state becomes callDone; the caller
+	// takes it (in roundTrips or abandon) before reading the result.
+	done chan struct{}
 
-	// Written before done is closed, read by the caller after.
+	// Written before the token is sent, read by the caller after.
 	rep reply
 	err error // transport or protocol failure; the connection was closed
 }
 
+// calls pools calls with their done channel, saving two allocations per
+// request.
+var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
 func newCall(op opKind) *call {
-	return &call{op: op, done: make(chan struct{})}
+	c := calls.Get().(*call)
+	c.op = op
+	return c
+}
+
+// release returns c to the pool if its caller took its result; an
+// abandoned call may still be held by a writer or reader and is left alone.
+func (c *call) release() {
+	if c.state.Load() != callDone {
+		return
+	}
+	c.key, c.keys, c.value, c.exptime = "", nil, nil, 0
+	c.rep, c.err = reply{}, nil
+	c.state.Store(callPending)
+	calls.Put(c)
 }
 
 // finish hands the reply to the caller unless it gave up.
 func (c *call) finish(rep reply, err error) {
 	c.rep, c.err = rep, err
 	if c.state.CompareAndSwap(callPending, callDone) {
-		close(c.done)
+		c.done <- struct{}{} // room for exactly this one token
 	}
 }
 
@@ -178,6 +200,11 @@ func (p *pipeline) getMulti(ctx context.Context, keys []string) (map[string][]by
 		c.key, c.keys = g[0], g // c.key picks the connection
 		calls = append(calls, c)
 	}
+	defer func() {
+		for _, c := range calls {
+			c.release()
+		}
+	}()
 	if err := p.roundTrips(ctx, calls); err != nil {
 		return nil, err
 	}
@@ -193,12 +220,17 @@ func (p *pipeline) getMulti(ctx context.Context, keys []string) (map[string][]by
 	return found, nil
 }
 
-// roundTrip queues c on its key's connection and waits for its reply.
+// roundTrip queues c on its key's connection, waits for its reply and
+// releases c.
 func (p *pipeline) roundTrip(ctx context.Context, c *call) (reply, error) {
-	if err := p.roundTrips(ctx, []*call{c}); err != nil {
+	one := [1]*call{c}
+	if err := p.roundTrips(ctx, one[:]); err != nil {
+		c.release()
 		return reply{}, err
 	}
-	return c.rep, nil
+	rep := c.rep
+	c.release()
+	return rep, nil
 }
 
 // roundTrips queues calls (or does the round trip of a single call at once
@@ -217,10 +249,15 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 	}
 	deadline := time.Now().Add(p.timeout)
 	if len(calls) == 1 && p.conns[p.connFor(calls[0].key)].roundTripDirect(calls[0], deadline) {
+		<-calls[0].done // finished: take its token
 		return callsErr(calls)
 	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+	timer := timers.Get().(*time.Timer)
+	timer.Reset(p.timeout)
+	defer func() {
+		timer.Stop()
+		timers.Put(timer)
+	}()
 	giveUp := func(from int, err error) error {
 		for _, c := range calls[from:] {
 			c.abandon()
@@ -253,6 +290,14 @@ func (p *pipeline) roundTrips(ctx context.Context, calls []*call) error {
 	}
 	return callsErr(calls)
 }
+
+// timers pools the stopped timers that bound roundTrips. Since Go 1.23 a
+// stopped or reset timer delivers no stale tick.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // callsErr returns the first failure among finished calls.
 func callsErr(calls []*call) error {
