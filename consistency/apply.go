@@ -10,8 +10,9 @@ import (
 // maxRelativeExptime is memcached's bound: larger exptimes are unix times.
 const maxRelativeExptime = 60 * 60 * 24 * 30
 
-// maxCounterLen is memcached's longest value incr/decr will parse.
-const maxCounterLen = 23
+// slabChunkMax is memcached 1.6's default largest slab chunk: a bigger
+// item is stored chunked, and incr/decr call a chunked item non-numeric.
+const slabChunkMax = 512 << 10
 
 // expiredNow marks an exptime that is already in the past.
 const expiredNow = -1
@@ -42,6 +43,21 @@ func Live(it kvcontroller.Item, now int64) bool {
 
 func expired(exptime, now int64) bool {
 	return exptime != 0 && exptime <= now
+}
+
+// memcachedItemHeader is what memcached 1.6 adds to key and value when it
+// sizes an item: the item struct (48 bytes), the key's NUL, the data block's
+// "\r\n" and the cas unique (8 bytes).
+const memcachedItemHeader = 48 + 1 + 2 + 8
+
+// ItemSize is the size memcached 1.6 gives an item (header, key, 4 bytes
+// for non-zero flags, value), which its item size limit (-I) bounds.
+func ItemSize(keyLen int, valueLen int64, flags uint32) int64 {
+	size := int64(memcachedItemHeader) + int64(keyLen) + valueLen
+	if flags != 0 {
+		size += 4
+	}
+	return size
 }
 
 // EffectKind says what a write does to its key in the store.
@@ -97,8 +113,10 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		if cur == nil {
 			return Effect{}, notStored, nil
 		}
-		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
-			return Effect{}, Result{}, fmt.Errorf("%s %q: %w", req.Op, key, ErrTooLarge)
+		if itemSizeMax > 0 && ItemSize(len(key), int64(len(cur.Value)+len(req.Value)), cur.Flags) > int64(itemSizeMax) {
+			// memcached cannot allocate the joined item and answers
+			// NOT_STORED, keeping the old one.
+			return Effect{}, notStored, nil
 		}
 		joined := make([]byte, 0, len(cur.Value)+len(req.Value))
 		if req.Op == OpAppend {
@@ -123,6 +141,9 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 	case OpIncr, OpDecr:
 		if cur == nil {
 			return Effect{}, Result{Status: StatusNotFound}, nil
+		}
+		if ItemSize(len(key), int64(len(cur.Value)), cur.Flags) > slabChunkMax {
+			return Effect{}, Result{}, ErrNonNumeric
 		}
 		value, err := parseCounter(cur.Value)
 		if err != nil {
@@ -166,17 +187,19 @@ func keepMetaBits(it *kvcontroller.Item, cur *kvcontroller.Item) {
 	}
 }
 
-// parseCounter reads a stored value as memcached's incr does: optional
-// leading space, decimal digits, then the end or a space.
+// parseCounter reads a stored value as memcached's incr does (strtoull
+// through its safe_strtoull): optional leading white space, an optional
+// sign, decimal digits, then the end or white space. A minus sign is
+// refused only when the result, negated modulo 2^64, reads as a negative
+// int64, so "-0" is 0, as in memcached.
 func parseCounter(v []byte) (uint64, error) {
-	if len(v) == 0 || len(v) > maxCounterLen {
-		return 0, ErrNonNumeric
-	}
 	i := 0
 	for i < len(v) && isSpace(v[i]) {
 		i++
 	}
-	if i < len(v) && v[i] == '+' {
+	neg := false
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		neg = v[i] == '-'
 		i++
 	}
 	start := i
@@ -189,6 +212,12 @@ func parseCounter(v []byte) (uint64, error) {
 	n, err := strconv.ParseUint(string(v[start:i]), 10, 64)
 	if err != nil {
 		return 0, ErrNonNumeric
+	}
+	if neg {
+		n = -n
+		if int64(n) < 0 {
+			return 0, ErrNonNumeric
+		}
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package consistency
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,6 +36,10 @@ func TestAbsoluteExptime_MemcachedRules(t *testing.T) {
 func item(key, value string) *kvcontroller.Item {
 	return &kvcontroller.Item{Key: key, Value: []byte(value), Flags: 7, Exptime: testNow + 100, Version: 40}
 }
+
+// fullValue is one byte short of the item size limit (1 MiB) under key "k"
+// with item's flags: appending one byte fits, two do not.
+var fullValue = strings.Repeat("v", 1<<20-memcachedItemHeader-len("k")-4-1)
 
 func TestApplyWrite_Commands(t *testing.T) {
 	const version = 99
@@ -86,12 +91,30 @@ func TestApplyWrite_Commands(t *testing.T) {
 			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("0"), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusNumber, Number: 0}},
 		{"incr reads a padded value", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "9 "),
 			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("10"), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusNumber, Number: 10}},
+		// memcached reads values with strtoull: any length, a sign, text
+		// after a space.
+		{"incr reads a long number", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "0000000000000000000000000000000000000042"),
+			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("43                                      "), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusNumber, Number: 43}},
+		{"incr reads a number then text", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "8 junk"),
+			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("9     "), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusNumber, Number: 9}},
+		{"incr reads minus zero", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-0"),
+			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("1 "), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusNumber, Number: 1}},
+		{"incr reads minus a huge number modulo 2^64", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-18446744073709551615"),
+			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("2                    "), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusNumber, Number: 2}},
 		{"touch keeps version", Request{Op: OpTouch, Keys: []string{"k"}, Exptime: testNow + 5}, item("k", "v"),
 			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 5, Version: 40}, Result{Status: StatusTouched}},
 		{"touch to the past deletes", Request{Op: OpTouch, Keys: []string{"k"}, Exptime: expiredNow}, item("k", "v"),
 			EffectDelete, kvcontroller.Item{Key: "k"}, Result{Status: StatusTouched}},
 		{"touch missing", Request{Op: OpTouch, Keys: []string{"k"}, Exptime: 0}, nil,
 			EffectNone, kvcontroller.Item{}, Result{Status: StatusNotFound}},
+		// memcached sizes the joined item as it sizes a set (ItemSize) and,
+		// unable to allocate it, answers NOT_STORED and keeps the old one.
+		{"append that just fits", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("x")}, item("k", fullValue),
+			EffectPut, kvcontroller.Item{Key: "k", Value: []byte(fullValue + "x"), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusStored}},
+		{"append past the item limit refuses", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("xy")}, item("k", fullValue),
+			EffectNone, kvcontroller.Item{}, Result{Status: StatusNotStored}},
+		{"prepend past the item limit refuses", Request{Op: OpPrepend, Keys: []string{"k"}, Value: []byte("xy")}, item("k", fullValue),
+			EffectNone, kvcontroller.Item{}, Result{Status: StatusNotStored}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +142,8 @@ func TestApplyWrite_Errors(t *testing.T) {
 		{"incr on negative", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-1"), 0, ErrNonNumeric},
 		{"incr on empty", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", ""), 0, ErrNonNumeric},
 		{"incr on overflowing number", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "18446744073709551616"), 0, ErrNonNumeric},
-		{"append past the item limit", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("xyz")}, item("k", "ab"), 4, ErrTooLarge},
+		{"incr on minus five", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-5"), 0, ErrNonNumeric},
+		{"incr on a chunked item", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "1"+strings.Repeat(" ", slabChunkMax)), 0, ErrNonNumeric},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,7 +102,7 @@ func TestCommands_CmdStats(t *testing.T) {
 		counted[e.stat] = append(counted[e.stat], e.name)
 	}
 	reported := map[string]bool{}
-	for _, st := range (&Server{}).generalStats(time.Now()) {
+	for _, st := range (&Server{}).generalStats(time.Now(), &StoreStats{}) {
 		if strings.HasPrefix(st.Name, "cmd_") {
 			reported[st.Name] = true
 		}

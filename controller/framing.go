@@ -1,11 +1,10 @@
 package controller
 
-import "bytes"
+import (
+	"bytes"
 
-// memcachedItemHeader is what memcached 1.6 adds to key and value when it
-// sizes an item: the item struct (48 bytes), the key's NUL, the data block's
-// "\r\n" and the cas unique (8 bytes).
-const memcachedItemHeader = 48 + 1 + 2 + 8
+	"github.com/memcons/memcons/consistency"
+)
 
 // CheckItemSize returns ErrObjectTooLarge when cmd's data block would make
 // an item larger than itemSizeMax as memcached 1.6 counts it (header, key,
@@ -15,11 +14,7 @@ func CheckItemSize(cmd *Command, itemSizeMax int) error {
 	if cmd.DataLen == NoData {
 		return nil
 	}
-	size := int64(memcachedItemHeader) + int64(len(cmd.Keys[0])) + int64(cmd.DataLen)
-	if cmd.Flags != 0 {
-		size += 4
-	}
-	if size > int64(itemSizeMax) {
+	if consistency.ItemSize(len(cmd.Keys[0]), int64(cmd.DataLen), cmd.Flags) > int64(itemSizeMax) {
 		return ErrObjectTooLarge
 	}
 	return nil

@@ -162,11 +162,27 @@ func handleStats(c *conn, p *pending) error {
 	s := c.srv
 	switch p.cmd.Arg {
 	case "":
-		c.stats(s.generalStats(time.Now()))
+		var st *StoreStats
 		if s.opts.Extra != nil {
 			ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
-			c.stats(s.opts.Extra.Stats(ctx))
+			if got, err := s.opts.Extra.StoreStats(ctx); err == nil {
+				st = &got
+			} else {
+				s.log.Warn("stats: store did not answer", "err", err)
+			}
 			cancel()
+		}
+		c.stats(s.generalStats(time.Now(), st))
+	case "items", "slabs":
+		if s.opts.Extra != nil {
+			ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
+			lines, err := s.opts.Extra.GroupStats(ctx, p.cmd.Arg)
+			cancel()
+			if err != nil {
+				c.fail(err)
+				return nil
+			}
+			c.stats(lines)
 		}
 	case "settings":
 		c.stats(s.settingsStats())

@@ -116,7 +116,7 @@ func (cfg Config) Validate() error {
 // Options are the server's optional collaborators; nil fields mean none.
 type Options struct {
 	Cluster ClusterReporter // lines of `stats cluster`
-	Extra   StatsSource     // extra lines of `stats`
+	Extra   StatsSource     // the store's lines of `stats`, `stats items` and `stats slabs`
 	// Instruments receives command latencies (metrics.go).
 	Instruments Instruments
 }

@@ -150,7 +150,13 @@ func TestServer_CountersTrackPipeline(t *testing.T) {
 }
 
 func TestServer_Stats(t *testing.T) {
-	extra := statsFunc(func() []Stat { return []Stat{{"curr_items", "7"}, {"limit_maxbytes", "1024"}} })
+	extra := fakeStoreStats{
+		st: StoreStats{CurrItems: 7, TotalItems: 9, LimitBytes: 1024},
+		groups: map[string][]Stat{
+			"items": {{"items:1:number", "7"}},
+			"slabs": {{"1:chunk_size", "96"}, {"active_slabs", "1"}},
+		},
+	}
 	cluster := clusterFunc(func() []Stat { return []Stat{{"peer_a", "up leader"}, {"bad\nname", "x\r\ny"}} })
 	_, addr := startServer(t, Config{MaxConns: 10, ItemSizeMax: 4096}, nil, Options{Cluster: cluster, Extra: extra}, nil)
 	c := dial(t, addr)
@@ -165,7 +171,7 @@ func TestServer_Stats(t *testing.T) {
 		"delete_hits": "0", "delete_misses": "1", "cas_badval": "1", "cas_hits": "0", "cas_misses": "0",
 		"curr_connections": "1", "total_connections": "1", "rejected_connections": "0",
 		"max_connections": "10", "version": DefaultVersion, "pointer_size": "64",
-		"curr_items": "7", "limit_maxbytes": "1024",
+		"curr_items": "7", "total_items": "9", "limit_maxbytes": "1024",
 	} {
 		assert.Equal(t, want, stats[name], name)
 	}
@@ -180,6 +186,9 @@ func TestServer_Stats(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, port, settings["tcpport"])
 
+	assert.Equal(t, "STAT items:1:number 7\r\nEND\r\n", roundTrip(t, c, r, "stats items\r\n", isLine("END")))
+	assert.Equal(t, "STAT 1:chunk_size 96\r\nSTAT active_slabs 1\r\nEND\r\n", roundTrip(t, c, r, "stats slabs\r\n", isLine("END")))
+	assert.Equal(t, "ERROR\r\n", roundTrip(t, c, r, "stats nosuchgroup\r\n", isLine("ERROR")))
 	assert.Equal(t, "STAT peer_a up leader\r\nSTAT bad name x y\r\nEND\r\n", roundTrip(t, c, r, "stats cluster\r\n", isLine("END")))
 	assert.Equal(t, "RESET\r\n", roundTrip(t, c, r, "stats reset\r\n", isLine("RESET")))
 	stats = statLines(t, roundTrip(t, c, r, "stats\r\n", isLine("END")))
@@ -233,9 +242,17 @@ func statLines(t *testing.T, reply string) map[string]string {
 	return out
 }
 
-type statsFunc func() []Stat
+// fakeStoreStats answers the store's stats with fixed figures and lines.
+type fakeStoreStats struct {
+	st     StoreStats
+	groups map[string][]Stat
+}
 
-func (f statsFunc) Stats(_ context.Context) []Stat { return f() }
+func (f fakeStoreStats) StoreStats(context.Context) (StoreStats, error) { return f.st, nil }
+
+func (f fakeStoreStats) GroupStats(_ context.Context, group string) ([]Stat, error) {
+	return f.groups[group], nil
+}
 
 type clusterFunc func() []Stat
 

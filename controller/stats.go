@@ -20,11 +20,23 @@ type ClusterReporter interface {
 	ClusterStats() []Stat
 }
 
-// StatsSource supplies extra lines appended to plain `stats` (curr_items,
-// bytes, limit_maxbytes, ...).
+// StoreStats is the store's part of plain `stats`.
+type StoreStats struct {
+	CurrItems  uint64 // items held (curr_items)
+	TotalItems uint64 // items stored since the store started (total_items)
+	Bytes      uint64 // bytes used by items (bytes)
+	LimitBytes uint64 // capacity in bytes (limit_maxbytes)
+	Evictions  uint64 // live items dropped to make room (evictions)
+}
+
+// StatsSource supplies what the store knows: its part of plain `stats`,
+// and the lines of `stats items` and `stats slabs`.
 type StatsSource interface {
-	// Stats returns the extra lines, in order.
-	Stats(ctx context.Context) []Stat
+	// StoreStats returns the store's occupancy.
+	StoreStats(ctx context.Context) (StoreStats, error)
+	// GroupStats returns the lines of `stats <group>` for group "items" or
+	// "slabs", in memcached's shape.
+	GroupStats(ctx context.Context, group string) ([]Stat, error)
 }
 
 // RequestCounters is a snapshot of the server's request pipeline.
@@ -152,11 +164,16 @@ func (c *counters) reset() {
 	}
 }
 
-// generalStats returns plain `stats` in memcached's order, without the
-// lines of the extra source.
-func (s *Server) generalStats(now time.Time) []Stat {
+// generalStats returns plain `stats` in memcached 1.6's order and names.
+// st is the store's part; nil (the store did not answer) leaves its lines
+// out. memcached's lines about its own structures (libevent, hash table,
+// connection buffers) have no counterpart in memcons and are left out;
+// counts of events memcons never has (slab moves, crawler runs, listener
+// pauses) are 0, which is what they are.
+func (s *Server) generalStats(now time.Time, st *StoreStats) []Stat {
 	c := s.totals()
 	u := func(a *atomic.Uint64) string { return strconv.FormatUint(a.Load(), 10) }
+	n := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	user, sys := rusage()
 	lines := []Stat{
 		{"pid", strconv.Itoa(os.Getpid())},
@@ -170,11 +187,12 @@ func (s *Server) generalStats(now time.Time) []Stat {
 		{"curr_connections", u(&c.currConns)},
 		{"total_connections", u(&c.totalConns)},
 		{"rejected_connections", u(&c.rejectedConns)},
+		{"connection_structures", u(&c.currConns)},
 	}
 	for st := noCmdStat + 1; st < numCmdStats; st++ {
 		lines = append(lines, Stat{cmdStatNames[st], u(&c.cmd[st])})
 	}
-	return append(lines, []Stat{
+	lines = append(lines, []Stat{
 		{"get_hits", u(&c.getHits)},
 		{"get_misses", u(&c.getMisses)},
 		{"get_expired", "0"},
@@ -192,10 +210,35 @@ func (s *Server) generalStats(now time.Time) []Stat {
 		{"touch_misses", u(&c.touchMisses)},
 		{"store_too_large", u(&c.storeTooLarge)},
 		{"store_no_memory", u(&c.storeNoMemory)},
+		{"auth_cmds", "0"},
+		{"auth_errors", "0"},
 		{"bytes_read", u(&c.bytesRead)},
 		{"bytes_written", u(&c.bytesWritten)},
-		{"threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
 	}...)
+	if st != nil {
+		lines = append(lines, Stat{"limit_maxbytes", n(st.LimitBytes)})
+	}
+	lines = append(lines, []Stat{
+		{"accepting_conns", "1"},
+		{"listen_disabled_num", "0"},
+		{"time_in_listen_disabled_us", "0"},
+		{"threads", strconv.Itoa(runtime.GOMAXPROCS(0))},
+		{"conn_yields", "0"},
+		{"malloc_fails", "0"},
+	}...)
+	if st != nil {
+		lines = append(lines, []Stat{
+			{"bytes", n(st.Bytes)},
+			{"curr_items", n(st.CurrItems)},
+			{"total_items", n(st.TotalItems)},
+			{"expired_unfetched", "0"},
+			{"evicted_unfetched", "0"},
+			{"evicted_active", "0"},
+			{"evictions", n(st.Evictions)},
+			{"reclaimed", "0"},
+		}...)
+	}
+	return lines
 }
 
 // settingsStats returns `stats settings`: the settings memcons has.

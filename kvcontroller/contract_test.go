@@ -70,6 +70,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		{"DumpStopsOnError", testDumpStopsOnError},
 		{"DumpHonoursContext", testDumpHonoursContext},
 		{"Stats", testStats},
+		{"GroupStats", testGroupStats},
 		{"ConcurrentUse", testConcurrentUse},
 		{"Close", testClose},
 	}
@@ -346,6 +347,7 @@ func testStats(t *testing.T, s Store, _ *testClock) {
 	st, err := s.Stats(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(n), st.Items)
+	assert.Equal(t, before.TotalItems+n, st.TotalItems, "total_items counts stores")
 	assert.GreaterOrEqual(t, st.Bytes, uint64(n*100), "bytes count the values")
 	assert.LessOrEqual(t, st.Bytes, st.LimitBytes)
 	assert.Zero(t, st.Evictions)
@@ -354,6 +356,50 @@ func testStats(t *testing.T, s Store, _ *testClock) {
 	st, err = s.Stats(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(n-1), st.Items, "after a delete")
+}
+
+// testGroupStats checks `stats items` and `stats slabs` have memcached's
+// shape: per-class lines "items:<class>:<name>" and "<class>:<name>" with
+// numeric values, the class counts summing to the items held, and the
+// slabs group's two totals last.
+func testGroupStats(t *testing.T, s Store, _ *testClock) {
+	ctx := context.Background()
+	items, err := s.GroupStats(ctx, StatItems)
+	require.NoError(t, err)
+	assert.Empty(t, items, "an empty store has no item classes")
+
+	const n = 20
+	for i := range n {
+		require.NoError(t, s.Set(ctx, Item{Key: fmt.Sprintf("k%d", i), Value: bytes.Repeat([]byte("v"), 10+i*100)}))
+	}
+	items, err = s.GroupStats(ctx, StatItems)
+	require.NoError(t, err)
+	var number uint64
+	for _, l := range items {
+		f := strings.Split(l.Name, ":")
+		require.Len(t, f, 3, "line %q", l.Name)
+		assert.Equal(t, "items", f[0])
+		assert.Regexp(t, `^\d+$`, f[1], l.Name)
+		assert.Regexp(t, `^\d+$`, l.Value, l.Name)
+		if f[2] == "number" {
+			var v uint64
+			_, err := fmt.Sscan(l.Value, &v)
+			require.NoError(t, err)
+			number += v
+		}
+	}
+	assert.Equal(t, uint64(n), number, "class item counts sum to the items held")
+
+	slabs, err := s.GroupStats(ctx, StatSlabs)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(slabs), 3)
+	assert.Equal(t, "active_slabs", slabs[len(slabs)-2].Name)
+	assert.Equal(t, "total_malloced", slabs[len(slabs)-1].Name)
+	assert.NotEqual(t, "0", slabs[len(slabs)-2].Value, "some class is active")
+	for _, l := range slabs[:len(slabs)-2] {
+		assert.Regexp(t, `^\d+:[a-z_]+$`, l.Name)
+		assert.Regexp(t, `^\d+$`, l.Value, l.Name)
+	}
 }
 
 func testConcurrentUse(t *testing.T, s Store, _ *testClock) {

@@ -23,6 +23,7 @@ var ErrCorrupt = errors.New("corrupt envelope")
 //
 // then the optional fields whose bit is set, in bit order:
 //
+//	bit 1  8    expiry version (Item.ExpiryVersion)
 //	bit 2  8    the CAS unique a client chose with E (Item.Cas)
 //
 // An envelope without optional fields is the same bytes as before they
@@ -31,12 +32,13 @@ const (
 	envelopeMagic  byte = 0xC5
 	envelopeFormat byte = 1
 
-	bitTombstone byte = 1 << 0
-	bitCas       byte = 1 << 2
-	bitStale     byte = 1 << 5
-	bitWinSent   byte = 1 << 6
-	bitKeyBinary byte = 1 << 7
-	knownBits         = bitTombstone | bitCas | bitStale | bitWinSent | bitKeyBinary
+	bitTombstone     byte = 1 << 0
+	bitExpiryVersion byte = 1 << 1
+	bitCas           byte = 1 << 2
+	bitStale         byte = 1 << 5
+	bitWinSent       byte = 1 << 6
+	bitKeyBinary     byte = 1 << 7
+	knownBits             = bitTombstone | bitExpiryVersion | bitCas | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2
 	offFlags   = 3
@@ -51,6 +53,9 @@ const EnvelopeOverhead = 23
 // EnvelopeSize returns the length of it's envelope, value included.
 func EnvelopeSize(it Item) int {
 	n := EnvelopeOverhead + len(it.Value)
+	if it.ExpiryVersion != 0 {
+		n += 8
+	}
 	if it.HasCas {
 		n += 8
 	}
@@ -64,6 +69,12 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	if it.Tombstone {
 		bits |= bitTombstone
 	}
+	if it.ExpiryVersion != 0 {
+		bits |= bitExpiryVersion
+	}
+	if it.HasCas {
+		bits |= bitCas
+	}
 	if it.Stale {
 		bits |= bitStale
 	}
@@ -73,13 +84,13 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	if it.KeyBinary {
 		bits |= bitKeyBinary
 	}
-	if it.HasCas {
-		bits |= bitCas
-	}
 	dst = append(dst, envelopeMagic, envelopeFormat, bits)
 	dst = binary.BigEndian.AppendUint32(dst, it.Flags)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(it.Exptime))
 	dst = binary.BigEndian.AppendUint64(dst, it.Version)
+	if it.ExpiryVersion != 0 {
+		dst = binary.BigEndian.AppendUint64(dst, it.ExpiryVersion)
+	}
 	if it.HasCas {
 		dst = binary.BigEndian.AppendUint64(dst, it.Cas)
 	}
@@ -118,6 +129,16 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		KeyBinary: bits&bitKeyBinary != 0,
 	}
 	rest := b[EnvelopeOverhead:]
+	if bits&bitExpiryVersion != 0 {
+		if len(rest) < 8 {
+			return Item{}, fmt.Errorf("%w: %d bytes, expiry version needs 8", ErrCorrupt, len(rest))
+		}
+		it.ExpiryVersion = binary.BigEndian.Uint64(rest)
+		if it.ExpiryVersion == 0 {
+			return Item{}, fmt.Errorf("%w: expiry version bit set with version 0", ErrCorrupt)
+		}
+		rest = rest[8:]
+	}
 	if bits&bitCas != 0 {
 		if len(rest) < 8 {
 			return Item{}, fmt.Errorf("%w: %d bytes, the CAS field needs 8", ErrCorrupt, len(rest))
@@ -132,4 +153,14 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 // expired reports whether an item with this exptime is gone at unix second now.
 func expired(exptime, now int64) bool {
 	return exptime != 0 && exptime <= now
+}
+
+// storeExptime is the expiry a store gives it: its Exptime, but never for a
+// tombstone, which keeps the expiry of the item it replaced (eventual mode
+// orders by it) and stays until the mode that wrote it removes it.
+func storeExptime(it Item) int64 {
+	if it.Tombstone {
+		return 0
+	}
+	return it.Exptime
 }

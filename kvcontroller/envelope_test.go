@@ -23,8 +23,11 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		{"stale with its win sent", Item{Key: "k", Value: []byte("x"), Version: 9, Stale: true, WinSent: true}},
 		{"win sent only", Item{Key: "k", Value: []byte{}, WinSent: true}},
 		{"binary key", Item{Key: "\x00 k", Value: []byte("x"), KeyBinary: true}},
+		{"expiry version", Item{Key: "k", Value: []byte("x"), Exptime: 1_800_000_000, Version: 5, ExpiryVersion: 9}},
+		{"expired tombstone keeps its registers", Item{Key: "k", Value: []byte{}, Exptime: 7, Version: 5, ExpiryVersion: math.MaxUint64, Tombstone: true}},
 		{"client-chosen cas", Item{Key: "k", Value: []byte("x"), Version: 9, Cas: math.MaxUint64, HasCas: true, Stale: true}},
 		{"client-chosen cas of zero", Item{Key: "k", Value: []byte{}, Version: 9, HasCas: true}},
+		{"expiry version and chosen cas", Item{Key: "k", Value: []byte("x"), Exptime: 9, Version: 5, ExpiryVersion: 6, Cas: 1, HasCas: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +47,18 @@ func TestAppendEnvelope_KeepsPrefix(t *testing.T) {
 	got, err := DecodeEnvelope("k", b[len("prefix"):])
 	require.NoError(t, err)
 	assert.Equal(t, it, got)
+}
+
+// TestDecodeEnvelope_BeforeExpiryVersion decodes the bytes an older memcons
+// wrote (no optional field): replicas it filled stay readable, and an item
+// without an expiry version is still written the same way.
+func TestDecodeEnvelope_BeforeExpiryVersion(t *testing.T) {
+	old := []byte{0xC5, 1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0x6b, 0x49, 0xd2, 0x00, 0, 0, 0, 0, 0, 0, 0, 7, 'h', 'i'}
+	it := Item{Key: "k", Value: []byte("hi"), Flags: 5, Exptime: 1_800_000_000, Version: 7}
+	got, err := DecodeEnvelope("k", old)
+	require.NoError(t, err)
+	assert.Equal(t, it, got)
+	assert.Equal(t, old, EncodeEnvelope(it))
 }
 
 func TestDecodeEnvelope_NilValueDecodesEmpty(t *testing.T) {
@@ -69,6 +84,12 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 		{"bad magic", with(0, 'V')},
 		{"unknown format", with(1, 2)},
 		{"unknown bits", with(offBits, 0x10)},
+		{"expiry version bit, field cut short", with(offBits, bitExpiryVersion)},
+		{"expiry version bit with version 0", func() []byte {
+			b := append(EncodeEnvelope(Item{}), make([]byte, 8)...)
+			b[offBits] = bitExpiryVersion
+			return b
+		}()},
 		{"cas bit without its field", with(offBits, bitCas)[:EnvelopeOverhead+1]},
 		{"plain memcached value", []byte("VALUE k 0 1\r\nhello world, not ours\r\n")},
 	}
@@ -120,7 +141,10 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(EncodeEnvelope(Item{Value: []byte("hello"), Flags: 5, Exptime: 100, Version: 7}))
 	f.Add(EncodeEnvelope(Item{Tombstone: true}))
 	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Stale: true, WinSent: true, KeyBinary: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Exptime: 100, Version: 7, ExpiryVersion: 9}))
+	f.Add(EncodeEnvelope(Item{Exptime: 1, Version: 7, ExpiryVersion: 8, Tombstone: true}))
 	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Version: 3, Cas: 1 << 40, HasCas: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Version: 3, ExpiryVersion: 4, Cas: 1 << 40, HasCas: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := DecodeEnvelope("k", b)
 		if err != nil {
@@ -137,10 +161,10 @@ func FuzzDecodeEnvelope(f *testing.F) {
 }
 
 func FuzzEnvelopeRoundTrip(f *testing.F) {
-	f.Add([]byte("v"), uint32(0), int64(0), uint64(0), false)
-	f.Add([]byte("\r\nEND\r\n"), uint32(math.MaxUint32), int64(-1), uint64(math.MaxUint64), true)
-	f.Fuzz(func(t *testing.T, value []byte, flags uint32, exptime int64, version uint64, tomb bool) {
-		in := Item{Key: "k", Value: value, Flags: flags, Exptime: exptime, Version: version, Tombstone: tomb}
+	f.Add([]byte("v"), uint32(0), int64(0), uint64(0), uint64(0), false)
+	f.Add([]byte("\r\nEND\r\n"), uint32(math.MaxUint32), int64(-1), uint64(math.MaxUint64), uint64(1), true)
+	f.Fuzz(func(t *testing.T, value []byte, flags uint32, exptime int64, version, expiryVersion uint64, tomb bool) {
+		in := Item{Key: "k", Value: value, Flags: flags, Exptime: exptime, Version: version, ExpiryVersion: expiryVersion, Tombstone: tomb}
 		out, err := DecodeEnvelope("k", EncodeEnvelope(in))
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ package kvcontroller
 type entry struct {
 	item       Item // item.Value is never modified in place once stored
 	size       int64
+	atime      int64 // unix second of the last read or write, for `stats items` age
 	prev, next *entry
 }
 

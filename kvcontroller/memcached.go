@@ -156,7 +156,7 @@ func (s *MemcachedStore) decodeLive(key string, b []byte, now int64) (Item, erro
 	if err != nil {
 		return Item{}, fmt.Errorf("%w: key %q: %w", ErrBackend, key, err)
 	}
-	if expired(it.Exptime, now) {
+	if expired(storeExptime(it), now) {
 		return Item{}, ErrNotFound
 	}
 	return it, nil
@@ -174,7 +174,7 @@ func (s *MemcachedStore) Set(ctx context.Context, item Item) error {
 	}
 	buf := s.bufs.Get().(*[]byte)
 	env := AppendEnvelope((*buf)[:0], item)
-	if err := s.client.Set(ctx, rk, env, memcachedExpiration(item.Exptime)); err != nil {
+	if err := s.client.Set(ctx, rk, env, memcachedExpiration(storeExptime(item))); err != nil {
 		// The call may still be queued and read env later: drop the buffer.
 		return mapErr(err)
 	}
@@ -280,8 +280,8 @@ func (s *MemcachedStore) Dump(ctx context.Context, fn func(Item) error) error {
 	return nil
 }
 
-// Stats reports memcached's curr_items (tombstones included), bytes,
-// limit_maxbytes and evictions.
+// Stats reports memcached's curr_items (tombstones included), total_items,
+// bytes, limit_maxbytes and evictions.
 func (s *MemcachedStore) Stats(ctx context.Context) (Stats, error) {
 	if err := s.ready(ctx); err != nil {
 		return Stats{}, err
@@ -293,12 +293,31 @@ func (s *MemcachedStore) Stats(ctx context.Context) (Stats, error) {
 	return parseStats(raw)
 }
 
+// GroupStats passes the replica's own `stats items` or `stats slabs`
+// through: its items are the envelopes, so sizes include the envelope and
+// the counts include tombstones.
+func (s *MemcachedStore) GroupStats(ctx context.Context, group StatGroup) ([]StatLine, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	raw, err := s.client.StatGroup(ctx, string(group))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	lines := make([]StatLine, len(raw))
+	for i, st := range raw {
+		lines[i] = StatLine(st)
+	}
+	return lines, nil
+}
+
 // parseStats picks the fields of Stats out of memcached's stats; a missing
 // one stays zero.
 func parseStats(raw map[string]string) (Stats, error) {
 	var st Stats
 	for name, dst := range map[string]*uint64{
 		"curr_items":     &st.Items,
+		"total_items":    &st.TotalItems,
 		"bytes":          &st.Bytes,
 		"limit_maxbytes": &st.LimitBytes,
 		"evictions":      &st.Evictions,

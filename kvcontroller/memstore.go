@@ -39,6 +39,7 @@ type MemStore struct {
 	bytes     int64   // sum of entry.size
 	live      uint64  // entries that are not tombstones
 	evictions uint64  // unexpired entries dropped to make room
+	total     uint64  // items (not tombstones) ever stored, memcached's total_items
 	closed    bool
 }
 
@@ -109,11 +110,12 @@ func (s *MemStore) lookupLocked(key string, now int64) (Item, bool) {
 	if e == nil {
 		return Item{}, false
 	}
-	if expired(e.item.Exptime, now) {
+	if expired(storeExptime(e.item), now) {
 		s.removeLocked(e)
 		return Item{}, false
 	}
 	s.lru.moveToFront(e)
+	e.atime = now
 	return e.item, true
 }
 
@@ -152,13 +154,17 @@ func (s *MemStore) Set(_ context.Context, item Item) error {
 	}
 	e.item = item
 	e.size = size
+	e.atime = now
 	s.accountLocked(e)
+	if !item.Tombstone {
+		s.total++
+	}
 	for s.bytes > s.limit {
 		victim := s.lru.back()
 		if victim == nil || victim == e {
 			break // cannot happen: e alone fits
 		}
-		if !expired(victim.item.Exptime, now) {
+		if !expired(storeExptime(victim.item), now) {
 			s.evictions++
 		}
 		s.removeLocked(victim)
@@ -179,7 +185,7 @@ func (s *MemStore) Delete(_ context.Context, key string) error {
 		return ErrNotFound
 	}
 	s.removeLocked(e)
-	if expired(e.item.Exptime, now) {
+	if expired(storeExptime(e.item), now) {
 		return ErrNotFound
 	}
 	return nil
@@ -209,7 +215,7 @@ func (s *MemStore) Dump(ctx context.Context, fn func(Item) error) error {
 	snapshot := make([]Item, 0, len(s.items))
 	for e := s.lru.root.next; e != &s.lru.root; {
 		next := e.next
-		if expired(e.item.Exptime, now) {
+		if expired(storeExptime(e.item), now) {
 			s.removeLocked(e)
 		} else {
 			snapshot = append(snapshot, e.item)
@@ -240,6 +246,7 @@ func (s *MemStore) Stats(context.Context) (Stats, error) {
 	}
 	return Stats{
 		Items:      s.live,
+		TotalItems: s.total,
 		Bytes:      uint64(s.bytes),
 		LimitBytes: uint64(s.limit),
 		Evictions:  s.evictions,

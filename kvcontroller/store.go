@@ -26,6 +26,11 @@ type Item struct {
 	Exptime int64
 	// Version is the cluster version of the item, the CAS unique clients see.
 	Version uint64
+	// ExpiryVersion is, in eventual mode, the version of a touch that set
+	// Exptime after the value was written (then greater than Version); 0
+	// means Exptime was written with the value. Value and expiry are two
+	// last-writer-wins registers, so a touch keeps Version.
+	ExpiryVersion uint64
 	// Tombstone marks a deleted key whose deletion is still remembered.
 	Tombstone bool
 	// Stale marks an item invalidated by the meta protocol (md I, ms I):
@@ -57,10 +62,23 @@ func (it *Item) Unique() uint64 {
 // Stats describes a store's occupancy and health.
 type Stats struct {
 	Items      uint64 // live items, tombstones excluded where known
+	TotalItems uint64 // items stored since the store started (memcached's total_items)
 	Bytes      uint64 // bytes used by items
 	LimitBytes uint64 // capacity in bytes, 0 if unknown
 	Evictions  uint64 // items evicted to make room
 }
+
+// StatGroup names a group of per-class statistics a store reports.
+type StatGroup string
+
+// The groups of `stats <group>` a store answers.
+const (
+	StatItems StatGroup = "items" // per slab class item counts and ages
+	StatSlabs StatGroup = "slabs" // per slab class memory use
+)
+
+// StatLine is one "STAT <Name> <Value>" line of a store's statistics.
+type StatLine struct{ Name, Value string }
 
 // Store is one replica. Implementations are safe for concurrent use; they do
 // no read-modify-write of their own: callers that need one hold a key lock.
@@ -81,6 +99,9 @@ type Store interface {
 	Dump(ctx context.Context, fn func(Item) error) error
 	// Stats reports occupancy.
 	Stats(ctx context.Context) (Stats, error)
+	// GroupStats returns the lines of `stats items` or `stats slabs` in
+	// memcached's shape, as this store sees itself.
+	GroupStats(ctx context.Context, group StatGroup) ([]StatLine, error)
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -216,7 +216,7 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 	if cur != nil {
 		// A new version must exceed what the replica holds, even an item
 		// written before this process started.
-		m.clock.observe(cur.Version)
+		m.clock.observe(expiryStamp(*cur))
 		if consistency.Live(*cur, now) {
 			live = cur
 		}
@@ -227,13 +227,13 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 		unlock()
 		return res, err
 	}
-	item, err := m.replicate(ctx, eff, key, version, unlock)
+	item, err := m.replicate(ctx, abs.Op, eff, key, version, unlock)
 	if err != nil {
 		return consistency.Result{}, err
 	}
 	if len(res.Items) == 1 && !item.Tombstone {
-		// A meta command reports the item as replicated: every write,
-		// an mg's touch or win included, carries the new version here.
+		// A meta command reports the item as replicated: a value write
+		// carries its new unique here, an mg's touch or win the kept one.
 		res.Items[0].Version = item.Version
 	}
 	return res, nil
@@ -241,10 +241,18 @@ func (m *Mode) Do(ctx context.Context, req *consistency.Request) (consistency.Re
 
 // replicate stores eff's result with version (a tombstone for a delete),
 // releases the key's lock with unlock, and queues the item for the other
-// peers.
-func (m *Mode) replicate(ctx context.Context, eff consistency.Effect, key string, version uint64, unlock func()) (kvcontroller.Item, error) {
+// peers. A touch (op) stamps only the expiry with version: the item keeps
+// its value's version, its CAS unique.
+func (m *Mode) replicate(ctx context.Context, op consistency.Op, eff consistency.Effect, key string, version uint64, unlock func()) (kvcontroller.Item, error) {
 	item := eff.Item
-	item.Version = version // touch keeps the old version in ApplyWrite; here it must replicate
+	// A touch, and an mg that touched or handed out a win on an item it
+	// found (ApplyWrite kept the item's unique), change the expiry register
+	// only: the value and its unique stay, as memcached keeps the CAS.
+	if op == consistency.OpTouch || (op == consistency.OpMetaGet && item.Version != version) {
+		item.ExpiryVersion = version
+	} else {
+		item.Version, item.ExpiryVersion = version, 0
+	}
 	if eff.Kind == consistency.EffectDelete {
 		item = tombstone(key, version)
 	}
@@ -323,21 +331,21 @@ func (m *Mode) applyRemoteBatch(ctx context.Context, items []kvcontroller.Item) 
 	newest := make(map[string]kvcontroller.Item, len(items))
 	var keys []string
 	for _, it := range items {
-		m.clock.observe(it.Version)
+		m.clock.observe(expiryStamp(it))
 		if it.Key == markerKey || it.Version < mark {
 			continue
 		}
 		if it.Tombstone || it.Exptime != 0 && it.Exptime <= now {
-			// An expired write is as good as a delete with its version.
-			it = tombstone(it.Key, it.Version)
+			// An expired write is as good as a delete with its versions.
+			it = expiredTomb(it)
 		}
 		old, seen := newest[it.Key]
 		if !seen {
 			keys = append(keys, it.Key)
-		}
-		if !seen || it.Version > old.Version {
 			newest[it.Key] = it
+			continue
 		}
+		newest[it.Key], _ = Merge(old, it)
 	}
 	applied := 0
 	for start := 0; start < len(keys); start += applyChunk {
@@ -360,8 +368,13 @@ func (m *Mode) applyChunk(ctx context.Context, keys []string, newest map[string]
 	}
 	var todo []kvcontroller.Item
 	for _, k := range keys {
-		if cur, ok := held[k]; !ok || cur.Version < newest[k].Version {
+		cur, ok := held[k]
+		if !ok {
 			todo = append(todo, newest[k])
+			continue
+		}
+		if merged, same := Merge(cur, newest[k]); !same {
+			todo = append(todo, merged)
 		}
 	}
 	errs := make([]error, len(todo))
@@ -420,8 +433,9 @@ func (m *Mode) dropTomb(ctx context.Context, t tomb) error {
 	return nil
 }
 
-// getAndTouch gives each live key among req.Keys the new expiry, as a write
-// with a new version, and returns the touched items.
+// getAndTouch gives each live key among req.Keys the new expiry, stamped
+// with a new version (the item keeps its value's version, its unique), and
+// returns the touched items.
 func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now int64) (consistency.Result, error) {
 	exptime := consistency.AbsoluteExptime(req.Exptime, now)
 	var items []consistency.Item
@@ -437,20 +451,23 @@ func (m *Mode) getAndTouch(ctx context.Context, req *consistency.Request, now in
 			unlock()
 			continue
 		}
-		m.clock.observe(cur.Version)
+		m.clock.observe(expiryStamp(*cur))
 		version := m.clock.next()
 		eff, _, err := consistency.ApplyWrite(&touch, cur, now, version, m.opts.ItemSizeMax)
 		if err != nil {
 			unlock()
 			return consistency.Result{}, err
 		}
-		item, err := m.replicate(ctx, eff, key, version, unlock)
+		item, err := m.replicate(ctx, touch.Op, eff, key, version, unlock)
 		if err != nil {
 			return consistency.Result{}, err
 		}
-		if !item.Tombstone {
-			items = append(items, consistency.HitOf(item))
+		if item.Tombstone {
+			// An exptime in the past: memcached returns the item, then
+			// it is gone.
+			item = *cur
 		}
+		items = append(items, consistency.HitOf(item))
 	}
 	return consistency.Result{Items: items}, nil
 }

@@ -225,7 +225,7 @@ func (m *Mode) maintain(intact bool) {
 func (m *Mode) scanReplica() {
 	var found []tomb
 	err := m.store.Dump(m.ctx, func(it kvcontroller.Item) error {
-		m.clock.observe(it.Version)
+		m.clock.observe(expiryStamp(it))
 		if it.Tombstone {
 			found = append(found, tomb{key: it.Key, version: it.Version})
 		}

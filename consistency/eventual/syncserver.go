@@ -89,7 +89,7 @@ func (m *Mode) answer(conn net.Conn, bw *bufio.Writer, req frame, from string) e
 	// something newer: a full transfer leaves those out as a delta does.
 	skipOwn := req.epoch != 0 || req.seq != 0
 	add := func(it kvcontroller.Item) error {
-		if it.Key == markerKey || (skipOwn && VersionOrdinal(it.Version) == fromOrdinal) {
+		if it.Key == markerKey || (skipOwn && VersionOrdinal(expiryStamp(it)) == fromOrdinal) {
 			return nil
 		}
 		batch = append(batch, it)

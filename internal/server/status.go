@@ -119,18 +119,29 @@ func orDash(s string) string {
 	return s
 }
 
-// storeStats adds the replica's occupancy to `stats`.
+// storeStats answers the store's part of `stats`, `stats items` and
+// `stats slabs`.
 type storeStats struct{ store kvcontroller.Store }
 
-func (s storeStats) Stats(ctx context.Context) []controller.Stat {
+func (s storeStats) StoreStats(ctx context.Context) (controller.StoreStats, error) {
 	st, err := s.store.Stats(ctx)
 	if err != nil {
-		return nil
+		return controller.StoreStats{}, err
 	}
-	return []controller.Stat{
-		{Name: "curr_items", Value: strconv.FormatUint(st.Items, 10)},
-		{Name: "bytes", Value: strconv.FormatUint(st.Bytes, 10)},
-		{Name: "limit_maxbytes", Value: strconv.FormatUint(st.LimitBytes, 10)},
-		{Name: "evictions", Value: strconv.FormatUint(st.Evictions, 10)},
+	return controller.StoreStats{
+		CurrItems: st.Items, TotalItems: st.TotalItems, Bytes: st.Bytes,
+		LimitBytes: st.LimitBytes, Evictions: st.Evictions,
+	}, nil
+}
+
+func (s storeStats) GroupStats(ctx context.Context, group string) ([]controller.Stat, error) {
+	lines, err := s.store.GroupStats(ctx, kvcontroller.StatGroup(group))
+	if err != nil {
+		return nil, err
 	}
+	out := make([]controller.Stat, len(lines))
+	for i, l := range lines {
+		out[i] = controller.Stat(l)
+	}
+	return out, nil
 }

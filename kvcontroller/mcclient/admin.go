@@ -65,6 +65,24 @@ func (c *Client) Stats(ctx context.Context) (map[string]string, error) {
 	return st, err
 }
 
+// Stat is one "STAT <Name> <Value>" line of memcached's statistics.
+type Stat struct{ Name, Value string }
+
+// StatGroup returns the lines of `stats <group>` (items, slabs, ...) in
+// memcached's order; ErrProtocol if memcached does not know the group.
+func (c *Client) StatGroup(ctx context.Context, group string) ([]Stat, error) {
+	if group == "" || bytes.ContainsAny([]byte(group), " \r\n") {
+		return nil, fmt.Errorf("mcclient: stats group %q: %w", group, ErrProtocol)
+	}
+	var lines []Stat
+	err := c.command(ctx, "stats "+group, "stats "+group+"\r\n", func(r *bufio.Reader) error {
+		return readStatLines(r, func(name, value []byte) {
+			lines = append(lines, Stat{string(name), string(value)})
+		})
+	})
+	return lines, err
+}
+
 // Metadump lists every key memcached holds, decoded, in no useful order.
 // While the LRU crawler is busy with another request it retries, backing
 // off, for up to 15 s or until ctx is done; then ErrBusy.
@@ -157,20 +175,30 @@ func parseMetadumpKey(line []byte) (string, error) {
 // readStats reads `STAT <name> <value>\r\n` lines up to `END\r\n`.
 func readStats(r *bufio.Reader) (map[string]string, error) {
 	st := map[string]string{}
+	err := readStatLines(r, func(name, value []byte) { st[string(name)] = string(value) })
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// readStatLines calls fn with each `STAT <name> <value>\r\n` line up to
+// `END\r\n`; the slices alias r's buffer.
+func readStatLines(r *bufio.Reader, fn func(name, value []byte)) error {
 	for {
 		line, err := readLine(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if string(line) == "END\r\n" {
-			return st, nil
+			return nil
 		}
 		rest, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r\n"), []byte("STAT "))
 		if !ok {
-			return nil, unexpected(line)
+			return unexpected(line)
 		}
 		name, value, _ := bytes.Cut(rest, []byte(" "))
-		st[string(name)] = string(value)
+		fn(name, value)
 	}
 }
 
