@@ -129,7 +129,7 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		switch {
 		case cur == nil:
 			return Effect{}, Result{Status: StatusNotFound}, nil
-		case cur.Version != req.Cas:
+		case req.Cas == 0 || cur.Unique() != req.Cas: // memcached matches no unique of 0
 			return Effect{}, Result{Status: StatusExists}, nil
 		}
 		return put(req.Value, req.Flags, req.Exptime), stored, nil
@@ -161,6 +161,7 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		if eff.Kind == EffectPut {
 			eff.Item.Version = cur.Version // touch changes expiry only
 			eff.Item.Stale, eff.Item.WinSent, eff.Item.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
+			eff.Item.Cas, eff.Item.HasCas = cur.Cas, cur.HasCas // and keeps a unique chosen with E
 		}
 		res := Result{Status: StatusTouched}
 		if eff.Kind == EffectPut {

@@ -37,6 +37,21 @@ type MetaArgs struct {
 	// NoWin makes an mg hand out no win (memcached refuses its too-long
 	// O token after applying the flags before it, before the win).
 	NoWin bool
+	// NewCas is E (set when HasNewCas): the CAS unique of the item the
+	// command stores (ms), creates (mg N, ma N), changes (ma), marks stale
+	// or empties (md I, md x), instead of the write's version. The item
+	// keeps it as kvcontroller.Item.Cas; Version still orders writes.
+	NewCas    uint64
+	HasNewCas bool
+	// RemoveValue is md's x: the item is replaced by an empty one (flags
+	// from F, expiry from T, else none) that keeps its unique.
+	RemoveValue bool
+}
+
+// stamp gives it the unique E chose, or none: an item a write makes
+// without E shows its version.
+func (a *MetaArgs) stamp(it *kvcontroller.Item) {
+	it.Cas, it.HasCas = a.NewCas, a.HasNewCas
 }
 
 // Writes reports whether an mg with these options changes the item even
@@ -76,7 +91,7 @@ func metaPut(it kvcontroller.Item, now int64) Effect {
 
 // applyMetaGet is mg: the hit (or a miss) and whatever T, N, R and a stale
 // item's first fetch change. A touch or a win keeps the item's unique, as
-// memcached keeps its CAS.
+// memcached keeps its CAS (E too is used only by an item N creates).
 func applyMetaGet(req *Request, cur *kvcontroller.Item, now int64, version uint64) (Effect, Result) {
 	m := &req.Meta
 	var it kvcontroller.Item
@@ -87,6 +102,7 @@ func applyMetaGet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 			return Effect{}, Result{Status: StatusNotFound}
 		}
 		it = kvcontroller.Item{Key: req.Keys[0], Value: []byte{}, Version: version}
+		m.stamp(&it) // memcached uses E for the item N creates only
 		out.Created, changed = true, true
 	} else {
 		it = *cur
@@ -142,6 +158,7 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 	fresh := kvcontroller.Item{Key: key, Value: req.Value, Flags: req.Flags, Exptime: req.Exptime, Version: version,
 		KeyBinary: m.KeyBinary}
 	stored := func(it kvcontroller.Item) (Effect, Result, error) {
+		m.stamp(&it)
 		return metaPut(it, now), Result{Status: StatusStored, Items: []Item{HitOf(it)}}, nil
 	}
 	status := func(s Status) (Effect, Result, error) { return Effect{}, Result{Status: s}, nil }
@@ -165,9 +182,9 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 	switch {
 	case req.Cas == 0:
 		cas = casNone
-	case req.Cas == cur.Version:
+	case req.Cas == cur.Unique():
 		cas = casMatch
-	case casMode && m.Invalidate && req.Cas < cur.Version:
+	case casMode && m.Invalidate && req.Cas < cur.Unique():
 		cas = casStale
 	}
 	switch {
@@ -202,27 +219,46 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 }
 
 // applyMetaDelete is md: delete, or with I mark the item stale (a new
-// unique, the win free to be handed out again, T's expiry if given).
+// unique, the win free to be handed out again, T's expiry if given), or
+// with x replace it by an empty item, as memcached 1.6's newest md does:
+// F's flags, T's expiry (none without T), and the old unique unless I
+// gives a new one. E chooses the unique of either.
 func applyMetaDelete(req *Request, cur *kvcontroller.Item, now int64, version uint64) (Effect, Result) {
 	m := &req.Meta
 	switch {
 	case cur == nil:
 		return Effect{}, Result{Status: StatusNotFound}
-	case m.CompareCas && cur.Version != req.Cas:
+	case m.CompareCas && cur.Unique() != req.Cas:
 		return Effect{}, Result{Status: StatusExists}
-	case !m.Invalidate:
+	case !m.Invalidate && !m.RemoveValue:
 		return Effect{Kind: EffectDelete, Item: kvcontroller.Item{Key: cur.Key}}, Result{Status: StatusDeleted}
 	}
 	it := *cur
-	if m.TTL {
-		it.Exptime = req.Exptime
+	if m.RemoveValue {
+		// The empty item keeps the old unique (an explicit one, so that
+		// eventual mode's new version does not show); the binary-key mark
+		// stays so replies keep showing the key encoded.
+		it = kvcontroller.Item{Key: cur.Key, Value: []byte{}, Flags: req.Flags, Version: version,
+			KeyBinary: cur.KeyBinary, Cas: cur.Unique(), HasCas: true}
+		if m.TTL {
+			it.Exptime = req.Exptime
+		}
+		if m.HasNewCas {
+			it.Cas = m.NewCas
+		}
 	}
-	it.Stale, it.WinSent, it.Version = true, false, version
+	if m.Invalidate {
+		if m.TTL {
+			it.Exptime = req.Exptime
+		}
+		it.Stale, it.WinSent, it.Version = true, false, version
+		m.stamp(&it)
+	}
 	eff := metaPut(it, now)
 	res := Result{Status: StatusDeleted}
-	if eff.Kind == EffectPut {
-		// memcached marks the item itself stale, with a new CAS: the item
-		// keeps its fetched mark and access time (InPlace).
+	if eff.Kind == EffectPut && !m.RemoveValue {
+		// I alone: memcached marks the item itself stale, with a new CAS;
+		// the item keeps its fetched mark and access time (InPlace).
 		res.Items, res.InPlace = []Item{HitOf(it)}, cur.Version
 	}
 	return eff, res
@@ -242,13 +278,14 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		}
 		number = m.Initial
 		it = kvcontroller.Item{Key: req.Keys[0], Value: strconv.AppendUint(nil, number, 10), Version: version}
+		m.stamp(&it)
 		out.Created = true
 	} else {
 		if len(cur.Value) == 0 || ItemSize(len(cur.Key), int64(len(cur.Value)), cur.Flags) > slabChunkMax {
 			// Empty or chunked (as incr): before the CAS, as in memcached.
 			return Effect{}, Result{}, ErrNonNumeric
 		}
-		if req.Cas != 0 && cur.Version != req.Cas {
+		if req.Cas != 0 && cur.Unique() != req.Cas {
 			return Effect{}, Result{Status: StatusExists}, nil
 		}
 		value, err := parseCounter(cur.Value)
@@ -259,6 +296,7 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		it = kvcontroller.Item{Key: cur.Key, Value: counterBytes(number, len(cur.Value)),
 			Flags: cur.Flags, Exptime: cur.Exptime, Version: version}
 		inPlace = keepMetaBits(&it, cur)
+		m.stamp(&it)
 		out.PrevExptime = cur.Exptime
 	}
 	for i := 0; i < len(m.Order); i++ {

@@ -172,3 +172,102 @@ func TestAbsoluteRequest_ConvertsMetaTimes(t *testing.T) {
 	assert.Equal(t, int64(expiredNow), abs.Meta.RecacheExptime)
 	assert.Equal(t, int64(20), req.Meta.VivifyExptime, "the request itself is left alone")
 }
+
+// TestApplyWrite_MetaChosenCas covers E (the unique a client chooses) and
+// md x on every meta command, as memcached 1.6's newest proto_parser.c
+// applies them: the stored item carries the chosen unique beside the
+// write's version, C and cas compare against it, and a write without E
+// clears it.
+func TestApplyWrite_MetaChosenCas(t *testing.T) {
+	const version = 99
+	e := func(m MetaArgs, cas uint64) MetaArgs { m.NewCas, m.HasNewCas = cas, true; return m }
+	chosen := func(cas uint64) func(*kvcontroller.Item) {
+		return func(it *kvcontroller.Item) { it.Cas, it.HasCas = cas, true }
+	}
+	req := func(op Op, m MetaArgs, cas uint64) Request {
+		return Request{Op: op, Keys: []string{"k"}, Value: []byte("n"), Flags: 2, Exptime: testNow + 9, Cas: cas, Delta: 1, Meta: m}
+	}
+	base := kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 100, Version: 40}
+	with := func(mut func(*kvcontroller.Item)) kvcontroller.Item {
+		it := base
+		it.Value = []byte("v")
+		mut(&it)
+		return it
+	}
+	tests := []struct {
+		name     string
+		req      Request
+		cur      *kvcontroller.Item
+		want     Status
+		wantKind EffectKind
+		wantItem kvcontroller.Item
+	}{
+		{"ms E sets the unique", req(OpMetaSet, e(MetaArgs{}, 5), 0), nil, StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Flags: 2, Exptime: testNow + 9, Version: version, Cas: 5, HasCas: true}},
+		{"ms E of zero", req(OpMetaSet, e(MetaArgs{}, 0), 0), nil, StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Flags: 2, Exptime: testNow + 9, Version: version, HasCas: true}},
+		{"ms without E clears a chosen unique", req(OpMetaSet, MetaArgs{}, 0), metaItem(chosen(5)), StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Flags: 2, Exptime: testNow + 9, Version: version}},
+		{"ms C compares the chosen unique", req(OpMetaSet, MetaArgs{CompareCas: true}, 5), metaItem(chosen(5)), StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Flags: 2, Exptime: testNow + 9, Version: version}},
+		{"ms C against the version of a chosen unique fails", req(OpMetaSet, MetaArgs{CompareCas: true}, 40), metaItem(chosen(5)), StatusExists, EffectNone, kvcontroller.Item{}},
+		{"ms C I older than the chosen unique stores stale with E", req(OpMetaSet, e(MetaArgs{CompareCas: true, Invalidate: true}, 3), 4), metaItem(chosen(5)), StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Flags: 2, Exptime: testNow + 100, Version: version, Stale: true, Cas: 3, HasCas: true}},
+		{"ms append with E", req(OpMetaSet, e(MetaArgs{Mode: 'A'}, 8), 0), metaItem(nil), StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("vn"), Flags: 7, Exptime: testNow + 100, Version: version, Cas: 8, HasCas: true}},
+		{"ms add on existing ignores E", req(OpMetaSet, e(MetaArgs{Mode: 'E'}, 8), 0), metaItem(nil), StatusNotStored, EffectNone, kvcontroller.Item{}},
+
+		{"mg N creates with E", Request{Op: OpMetaGet, Keys: []string{"k"}, Meta: e(MetaArgs{Order: "N", Vivify: true, VivifyExptime: testNow + 30}, 6)}, nil, StatusNone, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte{}, Exptime: testNow + 30, Version: version, WinSent: true, Cas: 6, HasCas: true}},
+		{"mg T keeps the unique despite E", Request{Op: OpMetaGet, Keys: []string{"k"}, Exptime: testNow + 5, Meta: e(MetaArgs{Order: "T", TTL: true}, 6)}, metaItem(nil), StatusNone, EffectPut,
+			with(func(it *kvcontroller.Item) { it.Exptime = testNow + 5 })},
+		{"mg T keeps a chosen unique", Request{Op: OpMetaGet, Keys: []string{"k"}, Exptime: testNow + 5, Meta: MetaArgs{Order: "T", TTL: true}}, metaItem(chosen(5)), StatusNone, EffectPut,
+			with(func(it *kvcontroller.Item) { it.Exptime, it.Cas, it.HasCas = testNow+5, 5, true })},
+
+		{"md C compares the chosen unique", Request{Op: OpMetaDelete, Keys: []string{"k"}, Cas: 5, Meta: MetaArgs{CompareCas: true}}, metaItem(chosen(5)), StatusDeleted, EffectDelete, kvcontroller.Item{}},
+		{"md C zero matches a chosen zero", Request{Op: OpMetaDelete, Keys: []string{"k"}, Meta: MetaArgs{CompareCas: true}}, metaItem(chosen(0)), StatusDeleted, EffectDelete, kvcontroller.Item{}},
+		{"md I with E", Request{Op: OpMetaDelete, Keys: []string{"k"}, Meta: e(MetaArgs{Invalidate: true}, 7)}, metaItem(chosen(5)), StatusDeleted, EffectPut,
+			with(func(it *kvcontroller.Item) { it.Version, it.Stale, it.Cas, it.HasCas = version, true, 7, true })},
+		{"md I without E drops a chosen unique", Request{Op: OpMetaDelete, Keys: []string{"k"}, Meta: MetaArgs{Invalidate: true}}, metaItem(chosen(5)), StatusDeleted, EffectPut,
+			with(func(it *kvcontroller.Item) { it.Version, it.Stale = version, true })},
+		{"md x empties the item and keeps its unique", Request{Op: OpMetaDelete, Keys: []string{"k"}, Meta: MetaArgs{RemoveValue: true}}, metaItem(nil), StatusDeleted, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte{}, Version: version, Cas: 40, HasCas: true}},
+		{"md x takes F and T", Request{Op: OpMetaDelete, Keys: []string{"k"}, Flags: 3, Exptime: testNow + 30, Meta: MetaArgs{RemoveValue: true, TTL: true, Order: "T"}}, metaItem(func(it *kvcontroller.Item) { it.Stale, it.WinSent, it.KeyBinary = true, true, true }), StatusDeleted, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte{}, Flags: 3, Exptime: testNow + 30, Version: version, KeyBinary: true, Cas: 40, HasCas: true}},
+		{"md x with E", Request{Op: OpMetaDelete, Keys: []string{"k"}, Meta: e(MetaArgs{RemoveValue: true}, 9)}, metaItem(chosen(5)), StatusDeleted, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte{}, Version: version, Cas: 9, HasCas: true}},
+		{"md x I marks the empty item stale with a new unique", Request{Op: OpMetaDelete, Keys: []string{"k"}, Meta: MetaArgs{RemoveValue: true, Invalidate: true}}, metaItem(chosen(5)), StatusDeleted, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte{}, Version: version, Stale: true}},
+		{"md x with C mismatch", Request{Op: OpMetaDelete, Keys: []string{"k"}, Cas: 41, Meta: MetaArgs{RemoveValue: true, CompareCas: true}}, metaItem(nil), StatusExists, EffectNone, kvcontroller.Item{}},
+		{"md x with a past T deletes", Request{Op: OpMetaDelete, Keys: []string{"k"}, Exptime: -1, Meta: MetaArgs{RemoveValue: true, TTL: true, Order: "T"}}, metaItem(nil), StatusDeleted, EffectDelete, kvcontroller.Item{}},
+
+		{"ma with E", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Meta: e(MetaArgs{}, 11)}, item("k", "1"), StatusNumber, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("2"), Flags: 7, Exptime: testNow + 100, Version: version, Cas: 11, HasCas: true}},
+		{"ma without E drops a chosen unique", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Cas: 5}, metaItem(func(it *kvcontroller.Item) { it.Value = []byte("1"); chosen(5)(it) }), StatusNumber, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("2"), Flags: 7, Exptime: testNow + 100, Version: version}},
+		{"ma N creates with E", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Meta: e(MetaArgs{Vivify: true, Order: "N"}, 12)}, nil, StatusNumber, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("0"), Version: version, Cas: 12, HasCas: true}},
+
+		{"cas compares the chosen unique", Request{Op: OpCas, Keys: []string{"k"}, Value: []byte("n"), Cas: 5}, metaItem(chosen(5)), StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Version: version}},
+		{"cas 0 never matches", Request{Op: OpCas, Keys: []string{"k"}, Value: []byte("n")}, metaItem(chosen(0)), StatusExists, EffectNone, kvcontroller.Item{}},
+		{"touch keeps a chosen unique", Request{Op: OpTouch, Keys: []string{"k"}, Exptime: testNow + 5}, metaItem(chosen(5)), StatusTouched, EffectPut,
+			with(func(it *kvcontroller.Item) { it.Exptime, it.Cas, it.HasCas = testNow+5, 5, true })},
+		{"set clears a chosen unique", Request{Op: OpSet, Keys: []string{"k"}, Value: []byte("n")}, metaItem(chosen(5)), StatusStored, EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("n"), Version: version}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eff, res, err := ApplyWrite(&tt.req, tt.cur, testNow, version, 1<<20)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, res.Status)
+			assert.Equal(t, tt.wantKind, eff.Kind)
+			if tt.wantKind == EffectPut {
+				assert.Equal(t, tt.wantItem, eff.Item)
+				if len(res.Items) == 1 {
+					assert.Equal(t, tt.wantItem.Unique(), res.Items[0].Unique(), "the reply shows the stored unique")
+				}
+			}
+		})
+	}
+}

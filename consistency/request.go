@@ -109,17 +109,29 @@ type Item struct {
 	Value   []byte
 	Flags   uint32 // the client's opaque flags
 	Exptime int64  // absolute expiry in unix seconds; 0 means never
-	Version uint64 // the CAS unique
+	Version uint64 // the version that wrote it: the CAS unique unless HasCas
 	Stale   bool   // invalidated by md I or ms I (mg's X)
 	WinSent bool   // a recache win was handed out (mg's Z)
 	// KeyBinary marks a key stored by ms with b, shown base64 encoded.
 	KeyBinary bool
+	// Cas is the unique a client chose with E, when HasCas is set.
+	Cas    uint64
+	HasCas bool
+}
+
+// Unique returns the CAS unique clients see and compare (gets, cas, the
+// meta commands' c and C): the one chosen with E, else Version.
+func (it *Item) Unique() uint64 {
+	if it.HasCas {
+		return it.Cas
+	}
+	return it.Version
 }
 
 // HitOf returns the retrieval hit for a stored item.
 func HitOf(it kvcontroller.Item) Item {
 	return Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version,
-		Stale: it.Stale, WinSent: it.WinSent, KeyBinary: it.KeyBinary}
+		Stale: it.Stale, WinSent: it.WinSent, KeyBinary: it.KeyBinary, Cas: it.Cas, HasCas: it.HasCas}
 }
 
 // Result is the answer to a Request.

@@ -68,7 +68,7 @@ func handleMetaGet(c *conn, p *pending) error {
 		case 't':
 			b = appendTTL(append(b, " t"...), exp, now)
 		case 'c':
-			b = strconv.AppendUint(append(b, " c"...), it.Version, 10)
+			b = strconv.AppendUint(append(b, " c"...), it.Unique(), 10)
 		case 'f':
 			b = strconv.AppendUint(append(b, " f"...), uint64(it.Flags), 10)
 		case 'l':
@@ -162,13 +162,15 @@ func handleMetaSet(c *conn, p *pending) error {
 		}
 	}
 	key := cmd.Keys[0]
-	var version uint64
+	var unique uint64
+	size := len(p.value) // s: the stored item's size, the sent one's if none was stored
 	b := c.rw.scratch[:0]
 	switch res.Status {
 	case consistency.StatusStored:
 		if len(res.Items) == 1 {
-			version = res.Items[0].Version
-			c.srv.access.wrote(key, version, time.Now().Unix())
+			it := &res.Items[0]
+			unique, size = it.Unique(), len(it.Value)
+			c.srv.access.wrote(key, it.Version, time.Now().Unix())
 		}
 		if m.Quiet {
 			return nil
@@ -191,7 +193,9 @@ func handleMetaSet(c *conn, p *pending) error {
 		case 'k':
 			b = appendMetaKey(b, key, m.Binary)
 		case 'c':
-			b = strconv.AppendUint(append(b, " c"...), version, 10)
+			b = strconv.AppendUint(append(b, " c"...), unique, 10)
+		case 's':
+			b = strconv.AppendInt(append(b, " s"...), int64(size), 10)
 		}
 	}
 	c.rw.meta(b)
@@ -201,7 +205,8 @@ func handleMetaSet(c *conn, p *pending) error {
 func handleMetaDelete(c *conn, p *pending) error {
 	cmd := &p.cmd
 	m := cmd.Meta
-	res, err := c.do(&consistency.Request{Op: consistency.OpMetaDelete, Keys: cmd.Keys, Exptime: cmd.Exptime, Cas: cmd.Cas, Meta: m.Args})
+	res, err := c.do(&consistency.Request{Op: consistency.OpMetaDelete, Keys: cmd.Keys, Flags: cmd.Flags,
+		Exptime: cmd.Exptime, Cas: cmd.Cas, Meta: m.Args})
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -298,7 +303,7 @@ func handleMetaArithmetic(c *conn, p *pending) error {
 		case 'T', 'N':
 			exp = metaExptime(exp, f, cmd, &res.Meta, now)
 		case 'c':
-			b = strconv.AppendUint(append(b, " c"...), it.Version, 10)
+			b = strconv.AppendUint(append(b, " c"...), it.Unique(), 10)
 		case 't':
 			b = appendTTL(append(b, " t"...), exp, now)
 		case 'O':
@@ -345,7 +350,7 @@ func handleMetaDebug(c *conn, p *pending) error {
 	}
 	b = strconv.AppendInt(append(b, " exp="...), exp, 10)
 	b = strconv.AppendInt(append(b, " la="...), now-atime, 10)
-	b = strconv.AppendUint(append(b, " cas="...), it.Version, 10)
+	b = strconv.AppendUint(append(b, " cas="...), it.Unique(), 10)
 	if fetched {
 		b = append(b, " fetch=yes"...)
 	} else {

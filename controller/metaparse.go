@@ -66,7 +66,7 @@ func (m *MetaFlags) has(f byte) bool {
 // (words after the key, or after ms's length): it refuses duplicate and
 // unknown flags, reads the numeric tokens and decodes a base64 key in
 // key; numeric tokens of the request go to cmd (T to Exptime, F to
-// Flags, C to Cas, D to Delta). As in memcached, a bad token does not stop the scan; the error
+// Flags, C to Cas, D to Delta) or to the meta options (E, N, R, J). As in memcached, a bad token does not stop the scan; the error
 // reported is the last one set (a bad F token keeps the one before it).
 func preparseMeta(cmd *Command, m *MetaFlags, flags [][]byte, key *[]byte) error {
 	var seen [128]bool
@@ -145,6 +145,15 @@ func preparseMeta(cmd *Command, m *MetaFlags, flags [][]byte, key *[]byte) error
 				failed = errMetaDelta
 			}
 			cmd.Delta = v
+		case 'E':
+			v, ok := parseUint64(tok)
+			if !ok {
+				failed = errMetaBadToken
+			} else {
+				m.Args.HasNewCas, m.Args.NewCas = true, v
+			}
+		case 'x':
+			m.Args.RemoveValue = true // only md uses it, as in memcached
 		case 'I':
 			m.Args.Invalidate = true
 		default:

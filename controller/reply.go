@@ -62,7 +62,7 @@ func (rw *replyWriter) value(it *consistency.Item, withCas bool) {
 	b = strconv.AppendInt(b, int64(len(it.Value)), 10)
 	if withCas {
 		b = append(b, ' ')
-		b = strconv.AppendUint(b, it.Version, 10)
+		b = strconv.AppendUint(b, it.Unique(), 10)
 	}
 	b = append(b, crlf...)
 	rw.scratch = b

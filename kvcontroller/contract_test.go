@@ -131,6 +131,8 @@ func testRoundTrip(t *testing.T, s Store, clock *testClock) {
 		{"empty value", Item{Key: "empty", Value: []byte{}}},
 		{"max flags", Item{Key: "flags", Value: []byte("x"), Flags: math.MaxUint32}},
 		{"max version", Item{Key: "version", Value: []byte("x"), Version: math.MaxUint64}},
+		{"cas chosen with E", Item{Key: "cas", Value: []byte("x"), Version: 3, Cas: math.MaxUint64, HasCas: true, Stale: true}},
+		{"cas of zero chosen with E", Item{Key: "cas0", Value: []byte{}, Version: 3, HasCas: true}},
 		{"tombstone", Item{Key: "tomb", Value: []byte{}, Version: 42, Tombstone: true}},
 		{"tombstone with value", Item{Key: "tomb2", Value: []byte("old"), Tombstone: true}},
 		{"future exptime", Item{Key: "exp", Value: []byte("x"), Exptime: clock.Unix() + 3600}},

@@ -24,6 +24,7 @@ var ErrCorrupt = errors.New("corrupt envelope")
 // then the optional fields whose bit is set, in bit order:
 //
 //	bit 1  8    expiry version (Item.ExpiryVersion)
+//	bit 2  8    the CAS unique a client chose with E (Item.Cas)
 //
 // An envelope without optional fields is the same bytes as before they
 // existed, so replicas written by an older memcons stay readable.
@@ -33,10 +34,11 @@ const (
 
 	bitTombstone     byte = 1 << 0
 	bitExpiryVersion byte = 1 << 1
+	bitCas           byte = 1 << 2
 	bitStale         byte = 1 << 5
 	bitWinSent       byte = 1 << 6
 	bitKeyBinary     byte = 1 << 7
-	knownBits             = bitTombstone | bitExpiryVersion | bitStale | bitWinSent | bitKeyBinary
+	knownBits             = bitTombstone | bitExpiryVersion | bitCas | bitStale | bitWinSent | bitKeyBinary
 
 	offBits    = 2
 	offFlags   = 3
@@ -54,6 +56,9 @@ func EnvelopeSize(it Item) int {
 	if it.ExpiryVersion != 0 {
 		n += 8
 	}
+	if it.HasCas {
+		n += 8
+	}
 	return n
 }
 
@@ -66,6 +71,9 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	}
 	if it.ExpiryVersion != 0 {
 		bits |= bitExpiryVersion
+	}
+	if it.HasCas {
+		bits |= bitCas
 	}
 	if it.Stale {
 		bits |= bitStale
@@ -82,6 +90,9 @@ func AppendEnvelope(dst []byte, it Item) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, it.Version)
 	if it.ExpiryVersion != 0 {
 		dst = binary.BigEndian.AppendUint64(dst, it.ExpiryVersion)
+	}
+	if it.HasCas {
+		dst = binary.BigEndian.AppendUint64(dst, it.Cas)
 	}
 	return append(dst, it.Value...)
 }
@@ -126,6 +137,13 @@ func DecodeEnvelope(key string, b []byte) (Item, error) {
 		if it.ExpiryVersion == 0 {
 			return Item{}, fmt.Errorf("%w: expiry version bit set with version 0", ErrCorrupt)
 		}
+		rest = rest[8:]
+	}
+	if bits&bitCas != 0 {
+		if len(rest) < 8 {
+			return Item{}, fmt.Errorf("%w: %d bytes, the CAS field needs 8", ErrCorrupt, len(rest))
+		}
+		it.Cas, it.HasCas = binary.BigEndian.Uint64(rest), true
 		rest = rest[8:]
 	}
 	it.Value = rest[:len(rest):len(rest)]

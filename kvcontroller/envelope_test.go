@@ -25,6 +25,9 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		{"binary key", Item{Key: "\x00 k", Value: []byte("x"), KeyBinary: true}},
 		{"expiry version", Item{Key: "k", Value: []byte("x"), Exptime: 1_800_000_000, Version: 5, ExpiryVersion: 9}},
 		{"expired tombstone keeps its registers", Item{Key: "k", Value: []byte{}, Exptime: 7, Version: 5, ExpiryVersion: math.MaxUint64, Tombstone: true}},
+		{"client-chosen cas", Item{Key: "k", Value: []byte("x"), Version: 9, Cas: math.MaxUint64, HasCas: true, Stale: true}},
+		{"client-chosen cas of zero", Item{Key: "k", Value: []byte{}, Version: 9, HasCas: true}},
+		{"expiry version and chosen cas", Item{Key: "k", Value: []byte("x"), Exptime: 9, Version: 5, ExpiryVersion: 6, Cas: 1, HasCas: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +90,7 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 			b[offBits] = bitExpiryVersion
 			return b
 		}()},
+		{"cas bit without its field", with(offBits, bitCas)[:EnvelopeOverhead+1]},
 		{"plain memcached value", []byte("VALUE k 0 1\r\nhello world, not ours\r\n")},
 	}
 	for _, tt := range tests {
@@ -94,6 +98,32 @@ func TestDecodeEnvelope_Corrupt(t *testing.T) {
 			_, err := DecodeEnvelope("k", tt.in)
 			assert.ErrorIs(t, err, ErrCorrupt)
 		})
+	}
+}
+
+func TestEnvelope_OldBytesDecodeWithoutCas(t *testing.T) {
+	// An envelope written before the CAS field existed: 23 header bytes,
+	// bit 2 clear, then the value.
+	old := append([]byte{envelopeMagic, envelopeFormat, bitStale, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7}, "val"...)
+	got, err := DecodeEnvelope("k", old)
+	require.NoError(t, err)
+	assert.Equal(t, Item{Key: "k", Value: []byte("val"), Flags: 5, Version: 7, Stale: true}, got)
+	assert.Equal(t, uint64(7), got.Unique())
+	assert.Equal(t, old, EncodeEnvelope(got), "an item without a chosen CAS keeps the old encoding")
+}
+
+func TestItem_UniqueIsTheChosenCasWhenSet(t *testing.T) {
+	tests := []struct {
+		name string
+		it   Item
+		want uint64
+	}{
+		{"version", Item{Version: 7, Cas: 9}, 7},
+		{"chosen", Item{Version: 7, Cas: 9, HasCas: true}, 9},
+		{"chosen zero", Item{Version: 7, HasCas: true}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, tt.it.Unique()) })
 	}
 }
 
@@ -113,6 +143,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Stale: true, WinSent: true, KeyBinary: true}))
 	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Exptime: 100, Version: 7, ExpiryVersion: 9}))
 	f.Add(EncodeEnvelope(Item{Exptime: 1, Version: 7, ExpiryVersion: 8, Tombstone: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Version: 3, Cas: 1 << 40, HasCas: true}))
+	f.Add(EncodeEnvelope(Item{Value: []byte("x"), Version: 3, ExpiryVersion: 4, Cas: 1 << 40, HasCas: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := DecodeEnvelope("k", b)
 		if err != nil {

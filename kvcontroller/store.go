@@ -42,6 +42,21 @@ type Item struct {
 	// KeyBinary marks a key an ms stored with b: meta replies show it
 	// base64 encoded.
 	KeyBinary bool
+	// Cas, when HasCas is set, is the CAS unique a client chose with the
+	// meta protocol's E flag: clients see and compare it instead of
+	// Version, which still orders the item's writes. A write without E
+	// clears it.
+	Cas    uint64
+	HasCas bool
+}
+
+// Unique returns the CAS unique clients see: Cas if a client chose one,
+// else Version.
+func (it *Item) Unique() uint64 {
+	if it.HasCas {
+		return it.Cas
+	}
+	return it.Version
 }
 
 // Stats describes a store's occupancy and health.

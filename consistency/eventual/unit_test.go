@@ -49,6 +49,7 @@ func TestCodec_RoundTrip(t *testing.T) {
 		{Key: "empty", Value: []byte{}, Version: 1},
 		{Key: "gone", Value: []byte{}, Version: 3, Tombstone: true},
 		{Key: "bin\x00\xff", Value: bytes.Repeat([]byte{0, 1, 2}, 1000), Version: 1 << 60},
+		{Key: "chosen cas", Value: []byte("v"), Version: 9, Cas: 5, HasCas: true, Stale: true},
 	}
 	tests := []struct {
 		name string
@@ -143,6 +144,7 @@ func TestCodec_RefusesBadFrames(t *testing.T) {
 
 func FuzzReadFrame(f *testing.F) {
 	f.Add(appendFrame(nil, frame{kind: kindPush, items: []kvcontroller.Item{{Key: "k", Value: []byte("v"), Version: 1}}}))
+	f.Add(appendFrame(nil, frame{kind: kindPush, items: []kvcontroller.Item{{Key: "k", Value: []byte("v"), Version: 2, Cas: 7, HasCas: true}}}))
 	f.Add(appendFrame(nil, frame{kind: kindComplete, epoch: 1, seq: 2, full: true}))
 	f.Add(appendFrame(nil, frame{kind: kindRequest, epoch: 1, seq: 2}))
 	f.Fuzz(func(t *testing.T, b []byte) {

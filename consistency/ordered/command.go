@@ -62,52 +62,67 @@ func (c *command) encode(b []byte) []byte {
 	return b
 }
 
-// The bits of a meta command's options byte.
+// The bits of a meta command's options, a uvarint: the first seven fit
+// in one byte, so entries written before the later bits existed decode
+// unchanged.
 const (
-	metaCompareCas byte = 1 << iota
+	metaCompareCas uint64 = 1 << iota
 	metaInvalidate
 	metaTTL
 	metaVivify
 	metaRecache
 	metaKeyBinary
 	metaNoWin
-	metaKnown = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache | metaKeyBinary | metaNoWin
+	metaRemoveValue // md x
+	metaNewCas      // E: its unique follows the options' other fields
+	metaKnown       = metaCompareCas | metaInvalidate | metaTTL | metaVivify | metaRecache | metaKeyBinary | metaNoWin |
+		metaRemoveValue | metaNewCas
 )
 
 // encodeMeta appends a meta command's options (only meta ops carry them,
 // so entries of the other ops keep their encoding).
 func encodeMeta(b []byte, a *consistency.MetaArgs) []byte {
-	var bits byte
+	var bits uint64
 	for _, f := range []struct {
 		set bool
-		bit byte
-	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache}, {a.KeyBinary, metaKeyBinary}, {a.NoWin, metaNoWin}} {
+		bit uint64
+	}{{a.CompareCas, metaCompareCas}, {a.Invalidate, metaInvalidate}, {a.TTL, metaTTL}, {a.Vivify, metaVivify}, {a.Recache, metaRecache},
+		{a.KeyBinary, metaKeyBinary}, {a.NoWin, metaNoWin}, {a.RemoveValue, metaRemoveValue}, {a.HasNewCas, metaNewCas}} {
 		if f.set {
 			bits |= f.bit
 		}
 	}
-	b = append(b, bits, a.Mode)
+	b = binary.AppendUvarint(b, bits)
+	b = append(b, a.Mode)
 	b = binary.AppendUvarint(b, uint64(len(a.Order)))
 	b = append(b, a.Order...)
 	b = binary.AppendVarint(b, a.VivifyExptime)
 	b = binary.AppendVarint(b, a.RecacheExptime)
-	return binary.AppendUvarint(b, a.Initial)
+	b = binary.AppendUvarint(b, a.Initial)
+	if a.HasNewCas {
+		b = binary.AppendUvarint(b, a.NewCas)
+	}
+	return b
 }
 
 func (d *decoder) meta() consistency.MetaArgs {
 	var a consistency.MetaArgs
-	bits := d.byte()
+	bits := d.uvarint()
 	if bits&^metaKnown != 0 {
 		d.fail()
 	}
 	a.CompareCas, a.Invalidate = bits&metaCompareCas != 0, bits&metaInvalidate != 0
 	a.TTL, a.Vivify, a.Recache = bits&metaTTL != 0, bits&metaVivify != 0, bits&metaRecache != 0
 	a.KeyBinary, a.NoWin = bits&metaKeyBinary != 0, bits&metaNoWin != 0
+	a.RemoveValue, a.HasNewCas = bits&metaRemoveValue != 0, bits&metaNewCas != 0
 	a.Mode = d.byte()
 	a.Order = string(d.bytes())
 	a.VivifyExptime = d.varint()
 	a.RecacheExptime = d.varint()
 	a.Initial = d.uvarint()
+	if a.HasNewCas {
+		a.NewCas = d.uvarint()
+	}
 	return a
 }
 

@@ -1,6 +1,7 @@
 package ordered
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,6 +36,14 @@ func TestCommand_RoundTrip(t *testing.T) {
 			Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"), Cas: 5,
 			Meta: consistency.MetaArgs{Mode: 'A', CompareCas: true, Invalidate: true, Order: ""},
 		}}},
+		{"ms with a chosen unique", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"),
+			Meta: consistency.MetaArgs{HasNewCas: true, NewCas: 1<<64 - 1},
+		}}},
+		{"md x I with a chosen unique of zero", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
+			Op: consistency.OpMetaDelete, Keys: []string{"k"}, Value: []byte{}, Flags: 5, Exptime: 30,
+			Meta: consistency.MetaArgs{RemoveValue: true, Invalidate: true, TTL: true, HasNewCas: true},
+		}}},
 		{"ma vivify", command{Kind: cmdRequest, Now: 3, Req: consistency.Request{
 			Op: consistency.OpMetaArithmetic, Keys: []string{"k"}, Value: []byte{}, Delta: 2,
 			Meta: consistency.MetaArgs{Mode: 'D', Vivify: true, Initial: 1<<64 - 1, Order: "N"},
@@ -67,8 +76,14 @@ func TestCommand_DecodeRejectsMalformed(t *testing.T) {
 		}}).encode(nil)[:len(good)-1]},
 		{"unknown meta option bits", func() []byte {
 			b := (&command{Kind: cmdRequest, Now: 1, Req: consistency.Request{Op: consistency.OpMetaDelete, Keys: []string{"k"}}}).encode(nil)
-			b[len(b)-6] = 0xff // the options byte, before mode, order length, two varints and J
-			return b
+			// The options are the byte before mode, order length, two varints and J.
+			opts := len(b) - 6
+			return append(append(append([]byte{}, b[:opts]...), binary.AppendUvarint(nil, metaKnown+1)...), b[opts+1:]...)
+		}()},
+		{"E bit without its unique", func() []byte {
+			b := (&command{Kind: cmdRequest, Now: 1, Req: consistency.Request{Op: consistency.OpMetaSet, Keys: []string{"k"},
+				Meta: consistency.MetaArgs{HasNewCas: true, NewCas: 300}}}).encode(nil)
+			return b[:len(b)-2]
 		}()},
 	}
 	for _, tt := range tests {
@@ -128,6 +143,15 @@ func TestProposal_DecodeRejectsMalformed(t *testing.T) {
 	}
 }
 
+func TestCommand_MetaOptionsWithoutNewBitsKeepTheirEncoding(t *testing.T) {
+	// Entries logged before md x and E existed had one options byte; the
+	// uvarint that replaced it reads them the same.
+	req := consistency.Request{Op: consistency.OpMetaSet, Keys: []string{"k"}, Value: []byte("v"),
+		Meta: consistency.MetaArgs{CompareCas: true, NoWin: true, Mode: 'S'}}
+	b := (&command{Kind: cmdRequest, Now: 1, Req: req}).encode(nil)
+	assert.Equal(t, []byte{byte(metaCompareCas | metaNoWin), 'S', 0, 0, 0, 0}, b[len(b)-6:])
+}
+
 // FuzzDecodeCommand feeds the same bytes to both decoders of what reaches
 // the log: a log entry's command and a forwarded proposal of several.
 func FuzzDecodeCommand(f *testing.F) {
@@ -141,6 +165,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		{Kind: cmdRequest, Seq: 1, Req: consistency.Request{Op: consistency.OpSet, Keys: []string{"k"}, Value: []byte("v")}},
 		{Kind: cmdTick, Now: 4},
 	}))
+	f.Add((&command{Kind: cmdRequest, Req: consistency.Request{Op: consistency.OpMetaDelete, Keys: []string{"k"}, Flags: 3,
+		Meta: consistency.MetaArgs{RemoveValue: true, Invalidate: true, HasNewCas: true, NewCas: 1 << 50}}}).encode(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if entries, err := decodeProposal(data); err == nil {
 			var cmds []*command

@@ -192,6 +192,8 @@ func TestFSM_SnapshotKeepsMetaBitsAndReadsVersion1(t *testing.T) {
 		entry(1, now, consistency.Request{Op: consistency.OpSet, Keys: []string{"s"}, Value: []byte("v")}),
 		entry(2, now, consistency.Request{Op: consistency.OpMetaDelete, Keys: []string{"s"}, Meta: consistency.MetaArgs{Invalidate: true}}),
 		entry(3, now, consistency.Request{Op: consistency.OpMetaGet, Keys: []string{"s"}}),
+		entry(4, now, consistency.Request{Op: consistency.OpMetaSet, Keys: []string{"e"}, Value: []byte("w"),
+			Meta: consistency.MetaArgs{HasNewCas: true, NewCas: 1 << 60}}),
 	})
 	snap, err := src.Snapshot()
 	require.NoError(t, err)
@@ -204,6 +206,10 @@ func TestFSM_SnapshotKeepsMetaBitsAndReadsVersion1(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kvcontroller.Item{Key: "s", Value: []byte("v"), Version: 2, Stale: true, WinSent: true}, s,
 		"md I gave a new unique and the stale mark, the first mg handed out the win")
+	e, err := dstStore.Get(context.Background(), "e")
+	require.NoError(t, err)
+	assert.Equal(t, kvcontroller.Item{Key: "e", Value: []byte("w"), Version: 4, Cas: 1 << 60, HasCas: true}, e,
+		"the unique ms chose with E, beside the log index that wrote it")
 
 	// A snapshot written before items carried these bits.
 	v1 := []byte(snapshotMagicV1)

@@ -63,7 +63,8 @@ func (m *Mode) metaRead(ctx context.Context, req *consistency.Request, now int64
 	if len(found.Items) == 1 {
 		hit := found.Items[0]
 		cur = &kvcontroller.Item{Key: hit.Key, Value: hit.Value, Flags: hit.Flags, Exptime: hit.Exptime,
-			Version: hit.Version, Stale: hit.Stale, WinSent: hit.WinSent, KeyBinary: hit.KeyBinary}
+			Version: hit.Version, Stale: hit.Stale, WinSent: hit.WinSent, KeyBinary: hit.KeyBinary,
+			Cas: hit.Cas, HasCas: hit.HasCas}
 	}
 	eff, res, err := consistency.ApplyWrite(req, cur, now, 0, m.cfg.ItemSizeMax)
 	if err != nil {

@@ -29,6 +29,8 @@ const (
 	snapStale     byte = 1 << 0
 	snapWinSent   byte = 1 << 1
 	snapKeyBinary byte = 1 << 2
+	snapCas       byte = 1 << 3 // a unique chosen with E follows the bits
+	snapKnownBits      = snapStale | snapWinSent | snapKeyBinary | snapCas
 )
 
 // maxSnapshotField bounds one key or value read from a snapshot.
@@ -87,7 +89,13 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 			if it.KeyBinary {
 				bits |= snapKeyBinary
 			}
+			if it.HasCas {
+				bits |= snapCas
+			}
 			b = append(b, bits)
+			if it.HasCas {
+				b = binary.AppendUvarint(b, it.Cas)
+			}
 			_, err := w.Write(b)
 			return err
 		})
@@ -187,10 +195,16 @@ func readSnapshotItem(r *bufio.Reader, withBits bool) (kvcontroller.Item, error)
 		if err != nil {
 			return it, unexpected(err)
 		}
-		if bits&^(snapStale|snapWinSent|snapKeyBinary) != 0 {
+		if bits&^snapKnownBits != 0 {
 			return it, fmt.Errorf("unknown item bits 0x%02x", bits)
 		}
 		it.Stale, it.WinSent, it.KeyBinary = bits&snapStale != 0, bits&snapWinSent != 0, bits&snapKeyBinary != 0
+		if bits&snapCas != 0 {
+			if it.Cas, err = binary.ReadUvarint(r); err != nil {
+				return it, unexpected(err)
+			}
+			it.HasCas = true
+		}
 	}
 	it.Key, it.Flags = string(key), uint32(flags)
 	return it, nil
