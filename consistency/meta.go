@@ -302,7 +302,11 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 	for i := 0; i < len(m.Order); i++ {
 		switch m.Order[i] {
 		case 'T':
-			if m.TTL {
+			// A result too long to be written in place is a new item, and
+			// memcached 1.6.18 sets T's expiry on the old one it replaced
+			// (do_add_delta returns that one): the stored item keeps its
+			// expiry. The reply's t still shows T's.
+			if m.TTL && (out.Created || inPlace != 0) {
 				it.Exptime = req.Exptime
 			}
 		case 'N':

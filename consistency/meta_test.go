@@ -94,6 +94,9 @@ func TestApplyWrite_MetaCommands(t *testing.T) {
 		{"ma decrement with ttl", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 3, Exptime: testNow + 7, Meta: MetaArgs{Mode: 'D', TTL: true, Order: "T"}}, item("k", "10"), EffectPut,
 			kvcontroller.Item{Key: "k", Value: []byte("7 "), Flags: 7, Exptime: testNow + 7, Version: version},
 			Result{Status: StatusNumber, Number: 7, Items: []Item{{Key: "k", Value: []byte("7 "), Flags: 7, Exptime: testNow + 7, Version: version}}, Meta: MetaOutcome{PrevExptime: testNow + 100}, InPlace: 40}},
+		{"ma growing past the old value keeps the stored expiry despite T", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Exptime: testNow + 7, Meta: MetaArgs{TTL: true, Order: "T"}}, item("k", "99"), EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("100"), Flags: 7, Exptime: testNow + 100, Version: version},
+			Result{Status: StatusNumber, Number: 100, Items: []Item{{Key: "k", Value: []byte("100"), Flags: 7, Exptime: testNow + 100, Version: version}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
 		{"ma cas mismatch", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Cas: 1}, item("k", "1"), EffectNone, kvcontroller.Item{}, Result{Status: StatusExists}},
 	}
 	for _, tt := range tests {
