@@ -67,10 +67,12 @@ func opaque(g *Generator, _ string) string { return "O" + strconv.Itoa(g.rng.Int
 // memcached does, so the tables leave them out: add withCas("E") to each,
 // plain("x") to mdFlags and plain("s") to msFlags once the reference is a
 // memcached that has them (internal/testcluster's TestMeta_ChosenCas
-// checks them meanwhile).
+// checks them meanwhile). R's times stay clear of exptime's: an R equal to
+// an item's relative expiry (2592000) wins or not as a clock ticks between
+// the write and the mg, at a moment each side's clock decides.
 var (
 	mgFlags = []metaFlag{plain("v"), plain("f"), plain("s"), plain("t"), plain("c"), plain("k"), plain("h"),
-		plain("u"), opaque, withTTL("T"), withTTL("N"), withNumber("R", "0", "30", "2592000")}
+		plain("u"), opaque, withTTL("T"), withTTL("N"), withNumber("R", "0", "30", "2591000")}
 	msFlags = []metaFlag{plain("c"), plain("k"), plain("I"), opaque, withCas("C"),
 		withNumber("F", "0", "1", "4294967295"), withTTL("T"),
 		withNumber("M", "E", "A", "P", "R", "S", "e", "a", "p", "r", "s", "X")}
