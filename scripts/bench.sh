@@ -355,14 +355,14 @@ value="$(head -c "$value_size" /dev/zero | tr '\0' x)"
 case "$pipeline_cmd" in
 set)
 	for ((n = 0; n < pipeline; n++)); do printf 'set pipe:%d 0 0 %d\r\n%s\r\n' "$n" "$value_size" "$value"; done >"$tmp/pipeline.txt"
-	pipe_replies=$pipeline
+	pipe_replies=$pipeline pipe_what=sets
 	;;
 ms)
 	{
 		for ((n = 0; n < pipeline; n++)); do printf 'ms pipe:%d %d q\r\n%s\r\n' "$n" "$value_size" "$value"; done
 		printf 'mn\r\n'
 	} >"$tmp/pipeline.txt"
-	pipe_replies=1
+	pipe_replies=1 pipe_what="quiet ms + mn"
 	;;
 *) echo "bench.sh: --pipeline-cmd is set or ms, not $pipeline_cmd" >&2; exit 1 ;;
 esac
@@ -409,7 +409,7 @@ for r in $(seq "$rounds"); do
 	fi
 	echo "$line"
 	if ((pipeline > 0)); then
-		line="round $r, $pipeline pipelined ${pipeline_cmd}s, seconds:"
+		line="round $r, $pipeline pipelined $pipe_what, seconds:"
 		for i in "${!labels[@]}"; do
 			v=n/a
 			[[ "$pipeline_cmd" == ms && "${labels[i]}" == twemproxy* ]] || v="$(pipe_secs "${ports[i]}")"
@@ -448,7 +448,7 @@ if [[ "$etcd" == yes ]]; then
 fi
 if ((pipeline > 0)); then
 	echo
-	echo "one connection, $pipeline pipelined ${pipeline_cmd}s of $value_size bytes: seconds, median of $rounds rounds"
+	echo "one connection, $pipeline pipelined $pipe_what of $value_size bytes: seconds, median of $rounds rounds"
 	for i in "${!labels[@]}"; do
 		printf '%-44s %10s\n' "${labels[i]}" "$(median <"$tmp/pipe$i")"
 	done
