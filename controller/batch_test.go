@@ -91,6 +91,13 @@ func TestConn_PipelineIsOneBatch(t *testing.T) {
 			reply: "HD\r\nEND\r\nHD\r\nEN\r\nEN\r\nMN\r\n",
 		},
 		{
+			// me reads in its place: a write behind it is not seen.
+			name:  "me before a set",
+			input: "me a\r\nset a 0 0 1\r\n1\r\n",
+			want:  [][]consistency.Op{{consistency.OpGet, consistency.OpSet}},
+			reply: "EN\r\nSTORED\r\n",
+		},
+		{
 			name:  "a quiet meta bulk load",
 			input: "ms a 1 q\r\n1\r\nms b 1 q T0\r\n2\r\nma c q\r\nmd a q\r\nmn\r\n",
 			want: [][]consistency.Op{{consistency.OpMetaSet, consistency.OpMetaSet,
