@@ -64,5 +64,5 @@ var commands = [...]command{
 	{name: "md", op: consistency.OpMetaDelete, parse: parseMetaDelete, handle: handleMetaDelete},
 	{name: "ma", op: consistency.OpMetaArithmetic, parse: parseMetaArithmetic, handle: handleMetaArithmetic},
 	{name: "mn", parse: parseMetaNoop, handle: handleMetaNoop},
-	{name: "me", parse: parseMetaDebug, handle: handleMetaDebug, stat: cmdMeta},
+	{name: "me", op: consistency.OpGet, parse: parseMetaDebug, handle: handleMetaDebug, stat: cmdMeta},
 }

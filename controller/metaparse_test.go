@@ -38,7 +38,7 @@ func TestParseMeta_Lines(t *testing.T) {
 		{"ma E", "ma k E7", Command{Name: "ma", Op: consistency.OpMetaArithmetic, Keys: []string{"k"}, DataLen: NoData, Delta: 1,
 			Meta: &MetaFlags{Letters: "E", Args: consistency.MetaArgs{Mode: 'I', NewCas: 7, HasNewCas: true}}}},
 		{"mn ignores words", "mn a b", Command{Name: "mn", DataLen: NoData}},
-		{"me binary", "me YWI= b", Command{Name: "me", Keys: []string{"ab"}, DataLen: NoData, Meta: &MetaFlags{Binary: true}}},
+		{"me binary", "me YWI= b", Command{Name: "me", Op: consistency.OpGet, Keys: []string{"ab"}, DataLen: NoData, Meta: &MetaFlags{Binary: true}}},
 		{"mg opaque too long runs up to the O token", "mg k T30 O123456789012345678901234567890123 N5", Command{Name: "mg", Op: consistency.OpMetaGet, Keys: []string{"k"}, DataLen: NoData, Exptime: 30,
 			Meta: &MetaFlags{Letters: "TON", Opaque: "O123456789012345678901234567890123", OpaqueTooLong: true,
 				Args: consistency.MetaArgs{Order: "T", TTL: true, Vivify: true, VivifyExptime: 5, NoWin: true}}}},
