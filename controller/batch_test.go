@@ -14,7 +14,7 @@ import (
 )
 
 // batchMode records the ops of every DoBatch call and answers each
-// request with a fixed result.
+// request with a fixed result for its op: reads miss, writes succeed.
 type batchMode struct {
 	mu      sync.Mutex
 	batches [][]consistency.Op
@@ -30,9 +30,15 @@ func (m *batchMode) DoBatch(_ context.Context, reqs []consistency.Request, outs 
 	ops := make([]consistency.Op, len(reqs))
 	for i := range reqs {
 		ops[i] = reqs[i].Op
-		outs[i].Result = consistency.Result{Status: consistency.StatusStored}
-		if reqs[i].Op.IsRead() {
+		switch op := reqs[i].Op; {
+		case op.IsRead(), op == consistency.OpMetaGet: // a miss
 			outs[i].Result = consistency.Result{}
+		case op == consistency.OpMetaDelete:
+			outs[i].Result = consistency.Result{Status: consistency.StatusDeleted}
+		case op == consistency.OpMetaArithmetic:
+			outs[i].Result = consistency.Result{Status: consistency.StatusNumber, Number: 1}
+		default:
+			outs[i].Result = consistency.Result{Status: consistency.StatusStored}
 		}
 	}
 	m.mu.Lock()
@@ -76,6 +82,48 @@ func TestConn_PipelineIsOneBatch(t *testing.T) {
 			input: "set a 0 0 1\r\n1\r\nset a 0 0 2000\r\n" + big + "\r\nset a 0 0 1\r\n2\r\n",
 			want:  [][]consistency.Op{{consistency.OpSet, consistency.OpDelete}, {consistency.OpSet}},
 			reply: "STORED\r\nSERVER_ERROR object too large for cache\r\nSTORED\r\n",
+		},
+		{
+			name:  "meta commands",
+			input: "ms a 1\r\n1\r\nmd b q\r\nget a\r\nma c\r\nmg a v\r\nme a\r\nmn\r\n",
+			want: [][]consistency.Op{{consistency.OpMetaSet, consistency.OpMetaDelete, consistency.OpGet,
+				consistency.OpMetaArithmetic, consistency.OpMetaGet, consistency.OpGet}},
+			reply: "HD\r\nEND\r\nHD\r\nEN\r\nEN\r\nMN\r\n",
+		},
+		{
+			// me reads in its place: a write behind it is not seen.
+			name:  "me before a set",
+			input: "me a\r\nset a 0 0 1\r\n1\r\n",
+			want:  [][]consistency.Op{{consistency.OpGet, consistency.OpSet}},
+			reply: "EN\r\nSTORED\r\n",
+		},
+		{
+			name:  "a quiet meta bulk load",
+			input: "ms a 1 q\r\n1\r\nms b 1 q T0\r\n2\r\nma c q\r\nmd a q\r\nmn\r\n",
+			want: [][]consistency.Op{{consistency.OpMetaSet, consistency.OpMetaSet,
+				consistency.OpMetaArithmetic, consistency.OpMetaDelete}},
+			reply: "MN\r\n",
+		},
+		{
+			name:  "an ms refused as too large deletes its key in its place",
+			input: "ms a 1\r\n1\r\nms a 2000 q\r\n" + big + "\r\nms a 1\r\n2\r\n",
+			want:  [][]consistency.Op{{consistency.OpMetaSet, consistency.OpDelete}, {consistency.OpMetaSet}},
+			reply: "HD\r\nSERVER_ERROR object too large for cache\r\nHD\r\n",
+		},
+		{
+			// The O token is too long: the mg still runs, then the error is
+			// its reply.
+			name:  "an mg with a too long opaque runs in its place",
+			input: "ms a 1\r\n1\r\nmg a v O123456789012345678901234567890123\r\nmg a\r\n",
+			want:  [][]consistency.Op{{consistency.OpMetaSet, consistency.OpMetaGet, consistency.OpMetaGet}},
+			reply: "HD\r\nCLIENT_ERROR opaque token too long\r\nEN\r\n",
+		},
+		{
+			// memcached swallows the block of an ms whose flags it refuses.
+			name:  "a refused ms swallows its block",
+			input: "ms a 1 MZ\r\n1\r\nms b 1\r\n2\r\n",
+			want:  [][]consistency.Op{{consistency.OpMetaSet}},
+			reply: "CLIENT_ERROR invalid mode for ms M token\r\nHD\r\n",
 		},
 	}
 	for _, tt := range tests {

@@ -64,6 +64,5 @@ var commands = [...]command{
 	{name: "md", op: consistency.OpMetaDelete, parse: parseMetaDelete, handle: handleMetaDelete},
 	{name: "ma", op: consistency.OpMetaArithmetic, parse: parseMetaArithmetic, handle: handleMetaArithmetic},
 	{name: "mn", parse: parseMetaNoop, handle: handleMetaNoop},
-	// me reads its item as a get, in its place in the pipeline.
 	{name: "me", op: consistency.OpGet, parse: parseMetaDebug, handle: handleMetaDebug, stat: cmdMeta},
 }

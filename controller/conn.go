@@ -410,7 +410,6 @@ type reqKind uint8
 const (
 	reqNone    reqKind = iota // asks nothing of the mode
 	reqBatched                // its request runs with its neighbours'
-	reqAlone                  // its handler calls the mode itself: the batch ends before it
 )
 
 // dropsTooLarge reports a set or ms refused as too large: memcached drops
@@ -451,25 +450,19 @@ func batchRequest(p *pending) (consistency.Request, reqKind) {
 		return consistency.Request{Op: consistency.OpTouch, Keys: cmd.Keys, Exptime: cmd.Exptime}, reqBatched
 	case consistency.OpFlushAll:
 		return consistency.Request{Op: consistency.OpFlushAll, Exptime: cmd.Exptime}, reqBatched
+	case consistency.OpMetaGet, consistency.OpMetaSet, consistency.OpMetaDelete, consistency.OpMetaArithmetic:
+		return metaRequest(p), reqBatched
 	}
-	return consistency.Request{}, reqAlone
+	return consistency.Request{}, reqNone
 }
 
-// submit runs, with one DoBatch, the requests of the commands at the
-// start of rest up to the first whose handler calls the mode itself, and
-// keeps each outcome with its command.
+// submit runs, with one DoBatch, the requests of the commands of rest
+// and keeps each outcome with its command.
 func (c *conn) submit(rest []pending) {
 	var reqs []consistency.Request
 	n := 0
 	for ; n < len(rest); n++ {
 		req, kind := batchRequest(&rest[n])
-		if kind == reqAlone {
-			if n == 0 {
-				rest[0].submitted = true
-				return
-			}
-			break
-		}
 		rest[n].submitted = true
 		if kind == reqBatched {
 			rest[n].hasReq = true
@@ -497,13 +490,4 @@ func (c *conn) submit(rest []pending) {
 // result returns the outcome the batch step got for p's request.
 func (c *conn) result(p *pending) (consistency.Result, error) {
 	return p.out.Result, p.out.Err
-}
-
-// do runs req on the mode, counted as in flight: for a handler whose
-// command the batch step leaves to it (reqAlone).
-func (c *conn) do(req *consistency.Request) (consistency.Result, error) {
-	ctr := c.ctr
-	ctr.inFlight.Add(1)
-	defer ctr.inFlight.Add(^uint64(0))
-	return c.srv.mode.Do(c.srv.ctx, req)
 }

@@ -13,10 +13,26 @@ import (
 // in the order the request gave its flags. Errors are always answered; q
 // leaves out only the nominal reply (EN for mg, HD for the others).
 
+// metaRequest is the request of an mg, ms, md or ma, which the batch step
+// runs with its neighbours' (batchRequest); its key is already decoded.
+func metaRequest(p *pending) consistency.Request {
+	cmd := &p.cmd
+	req := consistency.Request{Op: cmd.Op, Keys: cmd.Keys, Exptime: cmd.Exptime, Meta: cmd.Meta.Args}
+	switch cmd.Op {
+	case consistency.OpMetaSet:
+		req.Value, req.Flags, req.Cas = p.value, cmd.Flags, cmd.Cas
+	case consistency.OpMetaDelete:
+		req.Flags, req.Cas = cmd.Flags, cmd.Cas
+	case consistency.OpMetaArithmetic:
+		req.Cas, req.Delta = cmd.Cas, cmd.Delta
+	}
+	return req
+}
+
 func handleMetaGet(c *conn, p *pending) error {
 	cmd := &p.cmd
 	m := cmd.Meta
-	res, err := c.do(&consistency.Request{Op: consistency.OpMetaGet, Keys: cmd.Keys, Exptime: cmd.Exptime, Meta: m.Args})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -140,10 +156,7 @@ func handleMetaSet(c *conn, p *pending) error {
 	m := cmd.Meta
 	ctr := c.ctr
 	c.countCmd(p, 1)
-	res, err := c.do(&consistency.Request{
-		Op: consistency.OpMetaSet, Keys: cmd.Keys, Value: p.value,
-		Flags: cmd.Flags, Exptime: cmd.Exptime, Cas: cmd.Cas, Meta: m.Args,
-	})
+	res, err := c.result(p)
 	if err != nil {
 		if line, _ := errorReply(err); line == replyOutOfMemory {
 			ctr.storeNoMemory.Add(1)
@@ -205,8 +218,7 @@ func handleMetaSet(c *conn, p *pending) error {
 func handleMetaDelete(c *conn, p *pending) error {
 	cmd := &p.cmd
 	m := cmd.Meta
-	res, err := c.do(&consistency.Request{Op: consistency.OpMetaDelete, Keys: cmd.Keys, Flags: cmd.Flags,
-		Exptime: cmd.Exptime, Cas: cmd.Cas, Meta: m.Args})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -242,10 +254,7 @@ func handleMetaDelete(c *conn, p *pending) error {
 func handleMetaArithmetic(c *conn, p *pending) error {
 	cmd := &p.cmd
 	m := cmd.Meta
-	res, err := c.do(&consistency.Request{
-		Op: consistency.OpMetaArithmetic, Keys: cmd.Keys, Exptime: cmd.Exptime,
-		Cas: cmd.Cas, Delta: cmd.Delta, Meta: m.Args,
-	})
+	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
 		return nil
@@ -326,7 +335,7 @@ func handleMetaNoop(c *conn, _ *pending) error {
 
 func handleMetaDebug(c *conn, p *pending) error {
 	c.countCmd(p, 1)
-	res, err := c.result(p) // the batch step ran its get (commands.go)
+	res, err := c.result(p) // a get of its key (the command table)
 	if err != nil {
 		c.fail(err)
 		return nil

@@ -14,12 +14,14 @@
 #
 # Each round also times one connection sending 10,000 pipelined sets
 # (--pipeline N, 0 for none) to every memcache target and prints the median
-# seconds.
+# seconds. --pipeline-cmd ms sends them as quiet meta sets (ms <key> <len> q)
+# ended by one mn, the meta bulk-load pattern, whose only reply is MN;
+# twemproxy, which has no meta commands, is left out of that row.
 #
 #   scripts/bench.sh [--time 10s] [--concurrency 32] [--value-size 100] [--rounds 3]
 #                    [--modes "eventual sequential linearizable"] [--single yes|no]
 #                    [--latency yes|no] [--threads 2] [--perreq yes|no] [--before BIN]
-#                    [--pipeline 10000] [--etcd yes|no]
+#                    [--pipeline 10000] [--pipeline-cmd set|ms] [--etcd yes|no]
 #
 # --latency yes also runs `memcons bench` (Go client, same concurrency, 9:1
 # get/set) once per target and prints p50/p99 of reads and writes.
@@ -36,7 +38,7 @@
 set -euo pipefail
 
 time_s=10s concurrency=32 value_size=100 rounds=3 modes="eventual sequential linearizable"
-single=yes latency=no threads=2 perreq=no before="" pipeline=10000 etcd=yes
+single=yes latency=no threads=2 perreq=no before="" pipeline=10000 pipeline_cmd=set etcd=yes
 while (($# > 0)); do
 	case "$1" in
 	--time) time_s="$2" ;;
@@ -50,6 +52,7 @@ while (($# > 0)); do
 	--perreq) perreq="$2" ;;
 	--before) before="$2" ;;
 	--pipeline) pipeline="$2" ;;
+	--pipeline-cmd) pipeline_cmd="$2" ;;
 	--etcd) etcd="$2" ;;
 	*) echo "bench.sh: unknown argument $1" >&2 && exit 2 ;;
 	esac
@@ -348,7 +351,21 @@ measure() {
 # The pipelined sets, written once: one connection sends them all before
 # reading, as a bulk loader does.
 value="$(head -c "$value_size" /dev/zero | tr '\0' x)"
-for ((n = 0; n < pipeline; n++)); do printf 'set pipe:%d 0 0 %d\r\n%s\r\n' "$n" "$value_size" "$value"; done >"$tmp/pipeline.txt"
+# pipe_replies is how many reply lines the pipeline gets.
+case "$pipeline_cmd" in
+set)
+	for ((n = 0; n < pipeline; n++)); do printf 'set pipe:%d 0 0 %d\r\n%s\r\n' "$n" "$value_size" "$value"; done >"$tmp/pipeline.txt"
+	pipe_replies=$pipeline pipe_what=sets
+	;;
+ms)
+	{
+		for ((n = 0; n < pipeline; n++)); do printf 'ms pipe:%d %d q\r\n%s\r\n' "$n" "$value_size" "$value"; done
+		printf 'mn\r\n'
+	} >"$tmp/pipeline.txt"
+	pipe_replies=1 pipe_what="quiet ms + mn"
+	;;
+*) echo "bench.sh: --pipeline-cmd is set or ms, not $pipeline_cmd" >&2; exit 1 ;;
+esac
 
 # pipe_secs PORT: seconds for one connection to send the pipelined sets and
 # read every reply (a writer in the background keeps the socket full).
@@ -358,11 +375,12 @@ pipe_secs() {
 	start=$(date +%s%N)
 	cat "$tmp/pipeline.txt" >&3 &
 	local writer=$!
-	while ((n < pipeline)) && read -r -t 60 line <&3; do n=$((n + 1)); done
+	while ((n < pipe_replies)) && read -r -t 60 line <&3; do n=$((n + 1)); done
 	end=$(date +%s%N)
 	wait "$writer" 2>/dev/null || true
 	exec 3>&-
-	if ((n < pipeline)); then echo 999; return; fi
+	if ((n < pipe_replies)); then echo 999; return; fi
+	[[ "$pipeline_cmd" == set || "${line%$'\r'}" == MN ]] || { echo 999; return; }
 	awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
 }
 
@@ -391,9 +409,10 @@ for r in $(seq "$rounds"); do
 	fi
 	echo "$line"
 	if ((pipeline > 0)); then
-		line="round $r, $pipeline pipelined sets, seconds:"
+		line="round $r, $pipeline pipelined $pipe_what, seconds:"
 		for i in "${!labels[@]}"; do
-			v="$(pipe_secs "${ports[i]}")"
+			v=n/a
+			[[ "$pipeline_cmd" == ms && "${labels[i]}" == twemproxy* ]] || v="$(pipe_secs "${ports[i]}")"
 			echo "$v" >>"$tmp/pipe$i"
 			line+=" ${labels[i]} $v;"
 		done
@@ -429,7 +448,7 @@ if [[ "$etcd" == yes ]]; then
 fi
 if ((pipeline > 0)); then
 	echo
-	echo "one connection, $pipeline pipelined sets of $value_size bytes: seconds, median of $rounds rounds"
+	echo "one connection, $pipeline pipelined $pipe_what of $value_size bytes: seconds, median of $rounds rounds"
 	for i in "${!labels[@]}"; do
 		printf '%-44s %10s\n' "${labels[i]}" "$(median <"$tmp/pipe$i")"
 	done

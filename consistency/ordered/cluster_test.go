@@ -16,10 +16,18 @@ import (
 // Test timing: short raft timeouts keep fault runs quick; slack absorbs a
 // loaded 2-core machine running -race.
 const (
-	testElection   = 300 * time.Millisecond
+	testElection = 300 * time.Millisecond
+	// steadyElection is for tests that see no fault and count on one
+	// leader throughout (every write must succeed): at testElection a
+	// leader on a loaded machine can miss its 150 ms lease and step down,
+	// failing a write as outcome unknown.
+	steadyElection = ordered.DefaultElectionTimeout
 	testLeaderWait = 1500 * time.Millisecond
 	slack          = 5 * time.Second
 )
+
+// steady is the startCluster hook of the fault-free tests: steadyElection.
+func steady(_ string, c *ordered.Config) { c.ElectionTimeout = steadyElection }
 
 // startCluster runs a 3-peer cluster in mode with test timing; hook, when
 // set, may adjust each peer's ordered config.
@@ -40,7 +48,7 @@ func startCluster(t *testing.T, mode consistency.Kind, store server.StoreKind, h
 func TestOrdered_WriteAtOnePeerReadAtEvery(t *testing.T) {
 	for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential} {
 		t.Run(string(mode), func(t *testing.T) {
-			c := startCluster(t, mode, server.StoreMemory, nil)
+			c := startCluster(t, mode, server.StoreMemory, steady)
 			cl, err := memcachedtest.Dial(c.ClientAddr(0), opTimeout)
 			require.NoError(t, err)
 			defer cl.Close()

@@ -73,6 +73,43 @@ func orderScript(prefix string) *pipeline {
 	return p
 }
 
+// metaOrderScript is orderScript in meta commands: ma counting up behind
+// an ms, mg reads behind writes, appends by ms MA, and a quiet bulk load
+// (ms q ... mn) whose writes a later mg must see.
+func metaOrderScript(prefix string) *pipeline {
+	p := &pipeline{}
+	ctr := prefix + "ctr"
+	p.add("ms "+ctr+" 1\r\n0\r\n", "HD\r\n")
+	for i := 1; i <= 40; i++ {
+		v := fmt.Sprint(i)
+		p.add("ma "+ctr+" v\r\n", fmt.Sprintf("VA %d\r\n%s\r\n", len(v), v))
+		if i%10 == 0 {
+			p.add("mg "+ctr+" v\r\n", fmt.Sprintf("VA %d\r\n%s\r\n", len(v), v))
+		}
+	}
+	p.add("ma "+ctr+" q MD D5\r\n", "")
+	p.add("mg "+ctr+" v\r\n", "VA 2\r\n35\r\n")
+	lst := prefix + "list"
+	p.add("ms "+lst+" 1\r\na\r\n", "HD\r\n")
+	for _, s := range []string{"b", "c", "d"} {
+		p.add("ms "+lst+" 1 MA q\r\n"+s+"\r\n", "")
+	}
+	p.add("mg "+lst+" v\r\n", "VA 4\r\nabcd\r\n")
+	p.add("md "+lst+" q\r\n", "")
+	p.add("md "+lst+" q\r\n", "NF\r\n") // q leaves out only HD
+	p.add("mg "+lst+" v q\r\n", "")
+	p.add("ms "+lst+" 1 ME\r\nz\r\n", "HD\r\n")
+	p.add("mg "+lst+" v\r\n", "VA 1\r\nz\r\n")
+	for i := range 200 {
+		k := fmt.Sprintf("%sk%d", prefix, i)
+		p.add("ms "+k+" 2 q\r\nv1\r\n", "")
+		p.add("ms "+k+" 2 q\r\nv2\r\n", "")
+	}
+	p.add("mn\r\n", "MN\r\n")
+	p.add("mg "+prefix+"k0 v\r\nmg "+prefix+"k199 v\r\n", "VA 2\r\nv2\r\nVA 2\r\nv2\r\n")
+	return p
+}
+
 // runScript sends p's commands on a new connection to addr in one write
 // and returns every reply byte it expects.
 func runScript(t *testing.T, addr string, p *pipeline) string {
@@ -91,9 +128,9 @@ func runScript(t *testing.T, addr string, p *pipeline) string {
 }
 
 // TestOrdered_PipelineAnsweredInOrder sends one connection's pipeline of
-// dependent writes and reads, to the leader and to a follower: every reply
-// comes in order, and each read sees the writes before it, noreply ones
-// included.
+// dependent writes and reads, classic and meta, to the leader and to a
+// follower: every reply comes in order, and each read sees the writes
+// before it, noreply and quiet ones included.
 func TestOrdered_PipelineAnsweredInOrder(t *testing.T) {
 	for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -101,14 +138,18 @@ func TestOrdered_PipelineAnsweredInOrder(t *testing.T) {
 			l := waitLeader(t, c, slack)
 			f, _ := others(l)
 			for _, tc := range []struct {
-				name string
-				peer int
-			}{{"leader", l}, {"follower", f}} {
+				name   string
+				peer   int
+				script func(prefix string) *pipeline
+			}{
+				{"leader", l, orderScript}, {"follower", f, orderScript},
+				{"meta leader", l, metaOrderScript}, {"meta follower", f, metaOrderScript},
+			} {
 				t.Run(tc.name, func(t *testing.T) {
 					// A leader change during the script turns replies into
 					// SERVER_ERRORs, which is legitimate: run it again.
 					for attempt := range 3 {
-						p := orderScript(fmt.Sprintf("%s%d:", tc.name, attempt))
+						p := tc.script(fmt.Sprintf("%s%d:", strings.ReplaceAll(tc.name, " ", "-"), attempt))
 						got := runScript(t, c.ClientAddr(tc.peer), p)
 						if strings.Contains(got, "SERVER_ERROR") {
 							t.Logf("attempt %d met a leader change: %.200s", attempt, got[strings.Index(got, "SERVER_ERROR"):])

@@ -21,7 +21,8 @@ import (
 func TestOrdered_RestartedPeerRebuildsReplicaExactly(t *testing.T) {
 	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
 		t.Run(string(store), func(t *testing.T) {
-			c := startCluster(t, consistency.Linearizable, store, func(_ string, oc *ordered.Config) {
+			c := startCluster(t, consistency.Linearizable, store, func(name string, oc *ordered.Config) {
+				steady(name, oc) // a leader change would leave an increment's outcome unknown
 				oc.SnapshotThreshold = 40
 				oc.SnapshotInterval = 100 * time.Millisecond
 			})

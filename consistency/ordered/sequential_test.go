@@ -67,7 +67,10 @@ func waitSameApplied(t *testing.T, c *testcluster.Cluster) {
 
 func TestSequential_ReadYourWritesMonotonicReadsAndOneOrder(t *testing.T) {
 	applied := &appliedLog{seqs: map[string][]ordered.AppliedEntry{}}
-	c := startCluster(t, consistency.Sequential, server.StoreMemory, applied.hook)
+	c := startCluster(t, consistency.Sequential, server.StoreMemory, func(name string, oc *ordered.Config) {
+		applied.hook(name, oc)
+		steady(name, oc)
+	})
 	waitLeader(t, c, slack)
 
 	const runFor = 2 * time.Second
