@@ -151,8 +151,8 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 		}
 		next := addDelta(value, req.Delta, req.Op == OpIncr)
 		eff := put(counterBytes(next, len(cur.Value)), cur.Flags, cur.Exptime)
-		keepMetaBits(&eff.Item, cur)
-		return eff, Result{Status: StatusNumber, Number: next}, nil
+		inPlace := keepMetaBits(&eff.Item, cur)
+		return eff, Result{Status: StatusNumber, Number: next, Items: []Item{HitOf(eff.Item)}, InPlace: inPlace}, nil
 	case OpTouch:
 		if cur == nil {
 			return Effect{}, Result{Status: StatusNotFound}, nil
@@ -163,7 +163,11 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 			eff.Item.Stale, eff.Item.WinSent, eff.Item.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
 			eff.Item.Cas, eff.Item.HasCas = cur.Cas, cur.HasCas // and keeps a unique chosen with E
 		}
-		return eff, Result{Status: StatusTouched}, nil
+		res := Result{Status: StatusTouched}
+		if eff.Kind == EffectPut {
+			res.Items = []Item{HitOf(eff.Item)} // the touched item, for the access table
+		}
+		return eff, res, nil
 	case OpMetaGet:
 		eff, res := applyMetaGet(req, cur, now, version)
 		return eff, res, nil
@@ -181,10 +185,13 @@ func ApplyWrite(req *Request, cur *kvcontroller.Item, now int64, version uint64,
 // keepMetaBits keeps cur's stale, win-sent and binary-key marks on an incr/decr result
 // written in place (no longer than cur's value), as memcached's in-place
 // update keeps the item's flags; a longer result is a new item without them.
-func keepMetaBits(it *kvcontroller.Item, cur *kvcontroller.Item) {
-	if len(it.Value) == len(cur.Value) {
-		it.Stale, it.WinSent, it.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
+// It returns the version the result replaced in place, 0 for a new item.
+func keepMetaBits(it *kvcontroller.Item, cur *kvcontroller.Item) (inPlace uint64) {
+	if len(it.Value) != len(cur.Value) {
+		return 0
 	}
+	it.Stale, it.WinSent, it.KeyBinary = cur.Stale, cur.WinSent, cur.KeyBinary
+	return cur.Version
 }
 
 // parseCounter reads a stored value as memcached's incr does (strtoull

@@ -118,7 +118,9 @@ func applyMetaGet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 				it.Exptime, won = m.VivifyExptime, true
 			}
 		case 'R':
-			if !it.WinSent && !out.Created && it.Exptime != 0 && it.Exptime < m.RecacheExptime {
+			// R0 never wins: memcached compares unsigned times, and an
+			// expiry in the past (expiredNow here) is not below 0 there.
+			if !it.WinSent && !out.Created && it.Exptime != 0 && m.RecacheExptime != 0 && it.Exptime < m.RecacheExptime {
 				won = true
 			}
 		}
@@ -201,7 +203,7 @@ func applyMetaSet(req *Request, cur *kvcontroller.Item, now int64, version uint6
 		if cas != casNone && cas != casMatch {
 			return status(StatusExists)
 		}
-		if itemSizeMax > 0 && len(cur.Value)+len(req.Value) > itemSizeMax {
+		if itemSizeMax > 0 && ItemSize(len(cur.Key), int64(len(cur.Value)+len(req.Value)), cur.Flags) > int64(itemSizeMax) {
 			// memcached cannot allocate the joined item: NS, the old one kept.
 			return status(StatusNotStored)
 		}
@@ -252,7 +254,14 @@ func applyMetaDelete(req *Request, cur *kvcontroller.Item, now int64, version ui
 		it.Stale, it.WinSent, it.Version = true, false, version
 		m.stamp(&it)
 	}
-	return metaPut(it, now), Result{Status: StatusDeleted}
+	eff := metaPut(it, now)
+	res := Result{Status: StatusDeleted}
+	if eff.Kind == EffectPut && !m.RemoveValue {
+		// I alone: memcached marks the item itself stale, with a new CAS;
+		// the item keeps its fetched mark and access time (InPlace).
+		res.Items, res.InPlace = []Item{HitOf(it)}, cur.Version
+	}
+	return eff, res
 }
 
 // applyMetaArithmetic is ma: incr or decr by Request.Delta as incr and
@@ -262,7 +271,7 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 	m := &req.Meta
 	var it kvcontroller.Item
 	var out MetaOutcome
-	var number uint64
+	var number, inPlace uint64
 	if cur == nil {
 		if !m.Vivify {
 			return Effect{}, Result{Status: StatusNotFound}, nil
@@ -272,8 +281,9 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		m.stamp(&it)
 		out.Created = true
 	} else {
-		if len(cur.Value) == 0 {
-			return Effect{}, Result{}, ErrNonNumeric // before the CAS, as in memcached
+		if len(cur.Value) == 0 || ItemSize(len(cur.Key), int64(len(cur.Value)), cur.Flags) > slabChunkMax {
+			// Empty or chunked (as incr): before the CAS, as in memcached.
+			return Effect{}, Result{}, ErrNonNumeric
 		}
 		if req.Cas != 0 && cur.Unique() != req.Cas {
 			return Effect{}, Result{Status: StatusExists}, nil
@@ -285,14 +295,18 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 		number = addDelta(value, req.Delta, m.Mode != 'D')
 		it = kvcontroller.Item{Key: cur.Key, Value: counterBytes(number, len(cur.Value)),
 			Flags: cur.Flags, Exptime: cur.Exptime, Version: version}
-		keepMetaBits(&it, cur)
+		inPlace = keepMetaBits(&it, cur)
 		m.stamp(&it)
 		out.PrevExptime = cur.Exptime
 	}
 	for i := 0; i < len(m.Order); i++ {
 		switch m.Order[i] {
 		case 'T':
-			if m.TTL {
+			// A result too long to be written in place is a new item, and
+			// memcached 1.6.18 sets T's expiry on the old one it replaced
+			// (do_add_delta returns that one): the stored item keeps its
+			// expiry. The reply's t still shows T's.
+			if m.TTL && (out.Created || inPlace != 0) {
 				it.Exptime = req.Exptime
 			}
 		case 'N':
@@ -301,6 +315,6 @@ func applyMetaArithmetic(req *Request, cur *kvcontroller.Item, now int64, versio
 			}
 		}
 	}
-	res := Result{Status: StatusNumber, Number: number, Items: []Item{HitOf(it)}, Meta: out}
+	res := Result{Status: StatusNumber, Number: number, Items: []Item{HitOf(it)}, Meta: out, InPlace: inPlace}
 	return metaPut(it, now), res, nil
 }

@@ -51,6 +51,8 @@ func TestApplyWrite_MetaCommands(t *testing.T) {
 		{"mg recache tests the TTL set before it", mg(MetaArgs{Order: "TR", TTL: true, Recache: true, RecacheExptime: testNow + 200}, testNow+300), metaItem(nil), EffectPut,
 			kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 300, Version: 40},
 			Result{Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 300, Version: 40}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
+		{"mg R0 never wins, even after a T to the past", mg(MetaArgs{Order: "TR", TTL: true, Recache: true}, expiredNow), metaItem(nil), EffectDelete, kvcontroller.Item{},
+			Result{Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: expiredNow, Version: 40}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
 		{"mg recache after a win sees Z", mg(MetaArgs{Order: "R", Recache: true, RecacheExptime: testNow + 200}, 0), metaItem(sent), EffectNone, kvcontroller.Item{},
 			Result{Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 100, Version: 40, WinSent: true}}, Meta: MetaOutcome{WinSent: true, PrevExptime: testNow + 100}}},
 		{"mg stale first fetch wins", mg(MetaArgs{}, 0), metaItem(stale), EffectPut,
@@ -82,7 +84,8 @@ func TestApplyWrite_MetaCommands(t *testing.T) {
 		{"md cas mismatch", Request{Op: OpMetaDelete, Keys: []string{"k"}, Cas: 1, Meta: MetaArgs{CompareCas: true}}, metaItem(nil), EffectNone, kvcontroller.Item{}, Result{Status: StatusExists}},
 		{"md deletes", Request{Op: OpMetaDelete, Keys: []string{"k"}}, metaItem(nil), EffectDelete, kvcontroller.Item{}, Result{Status: StatusDeleted}},
 		{"md invalidate marks stale with a new unique", Request{Op: OpMetaDelete, Keys: []string{"k"}, Exptime: testNow + 30, Meta: MetaArgs{Invalidate: true, TTL: true, Order: "T"}}, metaItem(sent), EffectPut,
-			kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 30, Version: version, Stale: true}, Result{Status: StatusDeleted}},
+			kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 30, Version: version, Stale: true},
+			Result{Status: StatusDeleted, Items: []Item{{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 30, Version: version, Stale: true}}, InPlace: 40}},
 
 		{"ma miss", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1}, nil, EffectNone, kvcontroller.Item{}, Result{Status: StatusNotFound}},
 		{"ma vivify shows the initial value", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 5, Meta: MetaArgs{Vivify: true, VivifyExptime: testNow + 60, Initial: 10, Order: "N"}}, nil, EffectPut,
@@ -90,7 +93,10 @@ func TestApplyWrite_MetaCommands(t *testing.T) {
 			Result{Status: StatusNumber, Number: 10, Items: []Item{{Key: "k", Value: []byte("10"), Exptime: testNow + 60, Version: version}}, Meta: MetaOutcome{Created: true}}},
 		{"ma decrement with ttl", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 3, Exptime: testNow + 7, Meta: MetaArgs{Mode: 'D', TTL: true, Order: "T"}}, item("k", "10"), EffectPut,
 			kvcontroller.Item{Key: "k", Value: []byte("7 "), Flags: 7, Exptime: testNow + 7, Version: version},
-			Result{Status: StatusNumber, Number: 7, Items: []Item{{Key: "k", Value: []byte("7 "), Flags: 7, Exptime: testNow + 7, Version: version}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
+			Result{Status: StatusNumber, Number: 7, Items: []Item{{Key: "k", Value: []byte("7 "), Flags: 7, Exptime: testNow + 7, Version: version}}, Meta: MetaOutcome{PrevExptime: testNow + 100}, InPlace: 40}},
+		{"ma growing past the old value keeps the stored expiry despite T", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Exptime: testNow + 7, Meta: MetaArgs{TTL: true, Order: "T"}}, item("k", "99"), EffectPut,
+			kvcontroller.Item{Key: "k", Value: []byte("100"), Flags: 7, Exptime: testNow + 100, Version: version},
+			Result{Status: StatusNumber, Number: 100, Items: []Item{{Key: "k", Value: []byte("100"), Flags: 7, Exptime: testNow + 100, Version: version}}, Meta: MetaOutcome{PrevExptime: testNow + 100}}},
 		{"ma cas mismatch", Request{Op: OpMetaArithmetic, Keys: []string{"k"}, Delta: 1, Cas: 1}, item("k", "1"), EffectNone, kvcontroller.Item{}, Result{Status: StatusExists}},
 	}
 	for _, tt := range tests {
@@ -125,11 +131,26 @@ func TestApplyWrite_MetaErrors(t *testing.T) {
 }
 
 func TestApplyWrite_MetaAppendPastTheLimitIsNotStored(t *testing.T) {
-	req := Request{Op: OpMetaSet, Keys: []string{"k"}, Value: []byte("xyz"), Meta: MetaArgs{Mode: 'A'}}
-	eff, res, err := ApplyWrite(&req, item("k", "ab"), testNow, 1, 4)
-	require.NoError(t, err)
-	assert.Equal(t, EffectNone, eff.Kind)
-	assert.Equal(t, Result{Status: StatusNotStored}, res)
+	// The joined item is sized as memcached sizes it: header, key, flags
+	// (item's are not 0), value: 59+1+4+5 = 69 bytes.
+	tests := []struct {
+		name     string
+		limit    int
+		wantKind EffectKind
+		want     Status
+	}{
+		{"one byte over", 68, EffectNone, StatusNotStored},
+		{"at the limit", 69, EffectPut, StatusStored},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := Request{Op: OpMetaSet, Keys: []string{"k"}, Value: []byte("xyz"), Meta: MetaArgs{Mode: 'A'}}
+			eff, res, err := ApplyWrite(&req, item("k", "ab"), testNow, 1, tt.limit)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantKind, eff.Kind)
+			assert.Equal(t, tt.want, res.Status)
+		})
+	}
 }
 
 func TestApplyWrite_TouchAndInPlaceIncrKeepMetaBits(t *testing.T) {

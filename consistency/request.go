@@ -143,4 +143,8 @@ type Result struct {
 	Number uint64
 	// Meta is what a meta command's reply reports beyond Items.
 	Meta MetaOutcome
+	// InPlace is, for an incr/decr written in place (memcached keeps the
+	// item, its fetched mark and access time), the version it replaced;
+	// 0 otherwise.
+	InPlace uint64
 }

@@ -17,8 +17,11 @@ const accessShardMax = 1024
 // ("hit before") and l (seconds since last access) and me's fetch= and
 // la=. It is local to the peer and not replicated: a fetch through
 // another peer is not seen here. An entry belongs to one version of the
-// item; a new value (a new unique) starts afresh, and an item this peer
-// has not seen fetched or written counts as never fetched, accessed now.
+// item; a new value (a new unique) starts afresh, except where memcached
+// changes the item in place (an incr/decr no longer than the old value,
+// md I: rewrote), and an item this peer has not seen fetched or written
+// counts as never fetched, accessed now. Fetches are what memcached counts
+// (do_item_bump): get, gets, gat, gats, touch, mg without u.
 // It is bounded: a forgotten key reads as a new one.
 type accessTable struct {
 	seed   maphash.Seed
@@ -76,6 +79,21 @@ func (t *accessTable) wrote(key string, version uint64, now int64) {
 	s.mu.Lock()
 	s.put(key, accessEntry{version: version, atime: now})
 	s.mu.Unlock()
+}
+
+// rewrote records that version of key replaced version prev in place now
+// (an incr/decr no longer than the old value, prev not 0): memcached keeps
+// the item, so the entry of prev carries over. Otherwise it is wrote.
+func (t *accessTable) rewrote(key string, prev, version uint64, now int64) {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[key]
+	if prev == 0 || !ok || e.version != prev {
+		e = accessEntry{atime: now}
+	}
+	e.version = version
+	s.put(key, e)
 }
 
 // put stores e under key, first forgetting one other key if the shard is

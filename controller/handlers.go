@@ -95,6 +95,9 @@ func handleArithmetic(c *conn, p *pending) error {
 	default:
 		ctr.decrMisses.Add(1)
 	}
+	if hit && len(res.Items) == 1 {
+		c.srv.access.rewrote(res.Items[0].Key, res.InPlace, res.Items[0].Version, time.Now().Unix())
+	}
 	c.status(res)
 	return nil
 }
@@ -123,6 +126,9 @@ func handleTouch(c *conn, p *pending) error {
 	ctr := c.ctr
 	c.countCmd(p, 1)
 	if res.Status == consistency.StatusTouched {
+		if len(res.Items) == 1 { // memcached's touch counts as a fetch (mg's h)
+			c.srv.access.fetch(res.Items[0].Key, res.Items[0].Version, time.Now().Unix(), true)
+		}
 		ctr.touchHits.Add(1)
 	} else {
 		ctr.touchMisses.Add(1)

@@ -230,6 +230,9 @@ func handleMetaDelete(c *conn, p *pending) error {
 		if !m.Args.Invalidate {
 			ctr.deleteHits.Add(1)
 		}
+		if len(res.Items) == 1 { // md I: the item is kept, stale
+			c.srv.access.rewrote(cmd.Keys[0], res.InPlace, res.Items[0].Version, time.Now().Unix())
+		}
 		if m.Quiet {
 			return nil
 		}
@@ -292,7 +295,7 @@ func handleMetaArithmetic(c *conn, p *pending) error {
 	var it consistency.Item
 	if len(res.Items) == 1 {
 		it = res.Items[0]
-		c.srv.access.wrote(key, it.Version, now)
+		c.srv.access.rewrote(key, res.InPlace, it.Version, now)
 	}
 	if m.Quiet && !res.Meta.Created { // memcached answers a created item even with q
 		return nil

@@ -50,7 +50,12 @@ func TestFSM_AppliesInOrderWithLogIndexAsUnique(t *testing.T) {
 	})
 	require.Len(t, *outs, 4)
 	assert.Equal(t, consistency.StatusStored, (*outs)[0].res.Status)
-	assert.Equal(t, consistency.Result{Status: consistency.StatusNumber, Number: 15}, (*outs)[1].res)
+	incr := (*outs)[1].res
+	assert.Equal(t, consistency.StatusNumber, incr.Status)
+	assert.Equal(t, uint64(15), incr.Number)
+	require.Len(t, incr.Items, 1)
+	assert.Equal(t, uint64(5), incr.Items[0].Version, "the incr's item carries its index")
+	assert.Equal(t, uint64(3), incr.InPlace, "written in place over the set at 3")
 	assert.Equal(t, consistency.StatusExists, (*outs)[2].res.Status, "cas unique 3 is stale after incr at 5")
 	assert.Equal(t, consistency.StatusStored, (*outs)[3].res.Status, "add with an already-past expiry")
 

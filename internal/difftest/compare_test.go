@@ -26,6 +26,8 @@ func TestCompareReplies(t *testing.T) {
 			[]string{"VALUE a 0 1 900\r\nx\r\nVALUE b 0 1 900\r\ny\r\nEND\r\n"}, false},
 		{"meta unique and ttl within slack", []string{"HD c5 t100 kk\r\n"}, []string{"HD c900 t99 kk\r\n"}, true},
 		{"meta ttl off", []string{"HD t100\r\n"}, []string{"HD t90\r\n"}, false},
+		{"meta ttls both in the past", []string{"HD h0 t4294967223 W\r\n"}, []string{"HD h0 t2498743804 W\r\n"}, true},
+		{"meta ttl in the past against one ahead", []string{"HD t4294967223\r\n"}, []string{"HD t2000\r\n"}, false},
 		{"meta flag differs", []string{"HD f1\r\n"}, []string{"HD f2\r\n"}, false},
 		{"version with suffix", []string{"VERSION 1.6.18\r\n"}, []string{"VERSION 1.6.18-memcons\r\n"}, true},
 		{"other version", []string{"VERSION 1.6.18\r\n"}, []string{"VERSION 1.6.21\r\n"}, false},
@@ -137,5 +139,28 @@ func TestOutageIn(t *testing.T) {
 	} {
 		_, got := outageIn(reply)
 		assert.Equal(t, want, got, "%q", reply)
+	}
+}
+
+func TestGenerator_NoteRead(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{"get k0 k1\r\n", []string{"k0", "k1"}},
+		{"gats 10 k2\r\n", []string{"k2"}},
+		{"mg k3 v\r\n", []string{"k3"}},
+		{"mg azI= u T2000000000 b\r\n", []string{"k2"}}, // base64: the decoded key
+		{"set k0 0 0 1\r\nx\r\n", nil},
+	}
+	for _, tt := range tests {
+		g := NewGenerator(1, true)
+		g.read = map[string]bool{}
+		g.noteRead(tt.cmd)
+		var got []string
+		for k := range g.read {
+			got = append(got, k)
+		}
+		assert.ElementsMatch(t, tt.want, got, "%q", tt.cmd)
 	}
 }

@@ -39,9 +39,8 @@ const (
 // evict what memcons keeps.
 var referenceArgs = []string{"-m", "1024", "-o", "no_lru_crawler,no_lru_maintainer"}
 
-// metaOn switches the meta commands on by default, once memcons serves
-// them (branch meta).
-const metaOn = false
+// metaOn switches the meta commands on by default (memcons serves them).
+const metaOn = true
 
 func envInt(t *testing.T, name string, def uint64) uint64 {
 	t.Helper()

@@ -6,8 +6,10 @@
 package difftest
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -49,8 +51,7 @@ type weighted struct {
 }
 
 // NewGenerator returns a Generator seeded with seed. meta switches on the
-// meta-protocol commands (mn, mg, ms, md, ma, me): they are off until
-// memcons serves them.
+// meta-protocol commands (mn, mg, ms, md, ma, me).
 func NewGenerator(seed uint64, meta bool) *Generator {
 	g := &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	g.gens = append(g.gens, textCommands...)
@@ -108,12 +109,15 @@ func (g *Generator) pick() weighted {
 
 // keys are the keys commands use: few, so that commands meet on them, one
 // of memcached's longest (250 bytes) and one with bytes above ASCII.
-var keys = []string{"k0", "k1", "k2", "k3", "n", strings.Repeat("l", 250), "k\xc3\xa9"}
+var keys = []string{"k0", "k1", "k2", "k3", "n", strings.Repeat("l", maxKeyLength), "k\xc3\xa9"}
+
+// maxKeyLength is memcached's key length limit (KEY_MAX_LENGTH).
+const maxKeyLength = 250
 
 // tooLongKey is one byte over memcached's limit. Only storage commands get
 // it: a get with it makes memcached 1.6.18 drop the replies it has not sent
 // yet (a documented deviation, controller/protocol_test.go).
-var tooLongKey = strings.Repeat("l", 251)
+var tooLongKey = strings.Repeat("l", maxKeyLength+1)
 
 // itemSizeMax is the item size limit on both sides (memcached's -I
 // default, memcons's item_size_max default).
@@ -138,7 +142,13 @@ func (g *Generator) noteRead(cmd string) {
 	case "gat", "gats":
 		f = f[2:]
 	case "mg":
-		f = f[1:2] // a base64 key (flag b) is recorded encoded: ma never picks it
+		if slices.Contains(f[2:], "b") { // a base64 key: the item is the decoded one
+			k, err := base64.StdEncoding.DecodeString(f[1])
+			if err == nil {
+				f[1] = string(k)
+			}
+		}
+		f = f[1:2]
 	default:
 		return
 	}

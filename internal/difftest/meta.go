@@ -8,9 +8,8 @@ import (
 )
 
 // metaCommands are the meta-protocol commands (memcached 1.6's
-// doc/protocol.txt), off until memcons serves them: NewGenerator's meta
-// switch, and the MEMCONS_DIFF_META environment variable in the test, turn
-// them on. Their flags are picked at random from each command's table;
+// doc/protocol.txt), on with NewGenerator's meta switch (the test's
+// metaOn, or the MEMCONS_DIFF_META environment variable). Their flags are picked at random from each command's table;
 // quiet mode (q) is followed by mn, as a client ends a quiet pipeline.
 var metaCommands = []weighted{
 	{name: "mn", weight: 2, gen: func(*Generator) string { return "mn\r\n" }},
@@ -68,10 +67,12 @@ func opaque(g *Generator, _ string) string { return "O" + strconv.Itoa(g.rng.Int
 // memcached does, so the tables leave them out: add withCas("E") to each,
 // plain("x") to mdFlags and plain("s") to msFlags once the reference is a
 // memcached that has them (internal/testcluster's TestMeta_ChosenCas
-// checks them meanwhile).
+// checks them meanwhile). R's times stay clear of exptime's: an R equal to
+// an item's relative expiry (2592000) wins or not as a clock ticks between
+// the write and the mg, at a moment each side's clock decides.
 var (
 	mgFlags = []metaFlag{plain("v"), plain("f"), plain("s"), plain("t"), plain("c"), plain("k"), plain("h"),
-		plain("u"), opaque, withTTL("T"), withTTL("N"), withNumber("R", "0", "30", "2592000")}
+		plain("u"), opaque, withTTL("T"), withTTL("N"), withNumber("R", "0", "30", "2591000")}
 	msFlags = []metaFlag{plain("c"), plain("k"), plain("I"), opaque, withCas("C"),
 		withNumber("F", "0", "1", "4294967295"), withTTL("T"),
 		withNumber("M", "E", "A", "P", "R", "S", "e", "a", "p", "r", "s", "X")}
@@ -100,11 +101,17 @@ func (g *Generator) metaFlags(key string, table []metaFlag) []string {
 }
 
 // metaKey returns a key as a meta command sends it, and the flag that
-// goes with it: sometimes base64-encoded with the b flag.
+// goes with it: sometimes base64-encoded with the b flag. memcached
+// checks the encoded length against its 250-byte limit, so the longest
+// key is never encoded: refused, an ms's data line is read as a command,
+// and memcached closes the connection over a 1 MiB one
+// (testdata/base64-key-over-limit.seq has the short case).
 func (g *Generator) metaKey() (key, flag string) {
 	k := g.key()
 	if g.rng.IntN(6) == 0 {
-		return base64.StdEncoding.EncodeToString([]byte(k)), "b"
+		if enc := base64.StdEncoding.EncodeToString([]byte(k)); len(enc) <= maxKeyLength {
+			return enc, "b"
+		}
 	}
 	return k, ""
 }
