@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/memcons/memcons/consistency"
@@ -142,4 +143,11 @@ func loadCorpus(t *testing.T) map[string]Sequence {
 		out[filepath.Base(p)] = seq
 	}
 	return out
+}
+
+func TestMemcachedAgrees_ReplaysAgainstTheReference(t *testing.T) {
+	ref := memcachedtest.Start(t, referenceArgs...)
+	seq := Sequence{"flush_all\r\n", "set a 0 0 1\r\n5\r\n", "incr a 1\r\n"}
+	assert.True(t, memcachedAgrees(seq, ref, "6\r\n"), "memcached counts 5+1 to 6 on a replay")
+	assert.False(t, memcachedAgrees(seq, ref, "7\r\n"), "a reply memcached never gives is not its quirk")
 }
