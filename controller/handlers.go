@@ -50,16 +50,26 @@ func handleRetrieval(c *conn, p *pending) error {
 	return nil
 }
 
+// storeOutcome returns the outcome of a storage command (classic or ms),
+// or answers its failure, counting a refusal for memory, and reports false.
+func (c *conn) storeOutcome(p *pending) (consistency.Result, bool) {
+	res, err := c.result(p)
+	if err != nil {
+		if line, _ := errorReply(err); line == replyOutOfMemory {
+			c.ctr.storeNoMemory.Add(1)
+		}
+		c.fail(err)
+		return res, false
+	}
+	return res, true
+}
+
 func handleStorage(c *conn, p *pending) error {
 	cmd := &p.cmd
 	ctr := c.ctr
 	c.countCmd(p, 1)
-	res, err := c.result(p)
-	if err != nil {
-		if line, _ := errorReply(err); line == replyOutOfMemory {
-			ctr.storeNoMemory.Add(1)
-		}
-		c.fail(err)
+	res, ok := c.storeOutcome(p)
+	if !ok {
 		return nil
 	}
 	if cmd.Op == consistency.OpCas {

@@ -29,16 +29,26 @@ func metaRequest(p *pending) consistency.Request {
 	return req
 }
 
-func handleMetaGet(c *conn, p *pending) error {
-	cmd := &p.cmd
-	m := cmd.Meta
+// metaOutcome returns the outcome of an mg or ma, or answers the failure
+// (or the too-long opaque token it ran up to) and reports false.
+func (c *conn) metaOutcome(p *pending) (consistency.Result, bool) {
 	res, err := c.result(p)
 	if err != nil {
 		c.fail(err)
-		return nil
+		return res, false
 	}
-	if m.OpaqueTooLong {
+	if p.cmd.Meta.OpaqueTooLong {
 		c.reply(errMetaOpaque.Reply)
+		return res, false
+	}
+	return res, true
+}
+
+func handleMetaGet(c *conn, p *pending) error {
+	cmd := &p.cmd
+	m := cmd.Meta
+	res, ok := c.metaOutcome(p)
+	if !ok {
 		return nil
 	}
 	ctr := c.ctr
@@ -156,12 +166,8 @@ func handleMetaSet(c *conn, p *pending) error {
 	m := cmd.Meta
 	ctr := c.ctr
 	c.countCmd(p, 1)
-	res, err := c.result(p)
-	if err != nil {
-		if line, _ := errorReply(err); line == replyOutOfMemory {
-			ctr.storeNoMemory.Add(1)
-		}
-		c.fail(err)
+	res, ok := c.storeOutcome(p)
+	if !ok {
 		return nil
 	}
 	if m.Args.CompareCas && (m.Args.Mode == 0 || m.Args.Mode == 'S' || m.Args.Mode == 'R') {
@@ -254,13 +260,8 @@ func handleMetaDelete(c *conn, p *pending) error {
 func handleMetaArithmetic(c *conn, p *pending) error {
 	cmd := &p.cmd
 	m := cmd.Meta
-	res, err := c.result(p)
-	if err != nil {
-		c.fail(err)
-		return nil
-	}
-	if m.OpaqueTooLong {
-		c.reply(errMetaOpaque.Reply)
+	res, ok := c.metaOutcome(p)
+	if !ok {
 		return nil
 	}
 	ctr := c.ctr
