@@ -422,6 +422,16 @@ func TestMode_FullTransferLeavesOutRequesterOwnWrites(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return syncedPast(a, b) && syncedPast(b, a) }, 5*time.Second, time.Millisecond)
 	require.NotNil(t, storedItem(t, a, fmt.Sprintf("b%d", ownB-1)))
+	// b publishes a sync's cursor before it logs "full sync done": wait
+	// for the log line of every full sync b has counted so far (its first,
+	// from an empty replica, asked from zero and got everything).
+	bFulls := func() int {
+		l := b.links["a"]
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return int(l.fullSyncs)
+	}
+	require.Eventually(t, func() bool { return len(fulls.list()) == bFulls() }, 5*time.Second, time.Millisecond)
 	require.NoError(t, a.Close())
 	before := len(fulls.list())
 
