@@ -24,6 +24,7 @@ const maxForwardFrame = 64 << 20
 const (
 	fwdPropose   byte = 1 // append a command to the log
 	fwdReadIndex byte = 2 // return a confirmed commit index
+	fwdConfirm   byte = 3 // leader to follower: do you follow this term?
 )
 
 // Forwarded answer statuses.

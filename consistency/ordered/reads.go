@@ -133,18 +133,21 @@ func (m *Mode) leaderReadIndex(ctx context.Context) (uint64, error) {
 }
 
 // verifyRound is one leadership confirmation shared by the reads waiting
-// when it starts: the commit index is taken before the heartbeat round.
-// raft answers VerifyLeader once a majority answered the heartbeat or
-// this peer stepped down (at most its lease after losing the majority);
-// request_timeout bounds the round regardless, so that no round holds up
-// the next for longer.
+// when it starts: the commit index is taken first, in a term this peer
+// leads and has committed a barrier in, then a majority confirms the term
+// (confirmTerm). request_timeout bounds the round, so that no round holds
+// up the next for longer.
 func (m *Mode) verifyRound() (uint64, error) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.timeouts().RequestTimeout)
 	defer cancel()
 	m.counters.leaderRounds.Add(1)
 	r := m.raft.Load()
+	term := r.CurrentTerm()
 	idx := r.CommitIndex()
-	if err := m.await(ctx, r.VerifyLeader()); err != nil {
+	if r.State() != raft.Leader || r.CurrentTerm() != term || m.termReady.Load() != term {
+		return 0, fmt.Errorf("verify leadership in term %d: %w", term, raft.ErrLeadershipLost)
+	}
+	if err := m.confirmTerm(ctx, r, term); err != nil {
 		return 0, fmt.Errorf("verify leadership: %w", err)
 	}
 	return m.lastStateIndex(idx), nil

@@ -105,9 +105,13 @@ func (m *Mode) noLeader(leader string, cause error) error {
 // drops packets leaves the connection open). Asking again dials afresh.
 func (m *Mode) readAttemptLimit() time.Duration { return m.cfg.ElectionTimeout }
 
-// answer runs a propose or read-index request on this peer as the leader.
+// answer runs a propose or read-index request on this peer as the leader,
+// or a leader's confirmation request on this peer as a follower.
 func (m *Mode) answer(ctx context.Context, kind byte, data []byte) fwdAnswer {
 	r := m.raft.Load()
+	if r != nil && kind == fwdConfirm {
+		return answerConfirm(r, data)
+	}
 	if r == nil || r.State() != raft.Leader {
 		return fwdAnswer{status: fwdNotLeader}
 	}
