@@ -60,7 +60,7 @@
 //	END
 //
 // with one line per peer and field, where field is one of client_addr,
-// peer_addr, replica_addr, state (up, down or self), last_heard_ms
+// client_tls_addr (only for a peer with a TLS client port), peer_addr, replica_addr, state (up, down or self), last_heard_ms
 // (milliseconds since the peer was last heard; -1 means never), role, mode,
 // progress, backend, in_flight, queued, completed and errors. A value is the
 // rest of the line after the stat name and may contain spaces; a peer name

@@ -27,13 +27,21 @@ type peerInfo struct {
 // column is one table column: its heading and the peer field it shows.
 type column struct{ head, field string }
 
-// memberColumns lists the columns of the member table after PEER.
-func memberColumns() []column {
-	return []column{
-		{"CLIENT ADDR", "client_addr"}, {"PEER ADDR", "peer_addr"}, {"REPLICA ADDR", "replica_addr"},
-		{"STATE", "state"}, {"LAST HEARD", "last_heard_ms"}, {"ROLE", "role"}, {"MODE", "mode"},
-		{"PROGRESS", "progress"}, {"BACKEND", "backend"},
+// tlsColumn shows the TLS client port, when some peer serves one.
+var tlsColumn = column{"TLS ADDR", "client_tls_addr"}
+
+// memberColumns lists the columns of the member table after PEER; the TLS
+// address only when a peer of info reports one.
+func memberColumns(info clusterInfo) []column {
+	cols := []column{{"CLIENT ADDR", "client_addr"}}
+	if slices.ContainsFunc(info.peers, func(p peerInfo) bool { return p.fields[tlsColumn.field] != "" }) {
+		cols = append(cols, tlsColumn)
 	}
+	return append(cols,
+		column{"PEER ADDR", "peer_addr"}, column{"REPLICA ADDR", "replica_addr"},
+		column{"STATE", "state"}, column{"LAST HEARD", "last_heard_ms"}, column{"ROLE", "role"}, column{"MODE", "mode"},
+		column{"PROGRESS", "progress"}, column{"BACKEND", "backend"},
+	)
 }
 
 // requestColumns lists the columns of the request table after PEER.
@@ -159,7 +167,7 @@ func leaderLag(info *clusterInfo) {
 // report any.
 func printCluster(w io.Writer, info clusterInfo) error {
 	fmt.Fprintf(w, "cluster %s, mode %s, answered by %s\n\n", orDash(info.name), orDash(info.mode), orDash(info.self))
-	if err := printTable(w, info, memberColumns()); err != nil {
+	if err := printTable(w, info, memberColumns(info)); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -183,7 +191,7 @@ func printCluster(w io.Writer, info clusterInfo) error {
 // heading is the field name in upper case with spaces.
 func detailColumns(info clusterInfo) []column {
 	known := map[string]bool{}
-	for _, c := range append(memberColumns(), requestColumns()...) {
+	for _, c := range append(append(memberColumns(info), tlsColumn), requestColumns()...) {
 		known[c.field] = true
 	}
 	var cols []column

@@ -294,3 +294,50 @@ func TestSinceMillis_Human(t *testing.T) {
 		})
 	}
 }
+
+func TestPrintCluster_TLSAddrColumn(t *testing.T) {
+	peer := func(name string, fields ...string) peerInfo {
+		p := peerInfo{name: name, fields: map[string]string{}}
+		for i := 0; i+1 < len(fields); i += 2 {
+			p.fields[fields[i]] = fields[i+1]
+			p.order = append(p.order, fields[i])
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		peers []peerInfo
+		tls   map[string]string // TLS ADDR cell by peer; nil: no such column
+	}{
+		{
+			name:  "no peer serves TLS",
+			peers: []peerInfo{peer("p1", "client_addr", "127.0.0.1:8000"), peer("p2", "client_addr", "127.0.0.1:8001")},
+		},
+		{
+			name: "one peer serves TLS only, one both, one plain",
+			peers: []peerInfo{
+				peer("p1", "client_addr", "", "client_tls_addr", "127.0.0.1:9000"),
+				peer("p2", "client_addr", "127.0.0.1:8001", "client_tls_addr", "127.0.0.1:9001"),
+				peer("p3", "client_addr", "127.0.0.1:8002"),
+			},
+			tls: map[string]string{"p1": "127.0.0.1:9000", "p2": "127.0.0.1:9001", "p3": "-"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, printCluster(&out, clusterInfo{name: "c", mode: "m", self: "p1", peers: tc.peers}))
+			lines := strings.Split(out.String(), "\n")
+			require.Greater(t, len(lines), 2+len(tc.peers), out.String())
+			header := lines[2]
+			if tc.tls == nil {
+				assert.NotContains(t, out.String(), "TLS ADDR")
+				return
+			}
+			for i, p := range tc.peers {
+				assert.Equal(t, tc.tls[p.name], cellUnder(t, header, lines[3+i], "TLS ADDR"), "peer %s", p.name)
+			}
+			assert.NotContains(t, out.String(), "CLIENT TLS ADDR", "the TLS address is a member column, not a mode detail")
+		})
+	}
+}

@@ -15,22 +15,20 @@ import (
 
 // MemberAddrs are the configured addresses of one peer.
 type MemberAddrs struct {
-	Name        string
-	ClientAddr  string
-	PeerAddr    string
-	ReplicaAddr string
+	Name          string
+	ClientAddr    string
+	ClientTLSAddr string // "" when the peer serves no TLS client port
+	PeerAddr      string
+	ReplicaAddr   string
 }
 
 // Member is one peer as this peer currently sees it.
 type Member struct {
-	Name        string
-	ClientAddr  string
-	PeerAddr    string
-	ReplicaAddr string
-	Self        bool      // this peer
-	Up          bool      // heard within Timeout (always true for Self)
-	LastHeard   time.Time // zero if never heard
-	Last        Heartbeat // the last heartbeat heard (Local() for Self)
+	MemberAddrs
+	Self      bool      // this peer
+	Up        bool      // heard within Timeout (always true for Self)
+	LastHeard time.Time // zero if never heard
+	Last      Heartbeat // the last heartbeat heard (Local() for Self)
 }
 
 // Heartbeat timing for MembershipConfig's Interval and Timeout, which
@@ -202,7 +200,7 @@ func (m *Membership) Members() []Member {
 	defer m.mu.Unlock()
 	out := make([]Member, 0, len(m.cfg.Peers))
 	for _, p := range m.cfg.Peers {
-		mem := Member{Name: p.Name, ClientAddr: p.ClientAddr, PeerAddr: p.PeerAddr, ReplicaAddr: p.ReplicaAddr}
+		mem := Member{MemberAddrs: p}
 		if p.Name == m.cfg.Self {
 			mem.Self, mem.Up, mem.LastHeard, mem.Last = true, true, self.Sent, self
 		} else {

@@ -206,7 +206,7 @@ func (c Config) membershipConfig() peer.MembershipConfig {
 	members := make([]peer.MemberAddrs, 0, len(c.Peers))
 	for _, p := range c.Peers {
 		members = append(members, peer.MemberAddrs{
-			Name: p.Name, ClientAddr: p.ClientAddr, PeerAddr: p.PeerAddr, ReplicaAddr: p.ReplicaAddr,
+			Name: p.Name, ClientAddr: p.ClientAddr, ClientTLSAddr: p.ClientTLSAddr, PeerAddr: p.PeerAddr, ReplicaAddr: p.ReplicaAddr,
 		})
 	}
 	return peer.MembershipConfig{

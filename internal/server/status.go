@@ -105,6 +105,9 @@ func (c clusterStats) ClusterStats() []controller.Stat {
 			controller.Stat{Name: p + "completed", Value: strconv.FormatUint(hb.Requests.Completed, 10)},
 			controller.Stat{Name: p + "errors", Value: strconv.FormatUint(hb.Requests.Errors, 10)},
 		)
+		if m.ClientTLSAddr != "" {
+			stats = append(stats, controller.Stat{Name: p + "client_tls_addr", Value: m.ClientTLSAddr})
+		}
 		for _, d := range hb.Details {
 			stats = append(stats, controller.Stat{Name: p + d.Key, Value: orDash(d.Value)})
 		}

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/memcons/memcons/cli"
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/certs"
 	"github.com/memcons/memcons/internal/certs/certtest"
@@ -212,6 +214,21 @@ func TestTLS_ClientPort(t *testing.T) {
 					it, err := newMemcache(t, tc.ClientAddr(1)).Get("both")
 					require.NoError(t, err)
 					assert.Equal(t, "ports", string(it.Value))
+				}},
+				{"show lists every peer's TLS port", func(t *testing.T) {
+					var out bytes.Buffer
+					require.NoError(t, cli.Show(context.Background(), tc.ClientAddr(2), clientTimeout, &out))
+					for i := range 3 {
+						var row string
+						for _, line := range strings.Split(out.String(), "\n") {
+							if f := strings.Fields(line); len(f) > 2 && f[0] == tc.Name(i) {
+								row = line
+								break
+							}
+						}
+						require.NotEmpty(t, row, "a row for %s in\n%s", tc.Name(i), out.String())
+						assert.Equal(t, []string{tc.Name(i), tc.ClientAddr(i), tc.tlsAddr[i]}, strings.Fields(row)[:3], "%s", out.String())
+					}
 				}},
 			}
 			for _, tt := range tests {
