@@ -46,10 +46,27 @@ func (m *Mode) confirmTerm(ctx context.Context, r *raft.Raft, term uint64) error
 	if need == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer cancel()
+	defer cancel(nil)
+	// A follower cut off silently holds its attempt for the attempt
+	// limit: the round ends as soon as raft steps this peer down instead.
+	wg.Go(func() {
+		t := time.NewTicker(confirmRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !leads(r, term) {
+					cancel(fmt.Errorf("no longer leader in term %d: %w", term, raft.ErrLeadershipLost))
+					return
+				}
+			}
+		}
+	})
 	answers := make(chan error, len(others))
 	for _, p := range others {
 		wg.Go(func() { answers <- m.confirmFrom(ctx, r, p, term) })
@@ -80,7 +97,7 @@ func (m *Mode) confirmTerm(ctx context.Context, r *raft.Raft, term uint64) error
 func (m *Mode) confirmFrom(ctx context.Context, r *raft.Raft, p string, term uint64) error {
 	req := binary.BigEndian.AppendUint64(nil, term)
 	for {
-		if r.State() != raft.Leader || r.CurrentTerm() != term {
+		if !leads(r, term) {
 			return fmt.Errorf("confirm with %s: %w", p, raft.ErrLeadershipLost)
 		}
 		a, err := m.askFollower(ctx, p, req)
@@ -107,9 +124,16 @@ func (m *Mode) confirmFrom(ctx context.Context, r *raft.Raft, p string, term uin
 	}
 }
 
+// leads reports whether r still leads in term.
+func leads(r termState, term uint64) bool {
+	return r.State() == raft.Leader && r.CurrentTerm() == term
+}
+
 // askFollower sends one confirmation request to p, bounded by the read
-// attempt limit: a connection a partition silently drops is retired, so
-// the next request dials afresh.
+// attempt limit. A connection whose answer did not come within it, or
+// before this peer stepped down, may be one a partition silently drops: it
+// is retired, so the next request dials afresh. (A call cut short because
+// the other followers already confirmed keeps its connection.)
 func (m *Mode) askFollower(ctx context.Context, p string, req []byte) (fwdAnswer, error) {
 	c, err := m.fwd.conn(ctx, p)
 	if err != nil {
@@ -118,7 +142,7 @@ func (m *Mode) askFollower(ctx context.Context, p string, req []byte) (fwdAnswer
 	actx, cancel := context.WithTimeout(ctx, m.readAttemptLimit())
 	defer cancel()
 	a, err := c.call(actx, fwdConfirm, req)
-	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+	if err != nil && actx.Err() != nil && (ctx.Err() == nil || errors.Is(context.Cause(ctx), raft.ErrLeadershipLost)) {
 		c.retire()
 	}
 	return a, err
