@@ -177,13 +177,12 @@ func handleStats(c *conn, p *pending) error {
 	case "":
 		var st *StoreStats
 		if s.opts.Extra != nil {
-			ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
-			if got, err := s.opts.Extra.StoreStats(ctx); err == nil {
+			if got, err := s.storeStats(); err == nil {
+				got = s.base.since(got)
 				st = &got
 			} else {
 				s.log.Warn("stats: store did not answer", "err", err)
 			}
-			cancel()
 		}
 		c.stats(s.generalStats(time.Now(), st))
 	case "items", "slabs":
@@ -204,6 +203,13 @@ func handleStats(c *conn, p *pending) error {
 			c.stats(s.opts.Cluster.ClusterStats())
 		}
 	case "reset":
+		if s.opts.Extra != nil {
+			if got, err := s.storeStats(); err == nil {
+				s.base.set(got)
+			} else {
+				s.log.Warn("stats reset: store did not answer; total_items and evictions keep counting", "err", err)
+			}
+		}
 		s.resetCounters()
 		c.reply("RESET")
 		return nil

@@ -134,6 +134,7 @@ type Server struct {
 	// per-request counts of closed connections; open connections keep
 	// their own (conn.ctr) until they close.
 	counters counters
+	base     storeBase                  // the store's totals at the last stats reset
 	access   *accessTable               // how this peer's clients fetched each item (mg h and l, me)
 	latency  atomic.Pointer[latencyMap] // per command; nil when unmeasured (metrics.go)
 	live     atomic.Pointer[Limits]     // cfg's limits, replaced by SetLimits

@@ -424,3 +424,25 @@ func serveUnmanaged(t *testing.T, cfg Config, mode consistency.Executor) (*Serve
 	go func() { served <- srv.Serve(l) }()
 	return srv, l, served
 }
+
+func TestStoreBase_CountsFromTheLastReset(t *testing.T) {
+	st := func(total, evictions uint64) StoreStats {
+		return StoreStats{CurrItems: 3, TotalItems: total, Evictions: evictions}
+	}
+	for _, tc := range []struct {
+		name      string
+		base, now StoreStats
+		want      StoreStats
+	}{
+		{"never reset", StoreStats{}, st(9, 2), st(9, 2)},
+		{"reset, then more stored", st(9, 2), st(12, 2), st(3, 0)},
+		{"reset, nothing since", st(9, 2), st(9, 2), st(0, 0)},
+		{"the store started over", st(9, 2), st(4, 0), st(4, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b storeBase
+			b.set(tc.base)
+			assert.Equal(t, tc.want, b.since(tc.now))
+		})
+	}
+}

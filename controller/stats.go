@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -145,6 +146,42 @@ func (s *Server) resetCounters() {
 	for c := range s.conns {
 		c.ctr.reset()
 	}
+}
+
+// storeStats asks the store for its part of `stats`, within statsTimeout.
+func (s *Server) storeStats() (StoreStats, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
+	defer cancel()
+	return s.opts.Extra.StoreStats(ctx)
+}
+
+// storeBase holds the store's cumulative counts at the last `stats reset`:
+// memcached zeroes total_items and evictions there, and a store cannot be
+// told to, so `stats` reports them counted from that point.
+type storeBase struct {
+	mu               sync.Mutex // guards the fields below
+	total, evictions uint64
+}
+
+// set takes st's cumulative counts as the new zero.
+func (b *storeBase) set(st StoreStats) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total, b.evictions = st.TotalItems, st.Evictions
+}
+
+// since returns st with its cumulative counts taken from the last reset. A
+// count below its base means the store started over (a replica restarted):
+// it counts from zero again, and so does the base.
+func (b *storeBase) since(st StoreStats) StoreStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st.TotalItems < b.total || st.Evictions < b.evictions {
+		b.total, b.evictions = 0, 0
+	}
+	st.TotalItems -= b.total
+	st.Evictions -= b.evictions
+	return st
 }
 
 // reset zeroes what memcached's `stats reset` zeroes: cumulative counts, not

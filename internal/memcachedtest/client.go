@@ -177,6 +177,9 @@ func framingOf(cmd string) framing {
 	case "get", "gets", "gat", "gats":
 		return values // their last word is a key, even "noreply"
 	case "stats":
+		if len(f) == 2 && f[1] == "reset" || len(f) == 3 && f[1] == "detail" && f[2] != "dump" {
+			return oneLine // RESET; detail on/off answer OK
+		}
 		return statLines
 	}
 	if f[len(f)-1] == "noreply" {

@@ -47,6 +47,7 @@ func TestReadReply_Framing(t *testing.T) {
 			in:      "VALUE a 0 1\r\n1\r\nSERVER_ERROR no quorum\r\n",
 			want:    Reply{Line: "SERVER_ERROR no quorum", Items: []Item{{Found: true, Key: "a", Value: "1"}}},
 			wantErr: ErrReply},
+		{name: "stats reset", cmd: "stats reset", in: "RESET\r\nEND\r\n", want: Reply{Line: "RESET"}, left: "END\r\n"},
 		{name: "SERVER_ERROR to stats", cmd: "stats", in: "SERVER_ERROR busy\r\n",
 			want: Reply{Line: "SERVER_ERROR busy"}, wantErr: ErrReply},
 		{name: "bare LF", cmd: "version", in: "VERSION 1\n", wantErr: ErrProtocol},
