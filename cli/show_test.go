@@ -225,12 +225,7 @@ func TestParseCluster_Fields(t *testing.T) {
 
 func TestPrintCluster_StaleRoleAndBehindNote(t *testing.T) {
 	peer := func(name, state, role string, extra ...string) peerInfo {
-		p := peerInfo{name: name, fields: map[string]string{"state": state, "role": role}, order: []string{"state", "role"}}
-		for i := 0; i+1 < len(extra); i += 2 {
-			p.fields[extra[i]] = extra[i+1]
-			p.order = append(p.order, extra[i])
-		}
-		return p
+		return testPeer(name, append([]string{"state", state, "role", role}, extra...)...)
 	}
 	tests := []struct {
 		name     string
@@ -296,14 +291,7 @@ func TestSinceMillis_Human(t *testing.T) {
 }
 
 func TestPrintCluster_TLSAddrColumn(t *testing.T) {
-	peer := func(name string, fields ...string) peerInfo {
-		p := peerInfo{name: name, fields: map[string]string{}}
-		for i := 0; i+1 < len(fields); i += 2 {
-			p.fields[fields[i]] = fields[i+1]
-			p.order = append(p.order, fields[i])
-		}
-		return p
-	}
+	peer := testPeer
 	tests := []struct {
 		name  string
 		peers []peerInfo
@@ -340,4 +328,14 @@ func TestPrintCluster_TLSAddrColumn(t *testing.T) {
 			assert.NotContains(t, out.String(), "CLIENT TLS ADDR", "the TLS address is a member column, not a mode detail")
 		})
 	}
+}
+
+// testPeer is a peer with the given field names and values, in order.
+func testPeer(name string, fields ...string) peerInfo {
+	p := peerInfo{name: name, fields: map[string]string{}}
+	for i := 0; i+1 < len(fields); i += 2 {
+		p.fields[fields[i]] = fields[i+1]
+		p.order = append(p.order, fields[i])
+	}
+	return p
 }

@@ -93,3 +93,27 @@ func TestCluster_WrongCredentialsRefused(t *testing.T) {
 		})
 	}
 }
+
+// clusterCase is the mode and store of one cluster onEveryCluster starts.
+type clusterCase struct {
+	Mode  consistency.Kind
+	Store server.StoreKind
+}
+
+// onEveryCluster runs fn as subtest "<store>/<mode>" on a three-peer
+// cluster, all peers up, of each store (embedded, memcached replicas) and
+// mode; with parallel the subtests run in parallel.
+func onEveryCluster(t *testing.T, parallel bool, fn func(t *testing.T, c *Cluster, cc clusterCase)) {
+	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
+		for _, mode := range []consistency.Kind{consistency.Eventual, consistency.Linearizable, consistency.Sequential} {
+			t.Run(string(store)+"/"+string(mode), func(t *testing.T) {
+				if parallel {
+					t.Parallel()
+				}
+				c := Start(t, Options{Mode: mode, Store: store})
+				require.NoError(t, c.WaitAllUp(slack))
+				fn(t, c, clusterCase{Mode: mode, Store: store})
+			})
+		}
+	}
+}

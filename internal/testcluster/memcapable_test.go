@@ -11,9 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/memcons/memcons/consistency"
-	"github.com/memcons/memcons/internal/server"
 )
 
 // memcapable returns the path of libmemcached's memccapable (or memcapable),
@@ -34,23 +31,16 @@ func memcapable(t *testing.T) string {
 
 func TestMemcapable_AllASCIITestsThroughEveryPeer(t *testing.T) {
 	bin := memcapable(t)
-	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
-		for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential, consistency.Eventual} {
-			t.Run(string(store)+"/"+string(mode), func(t *testing.T) {
-				t.Parallel()
-				c := Start(t, Options{Mode: mode, Store: store})
-				require.NoError(t, c.WaitAllUp(slack))
-				for i := range 3 {
-					host, port, err := net.SplitHostPort(c.ClientAddr(i))
-					require.NoError(t, err)
-					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-					out, err := exec.CommandContext(ctx, bin, "-a", "-t", "10", "-h", host, "-p", port).CombinedOutput()
-					cancel()
-					assert.NoError(t, err, "memccapable through %s:\n%s", c.Name(i), out)
-					assert.Contains(t, string(out), "All tests passed", "through %s", c.Name(i))
-					assert.Equal(t, 27, strings.Count(string(out), "[pass]"), "27 ascii tests pass through %s:\n%s", c.Name(i), out)
-				}
-			})
+	onEveryCluster(t, true, func(t *testing.T, c *Cluster, cc clusterCase) {
+		for i := range 3 {
+			host, port, err := net.SplitHostPort(c.ClientAddr(i))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			out, err := exec.CommandContext(ctx, bin, "-a", "-t", "10", "-h", host, "-p", port).CombinedOutput()
+			cancel()
+			assert.NoError(t, err, "memccapable through %s:\n%s", c.Name(i), out)
+			assert.Contains(t, string(out), "All tests passed", "through %s", c.Name(i))
+			assert.Equal(t, 27, strings.Count(string(out), "[pass]"), "27 ascii tests pass through %s:\n%s", c.Name(i), out)
 		}
-	}
+	})
 }

@@ -9,9 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/memcons/memcons/consistency"
-	"github.com/memcons/memcons/internal/server"
 )
 
 // chosenCasSteps exercise E (the client chooses the new CAS unique) and md
@@ -41,50 +38,44 @@ var chosenCasSteps = []struct{ send, want string }{
 // and store, then expects every peer to converge on the same items with
 // the chosen uniques.
 func TestMeta_ChosenCas(t *testing.T) {
-	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
-		for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential, consistency.Eventual} {
-			t.Run(string(store)+"/"+string(mode), func(t *testing.T) {
-				c := Start(t, Options{Mode: mode, Store: store})
-				require.NoError(t, c.WaitAllUp(slack))
-				prefix := "e" + string(mode)[:3]
-				conn, err := net.DialTimeout("tcp", c.ClientAddr(0), 5*time.Second)
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = conn.Close() })
-				peer := &metaTarget{conn: conn}
-				for _, st := range chosenCasSteps {
-					send := strings.ReplaceAll(st.send, "{k}", prefix)
-					want := strings.ReplaceAll(st.want, "{k}", prefix)
-					pattern := strings.ReplaceAll(regexp.QuoteMeta(want), `\*`, `\S*`)
-					got := peer.exchange(t, send, prefix+"end")
-					assert.Regexp(t, "^"+pattern+"$", got, "step %q", send)
-				}
-				// Every peer holds the same items, chosen uniques included.
-				for i := range 3 {
-					for key, want := range map[string]string{"a": "VA 0 c4000 Z X", "b": "VA 1 c3001", "c": "EN"} {
-						var last string
-						require.Eventually(t, func() bool {
-							last = metaCall(t, c.ClientAddr(i), "mg "+prefix+key+" c v\r\n")
-							return last == want
-						}, slack, 10*time.Millisecond, "peer %d, key %s: last %q", i, key, last)
-					}
-				}
-				// A later write without E, on another peer, replaces the
-				// chosen unique everywhere with one unique of its own.
-				assert.Equal(t, "HD c7", metaCall(t, c.ClientAddr(1), "ms "+prefix+"w 1 E7 c\r\na\r\n"))
-				require.Eventually(t, func() bool {
-					return metaCall(t, c.ClientAddr(2), "mg "+prefix+"w c\r\n") == "HD c7"
-				}, slack, 10*time.Millisecond)
-				set := metaCall(t, c.ClientAddr(2), "ms "+prefix+"w 1 c\r\nb\r\n")
-				require.Regexp(t, `^HD c\d+$`, set)
-				require.NotEqual(t, "HD c7", set)
-				for i := range 3 {
-					var last string
-					require.Eventually(t, func() bool {
-						last = metaCall(t, c.ClientAddr(i), "mg "+prefix+"w c\r\n")
-						return last == set
-					}, slack, 10*time.Millisecond, "peer %d: last %q, want %q", i, last, set)
-				}
-			})
+	onEveryCluster(t, false, func(t *testing.T, c *Cluster, cc clusterCase) {
+		prefix := "e" + string(cc.Mode)[:3]
+		conn, err := net.DialTimeout("tcp", c.ClientAddr(0), 5*time.Second)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		peer := &metaTarget{conn: conn}
+		for _, st := range chosenCasSteps {
+			send := strings.ReplaceAll(st.send, "{k}", prefix)
+			want := strings.ReplaceAll(st.want, "{k}", prefix)
+			pattern := strings.ReplaceAll(regexp.QuoteMeta(want), `\*`, `\S*`)
+			got := peer.exchange(t, send, prefix+"end")
+			assert.Regexp(t, "^"+pattern+"$", got, "step %q", send)
 		}
-	}
+		// Every peer holds the same items, chosen uniques included.
+		for i := range 3 {
+			for key, want := range map[string]string{"a": "VA 0 c4000 Z X", "b": "VA 1 c3001", "c": "EN"} {
+				var last string
+				require.Eventually(t, func() bool {
+					last = metaCall(t, c.ClientAddr(i), "mg "+prefix+key+" c v\r\n")
+					return last == want
+				}, slack, 10*time.Millisecond, "peer %d, key %s: last %q", i, key, last)
+			}
+		}
+		// A later write without E, on another peer, replaces the
+		// chosen unique everywhere with one unique of its own.
+		assert.Equal(t, "HD c7", metaCall(t, c.ClientAddr(1), "ms "+prefix+"w 1 E7 c\r\na\r\n"))
+		require.Eventually(t, func() bool {
+			return metaCall(t, c.ClientAddr(2), "mg "+prefix+"w c\r\n") == "HD c7"
+		}, slack, 10*time.Millisecond)
+		set := metaCall(t, c.ClientAddr(2), "ms "+prefix+"w 1 c\r\nb\r\n")
+		require.Regexp(t, `^HD c\d+$`, set)
+		require.NotEqual(t, "HD c7", set)
+		for i := range 3 {
+			var last string
+			require.Eventually(t, func() bool {
+				last = metaCall(t, c.ClientAddr(i), "mg "+prefix+"w c\r\n")
+				return last == set
+			}, slack, 10*time.Millisecond, "peer %d: last %q, want %q", i, last, set)
+		}
+	})
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/memcachedtest"
-	"github.com/memcons/memcons/internal/server"
 )
 
 // metaScript is a named list of steps, each one or more pipelined
@@ -221,22 +220,16 @@ func (n *metaNormalizer) casID(v string) string {
 // out).
 func TestMeta_RepliesMatchMemcached(t *testing.T) {
 	ref := memcachedtest.Start(t)
-	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
-		for _, mode := range []consistency.Kind{consistency.Linearizable, consistency.Sequential, consistency.Eventual} {
-			t.Run(string(store)+"/"+string(mode), func(t *testing.T) {
-				c := Start(t, Options{Mode: mode, Store: store})
-				require.NoError(t, c.WaitAllUp(slack))
-				for i := range 3 {
-					for si, sc := range metaScripts {
-						prefix := fmt.Sprintf("%s-%s-p%d-s%d-", store, mode, i, si)
-						t.Run(c.Name(i)+"/"+sc.name, func(t *testing.T) {
-							runMetaScript(t, sc, prefix, ref, c.ClientAddr(i), mode == consistency.Eventual)
-						})
-					}
-				}
-			})
+	onEveryCluster(t, false, func(t *testing.T, c *Cluster, cc clusterCase) {
+		for i := range 3 {
+			for si, sc := range metaScripts {
+				prefix := fmt.Sprintf("%s-%s-p%d-s%d-", cc.Store, cc.Mode, i, si)
+				t.Run(c.Name(i)+"/"+sc.name, func(t *testing.T) {
+					runMetaScript(t, sc, prefix, ref, c.ClientAddr(i), cc.Mode == consistency.Eventual)
+				})
+			}
 		}
-	}
+	})
 }
 
 func runMetaScript(t *testing.T, sc metaScript, prefix, refAddr, peerAddr string, maskCas bool) {

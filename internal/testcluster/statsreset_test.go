@@ -6,9 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/memcons/memcons/consistency"
 	"github.com/memcons/memcons/internal/memcachedtest"
-	"github.com/memcons/memcons/internal/server"
 )
 
 // TestStatsReset_ZeroesTotalItems checks that `stats reset` zeroes
@@ -44,16 +42,9 @@ func TestStatsReset_ZeroesTotalItems(t *testing.T) {
 		assert.Equal(t, "2", total(), "two items stored since the reset")
 	}
 	t.Run("memcached", func(t *testing.T) { check(t, memcachedtest.Start(t)) })
-	for _, store := range []server.StoreKind{server.StoreMemory, server.StoreMemcached} {
-		for _, mode := range []consistency.Kind{consistency.Eventual, consistency.Linearizable, consistency.Sequential} {
-			t.Run(string(store)+"/"+string(mode), func(t *testing.T) {
-				t.Parallel()
-				c := Start(t, Options{Mode: mode, Store: store})
-				require.NoError(t, c.WaitAllUp(slack))
-				// Peer 0 takes the writes: with nothing pushed to it from
-				// elsewhere, its replica stores exactly these.
-				check(t, c.ClientAddr(0))
-			})
-		}
-	}
+	onEveryCluster(t, true, func(t *testing.T, c *Cluster, cc clusterCase) {
+		// Peer 0 takes the writes: with nothing pushed to it from
+		// elsewhere, its replica stores exactly these.
+		check(t, c.ClientAddr(0))
+	})
 }
