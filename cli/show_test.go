@@ -250,18 +250,14 @@ func TestPrintCluster_StaleRoleAndBehindNote(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			require.NoError(t, printCluster(&out, clusterInfo{name: "c", mode: "m", self: "p1", peers: tc.peers}))
-			lines := strings.Split(out.String(), "\n")
-			require.Greater(t, len(lines), 2+len(tc.peers), out.String())
-			header := lines[2]
+			out, header, rows := printMembers(t, tc.peers)
 			for i, p := range tc.peers {
-				assert.Equal(t, tc.roles[p.name], cellUnder(t, header, lines[3+i], "ROLE"), "peer %s", p.name)
+				assert.Equal(t, tc.roles[p.name], cellUnder(t, header, rows[i], "ROLE"), "peer %s", p.name)
 			}
 			if tc.wantNote {
-				assert.Contains(t, lines, behindNote, "the mode table explains BEHIND")
+				assert.Contains(t, strings.Split(out, "\n"), behindNote, "the mode table explains BEHIND")
 			} else {
-				assert.NotContains(t, out.String(), "BEHIND")
+				assert.NotContains(t, out, "BEHIND")
 			}
 		})
 	}
@@ -313,19 +309,15 @@ func TestPrintCluster_TLSAddrColumn(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			require.NoError(t, printCluster(&out, clusterInfo{name: "c", mode: "m", self: "p1", peers: tc.peers}))
-			lines := strings.Split(out.String(), "\n")
-			require.Greater(t, len(lines), 2+len(tc.peers), out.String())
-			header := lines[2]
+			out, header, rows := printMembers(t, tc.peers)
 			if tc.tls == nil {
-				assert.NotContains(t, out.String(), "TLS ADDR")
+				assert.NotContains(t, out, "TLS ADDR")
 				return
 			}
 			for i, p := range tc.peers {
-				assert.Equal(t, tc.tls[p.name], cellUnder(t, header, lines[3+i], "TLS ADDR"), "peer %s", p.name)
+				assert.Equal(t, tc.tls[p.name], cellUnder(t, header, rows[i], "TLS ADDR"), "peer %s", p.name)
 			}
-			assert.NotContains(t, out.String(), "CLIENT TLS ADDR", "the TLS address is a member column, not a mode detail")
+			assert.NotContains(t, out, "CLIENT TLS ADDR", "the TLS address is a member column, not a mode detail")
 		})
 	}
 }
@@ -338,4 +330,15 @@ func testPeer(name string, fields ...string) peerInfo {
 		p.order = append(p.order, fields[i])
 	}
 	return p
+}
+
+// printMembers prints a cluster of peers and returns the output, the
+// member table's header and its row for each peer.
+func printMembers(t *testing.T, peers []peerInfo) (out, header string, rows []string) {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, printCluster(&b, clusterInfo{name: "c", mode: "m", self: "p1", peers: peers}))
+	lines := strings.Split(b.String(), "\n")
+	require.Greater(t, len(lines), 2+len(peers), b.String())
+	return b.String(), lines[2], lines[3 : 3+len(peers)]
 }
