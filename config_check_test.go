@@ -174,7 +174,9 @@ func TestConfigCheck_AgreesWithServe(t *testing.T) {
 }
 
 func TestServe_WarnsOfTheShippedSecret(t *testing.T) {
+	isolateEnv(t)
 	f := newBadConfigFixture(t)
+	t.Setenv(runDirEnv, f.runDir) // serve creates peer1's data directory there, not in the checkout
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	code, _, errOut := f.run(ctx, "serve", "--cluster.secret="+shippedSecret)
