@@ -52,6 +52,9 @@ var liveKeys = []liveKey{
 	{keys: []string{"cluster.leader_wait", "cluster.request_timeout"}, apply: func(r *reloader, c server.Config) error {
 		return r.srv.SetOrderedTimeouts(c.Ordered)
 	}},
+	{keys: []string{"cluster.snapshot_threshold", "cluster.snapshot_interval"}, apply: func(r *reloader, c server.Config) error {
+		return r.srv.SetSnapshotting(c.Ordered)
+	}},
 	{keys: []string{"%s.metrics_addr"}, apply: func(r *reloader, c server.Config) error {
 		self, err := c.SelfAddrs()
 		if err != nil {

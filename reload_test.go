@@ -305,6 +305,8 @@ func TestReloader_LiveAndRestartKeys(t *testing.T) {
 		{"push_delay", "20ms", `msg="config reload: changed" key=cluster.push_delay from=10ms to=20ms`},
 		{"leader_wait", "4s", `msg="config reload: changed" key=cluster.leader_wait from=3s to=4s`},
 		{"request_timeout", "6s", `msg="config reload: changed" key=cluster.request_timeout from=5s to=6s`},
+		{"snapshot_threshold", "100", `msg="config reload: changed" key=cluster.snapshot_threshold from=8192 to=100`},
+		{"snapshot_interval", "30s", `msg="config reload: changed" key=cluster.snapshot_interval from=2m to=30s`},
 		{"pprof", "on", `msg="config reload: changed" key=cluster.pprof from=off to=on`},
 		{"peer1.metrics_addr", metricsAddr, `msg="config reload: changed" key=peer1.metrics_addr from="" to=` + metricsAddr},
 		{"mode", "linearizable", `msg="config reload: cluster.mode needs a restart; keeping the running value" key=cluster.mode running=eventual file=linearizable`},

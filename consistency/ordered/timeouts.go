@@ -1,6 +1,10 @@
 package ordered
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Timeouts is the part of Config that a running Mode can change
 // (SetTimeouts, on a config reload).
@@ -21,5 +25,33 @@ func (m *Mode) SetTimeouts(t Timeouts) error {
 		return err
 	}
 	m.live.Store(&t)
+	return nil
+}
+
+// Snapshotting is the part of Config that says when raft snapshots; a
+// running Mode can change it (SetSnapshotting, on a config reload).
+type Snapshotting struct {
+	Threshold uint64        // as Config.SnapshotThreshold (also the log entries kept behind a snapshot)
+	Interval  time.Duration // as Config.SnapshotInterval
+}
+
+// SetSnapshotting changes when raft snapshots, through raft's own
+// ReloadConfig; the next check (within the old interval) uses it. It
+// refuses what Config.Validate refuses, keeping what it had.
+func (m *Mode) SetSnapshotting(s Snapshotting) error {
+	c := m.cfg
+	c.SnapshotThreshold, c.SnapshotInterval = s.Threshold, s.Interval
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	r := m.raft.Load()
+	if r == nil {
+		return errors.New("snapshot settings: raft not started")
+	}
+	rc := r.ReloadableConfig()
+	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = s.Threshold, s.Interval, s.Threshold
+	if err := r.ReloadConfig(rc); err != nil {
+		return fmt.Errorf("snapshot settings: %w", err)
+	}
 	return nil
 }

@@ -55,6 +55,17 @@ func (s *Server) SetOrderedTimeouts(c ordered.Config) error {
 	return m.SetTimeouts(ordered.Timeouts{LeaderWait: c.LeaderWait, RequestTimeout: c.RequestTimeout})
 }
 
+// SetSnapshotting changes when the linearizable and sequential modes
+// snapshot (snapshot_threshold, snapshot_interval); in eventual mode it
+// does nothing.
+func (s *Server) SetSnapshotting(c ordered.Config) error {
+	m, ok := s.mode.(*ordered.Mode)
+	if !ok {
+		return nil
+	}
+	return m.SetSnapshotting(ordered.Snapshotting{Threshold: c.SnapshotThreshold, Interval: c.SnapshotInterval})
+}
+
 // SetHeartbeatTiming changes the heartbeat interval and the silence after
 // which a peer is marked down; the replica health probe keeps the interval
 // it started with.
