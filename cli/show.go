@@ -27,21 +27,27 @@ type peerInfo struct {
 // column is one table column: its heading and the peer field it shows.
 type column struct{ head, field string }
 
-// tlsColumn shows the TLS client port, when some peer serves one.
-var tlsColumn = column{"TLS ADDR", "client_tls_addr"}
+// tlsField is the member field of a peer's TLS client port, which only a
+// peer serving one reports.
+const tlsField = "client_tls_addr"
 
-// memberColumns lists the columns of the member table after PEER; the TLS
+// allMemberColumns lists every column of the member table after PEER.
+func allMemberColumns() []column {
+	return []column{
+		{"CLIENT ADDR", "client_addr"}, {"TLS ADDR", tlsField}, {"PEER ADDR", "peer_addr"}, {"REPLICA ADDR", "replica_addr"},
+		{"STATE", "state"}, {"LAST HEARD", "last_heard_ms"}, {"ROLE", "role"}, {"MODE", "mode"},
+		{"PROGRESS", "progress"}, {"BACKEND", "backend"},
+	}
+}
+
+// memberColumns lists the member table's columns for info: the TLS
 // address only when a peer of info reports one.
 func memberColumns(info clusterInfo) []column {
-	cols := []column{{"CLIENT ADDR", "client_addr"}}
-	if slices.ContainsFunc(info.peers, func(p peerInfo) bool { return p.fields[tlsColumn.field] != "" }) {
-		cols = append(cols, tlsColumn)
+	cols := allMemberColumns()
+	if !slices.ContainsFunc(info.peers, func(p peerInfo) bool { return p.fields[tlsField] != "" }) {
+		cols = slices.DeleteFunc(cols, func(c column) bool { return c.field == tlsField })
 	}
-	return append(cols,
-		column{"PEER ADDR", "peer_addr"}, column{"REPLICA ADDR", "replica_addr"},
-		column{"STATE", "state"}, column{"LAST HEARD", "last_heard_ms"}, column{"ROLE", "role"}, column{"MODE", "mode"},
-		column{"PROGRESS", "progress"}, column{"BACKEND", "backend"},
-	)
+	return cols
 }
 
 // requestColumns lists the columns of the request table after PEER.
@@ -191,7 +197,7 @@ func printCluster(w io.Writer, info clusterInfo) error {
 // heading is the field name in upper case with spaces.
 func detailColumns(info clusterInfo) []column {
 	known := map[string]bool{}
-	for _, c := range append(append(memberColumns(info), tlsColumn), requestColumns()...) {
+	for _, c := range append(allMemberColumns(), requestColumns()...) {
 		known[c.field] = true
 	}
 	var cols []column

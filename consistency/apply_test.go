@@ -43,6 +43,11 @@ var fullValue = strings.Repeat("v", 1<<20-memcachedItemHeader-len("k")-4-1)
 
 func TestApplyWrite_Commands(t *testing.T) {
 	const version = 99
+	// kept is the item a write of value leaves when it keeps item's flags
+	// and expiry.
+	kept := func(value string) kvcontroller.Item {
+		return kvcontroller.Item{Key: "k", Value: []byte(value), Flags: 7, Exptime: testNow + 100, Version: version}
+	}
 	tests := []struct {
 		name     string
 		req      Request
@@ -64,9 +69,9 @@ func TestApplyWrite_Commands(t *testing.T) {
 		{"replace on existing stores", Request{Op: OpReplace, Keys: []string{"k"}, Value: []byte("v"), Flags: 1}, item("k", "old"),
 			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 1, Version: version}, Result{Status: StatusStored}},
 		{"append keeps flags and expiry", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("++"), Flags: 1}, item("k", "ab"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("ab++"), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusStored}},
+			EffectPut, kept("ab++"), Result{Status: StatusStored}},
 		{"prepend", Request{Op: OpPrepend, Keys: []string{"k"}, Value: []byte("--")}, item("k", "ab"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("--ab"), Flags: 7, Exptime: testNow + 100, Version: version}, Result{Status: StatusStored}},
+			EffectPut, kept("--ab"), Result{Status: StatusStored}},
 		{"append on missing refuses", Request{Op: OpAppend, Keys: []string{"k"}, Value: []byte("x")}, nil,
 			EffectNone, kvcontroller.Item{}, Result{Status: StatusNotStored}},
 		{"cas on missing", Request{Op: OpCas, Keys: []string{"k"}, Value: []byte("v"), Cas: 40}, nil,
@@ -82,34 +87,34 @@ func TestApplyWrite_Commands(t *testing.T) {
 		{"incr missing", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, nil,
 			EffectNone, kvcontroller.Item{}, Result{Status: StatusNotFound}},
 		{"incr grows", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "99"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("100"), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 100, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("100"), Flags: 7, Exptime: testNow + 100, Version: version})}}},
+			EffectPut, kept("100"),
+			Result{Status: StatusNumber, Number: 100, Items: []Item{HitOf(kept("100"))}}},
 		{"incr wraps at 2^64", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 2}, item("k", "18446744073709551615"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("1                   "), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 1, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("1                   "), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("1                   "),
+			Result{Status: StatusNumber, Number: 1, Items: []Item{HitOf(kept("1                   "))}, InPlace: 40}},
 		{"decr pads in place like memcached", Request{Op: OpDecr, Keys: []string{"k"}, Delta: 1}, item("k", "10"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("9 "), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 9, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("9 "), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("9 "),
+			Result{Status: StatusNumber, Number: 9, Items: []Item{HitOf(kept("9 "))}, InPlace: 40}},
 		{"decr stops at zero", Request{Op: OpDecr, Keys: []string{"k"}, Delta: 50}, item("k", "7"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("0"), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 0, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("0"), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("0"),
+			Result{Status: StatusNumber, Number: 0, Items: []Item{HitOf(kept("0"))}, InPlace: 40}},
 		{"incr reads a padded value", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "9 "),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("10"), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 10, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("10"), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("10"),
+			Result{Status: StatusNumber, Number: 10, Items: []Item{HitOf(kept("10"))}, InPlace: 40}},
 		// memcached reads values with strtoull: any length, a sign, text
 		// after a space.
 		{"incr reads a long number", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "0000000000000000000000000000000000000042"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("43                                      "), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 43, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("43                                      "), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("43                                      "),
+			Result{Status: StatusNumber, Number: 43, Items: []Item{HitOf(kept("43                                      "))}, InPlace: 40}},
 		{"incr reads a number then text", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "8 junk"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("9     "), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 9, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("9     "), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("9     "),
+			Result{Status: StatusNumber, Number: 9, Items: []Item{HitOf(kept("9     "))}, InPlace: 40}},
 		{"incr reads minus zero", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-0"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("1 "), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 1, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("1 "), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("1 "),
+			Result{Status: StatusNumber, Number: 1, Items: []Item{HitOf(kept("1 "))}, InPlace: 40}},
 		{"incr reads minus a huge number modulo 2^64", Request{Op: OpIncr, Keys: []string{"k"}, Delta: 1}, item("k", "-18446744073709551615"),
-			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("2                    "), Flags: 7, Exptime: testNow + 100, Version: version},
-			Result{Status: StatusNumber, Number: 2, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("2                    "), Flags: 7, Exptime: testNow + 100, Version: version})}, InPlace: 40}},
+			EffectPut, kept("2                    "),
+			Result{Status: StatusNumber, Number: 2, Items: []Item{HitOf(kept("2                    "))}, InPlace: 40}},
 		{"touch keeps version", Request{Op: OpTouch, Keys: []string{"k"}, Exptime: testNow + 5}, item("k", "v"),
 			EffectPut, kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 5, Version: 40},
 			Result{Status: StatusTouched, Items: []Item{HitOf(kvcontroller.Item{Key: "k", Value: []byte("v"), Flags: 7, Exptime: testNow + 5, Version: 40})}}},

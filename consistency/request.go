@@ -120,17 +120,19 @@ type Item struct {
 }
 
 // Unique returns the CAS unique clients see and compare (gets, cas, the
-// meta commands' c and C): the one chosen with E, else Version.
-func (it *Item) Unique() uint64 {
-	if it.HasCas {
-		return it.Cas
-	}
-	return it.Version
-}
+// meta commands' c and C), by kvcontroller.Item's rule.
+func (it *Item) Unique() uint64 { return kvcontroller.UniqueOf(it.Version, it.Cas, it.HasCas) }
 
 // HitOf returns the retrieval hit for a stored item.
 func HitOf(it kvcontroller.Item) Item {
 	return Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version,
+		Stale: it.Stale, WinSent: it.WinSent, KeyBinary: it.KeyBinary, Cas: it.Cas, HasCas: it.HasCas}
+}
+
+// Stored returns the stored item a hit came from (HitOf's inverse; the
+// registers eventual mode keeps beside the value are not in a hit).
+func (it *Item) Stored() kvcontroller.Item {
+	return kvcontroller.Item{Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, Version: it.Version,
 		Stale: it.Stale, WinSent: it.WinSent, KeyBinary: it.KeyBinary, Cas: it.Cas, HasCas: it.HasCas}
 }
 

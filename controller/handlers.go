@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -187,9 +186,7 @@ func handleStats(c *conn, p *pending) error {
 		c.stats(s.generalStats(time.Now(), st))
 	case "items", "slabs":
 		if s.opts.Extra != nil {
-			ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
-			lines, err := s.opts.Extra.GroupStats(ctx, p.cmd.Arg)
-			cancel()
+			lines, err := s.groupStats(p.cmd.Arg)
 			if err != nil {
 				c.fail(err)
 				return nil

@@ -93,10 +93,17 @@ type counters struct {
 	verbosity                                  atomic.Uint32 // level set by the verbosity command
 }
 
-// perRequest lists the counts a connection keeps, in a fixed order.
+// perRequest lists the counts a connection keeps, in a fixed order: the
+// work in flight and queued now, then the cumulative counts.
 func (c *counters) perRequest() []*atomic.Uint64 {
+	return append([]*atomic.Uint64{&c.inFlight, &c.queued}, c.cumulative()...)
+}
+
+// cumulative lists the per-request counts that only grow (until `stats
+// reset`).
+func (c *counters) cumulative() []*atomic.Uint64 {
 	list := []*atomic.Uint64{
-		&c.inFlight, &c.queued, &c.completed, &c.errors,
+		&c.completed, &c.errors,
 		&c.getHits, &c.getMisses, &c.deleteHits, &c.deleteMisses,
 		&c.incrHits, &c.incrMisses, &c.decrHits, &c.decrMisses,
 		&c.casHits, &c.casMisses, &c.casBadval, &c.touchHits, &c.touchMisses,
@@ -155,6 +162,14 @@ func (s *Server) storeStats() (StoreStats, error) {
 	return s.opts.Extra.StoreStats(ctx)
 }
 
+// groupStats asks the store for the lines of `stats <group>`, within
+// statsTimeout.
+func (s *Server) groupStats(group string) ([]Stat, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
+	defer cancel()
+	return s.opts.Extra.GroupStats(ctx, group)
+}
+
 // storeBase holds the store's cumulative counts at the last `stats reset`:
 // memcached zeroes total_items and evictions there, and a store cannot be
 // told to, so `stats` reports them counted from that point.
@@ -187,17 +202,8 @@ func (b *storeBase) since(st StoreStats) StoreStats {
 // reset zeroes what memcached's `stats reset` zeroes: cumulative counts, not
 // current connections or in-flight work.
 func (c *counters) reset() {
-	for _, a := range []*atomic.Uint64{
-		&c.totalConns, &c.rejectedConns, &c.completed, &c.errors,
-		&c.getHits, &c.getMisses,
-		&c.deleteHits, &c.deleteMisses, &c.incrHits, &c.incrMisses, &c.decrHits,
-		&c.decrMisses, &c.casHits, &c.casMisses, &c.casBadval, &c.touchHits,
-		&c.touchMisses, &c.storeTooLarge, &c.storeNoMemory, &c.bytesRead, &c.bytesWritten,
-	} {
+	for _, a := range append(c.cumulative(), &c.totalConns, &c.rejectedConns) {
 		a.Store(0)
-	}
-	for i := range c.cmd {
-		c.cmd[i].Store(0)
 	}
 }
 

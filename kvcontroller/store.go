@@ -50,13 +50,17 @@ type Item struct {
 	HasCas bool
 }
 
-// Unique returns the CAS unique clients see: Cas if a client chose one,
-// else Version.
-func (it *Item) Unique() uint64 {
-	if it.HasCas {
-		return it.Cas
+// Unique returns the CAS unique clients see (UniqueOf).
+func (it *Item) Unique() uint64 { return UniqueOf(it.Version, it.Cas, it.HasCas) }
+
+// UniqueOf is the CAS unique clients see of an item with version and,
+// when hasCas, the unique cas a client chose: the chosen one, else the
+// version.
+func UniqueOf(version, cas uint64, hasCas bool) uint64 {
+	if hasCas {
+		return cas
 	}
-	return it.Version
+	return version
 }
 
 // Stats describes a store's occupancy and health.

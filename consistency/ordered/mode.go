@@ -190,9 +190,7 @@ func (m *Mode) raftConfig() *raft.Config {
 	rc.ElectionTimeout = m.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = m.cfg.ElectionTimeout / 2
 	rc.CommitTimeout = min(rc.CommitTimeout, m.cfg.ElectionTimeout/10)
-	rc.SnapshotThreshold = m.cfg.SnapshotThreshold
-	rc.SnapshotInterval = m.cfg.SnapshotInterval
-	rc.TrailingLogs = m.cfg.SnapshotThreshold
+	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = m.cfg.Snapshotting().raft()
 	rc.MaxAppendEntries = 256
 	// A buffered apply channel lets one proposal's consecutive Applies
 	// (and concurrent ones) reach the leader loop together, as one batch

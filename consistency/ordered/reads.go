@@ -61,10 +61,8 @@ func (m *Mode) metaRead(ctx context.Context, req *consistency.Request, now int64
 	}
 	var cur *kvcontroller.Item
 	if len(found.Items) == 1 {
-		hit := found.Items[0]
-		cur = &kvcontroller.Item{Key: hit.Key, Value: hit.Value, Flags: hit.Flags, Exptime: hit.Exptime,
-			Version: hit.Version, Stale: hit.Stale, WinSent: hit.WinSent, KeyBinary: hit.KeyBinary,
-			Cas: hit.Cas, HasCas: hit.HasCas}
+		stored := found.Items[0].Stored()
+		cur = &stored
 	}
 	eff, res, err := consistency.ApplyWrite(req, cur, now, 0, m.cfg.ItemSizeMax)
 	if err != nil {
@@ -144,7 +142,7 @@ func (m *Mode) verifyRound() (uint64, error) {
 	r := m.raft.Load()
 	term := r.CurrentTerm()
 	idx := r.CommitIndex()
-	if r.State() != raft.Leader || r.CurrentTerm() != term || m.termReady.Load() != term {
+	if !leads(r, term) || m.termReady.Load() != term {
 		return 0, fmt.Errorf("verify leadership in term %d: %w", term, raft.ErrLeadershipLost)
 	}
 	if err := m.confirmTerm(ctx, r, term); err != nil {

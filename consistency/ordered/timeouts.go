@@ -35,6 +35,18 @@ type Snapshotting struct {
 	Interval  time.Duration // as Config.SnapshotInterval
 }
 
+// Snapshotting returns c's snapshot settings.
+func (c *Config) Snapshotting() Snapshotting {
+	return Snapshotting{Threshold: c.SnapshotThreshold, Interval: c.SnapshotInterval}
+}
+
+// raft returns raft's snapshot threshold, interval and trailing logs for
+// s: the entries a snapshot covers also stay in the log behind it, so a
+// follower that fell behind by less catches up from the log.
+func (s Snapshotting) raft() (threshold uint64, interval time.Duration, trailing uint64) {
+	return s.Threshold, s.Interval, s.Threshold
+}
+
 // SetSnapshotting changes when raft snapshots, through raft's own
 // ReloadConfig; the next check (within the old interval) uses it. It
 // refuses what Config.Validate refuses, keeping what it had.
@@ -49,7 +61,7 @@ func (m *Mode) SetSnapshotting(s Snapshotting) error {
 		return errors.New("snapshot settings: raft not started")
 	}
 	rc := r.ReloadableConfig()
-	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = s.Threshold, s.Interval, s.Threshold
+	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = s.raft()
 	if err := r.ReloadConfig(rc); err != nil {
 		return fmt.Errorf("snapshot settings: %w", err)
 	}

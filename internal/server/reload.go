@@ -63,7 +63,7 @@ func (s *Server) SetSnapshotting(c ordered.Config) error {
 	if !ok {
 		return nil
 	}
-	return m.SetSnapshotting(ordered.Snapshotting{Threshold: c.SnapshotThreshold, Interval: c.SnapshotInterval})
+	return m.SetSnapshotting(c.Snapshotting())
 }
 
 // SetHeartbeatTiming changes the heartbeat interval and the silence after
